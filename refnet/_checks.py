@@ -1,0 +1,66 @@
+"""Input validation shared by every module: each failure names the module and what it expected.
+
+Errors are raised before any arithmetic, so a caller sees ``Linear(2, 25).forward: expected ...``
+instead of a broadcast that silently succeeds or a traceback from deep inside torch.
+"""
+
+import torch
+
+__all__ = []
+
+
+def describe_shape(shape):
+    """Format a shape as ``[10, 2]``."""
+    return "[" + ", ".join(str(size) for size in shape) + "]"
+
+
+def check_tensor(where, value, name="input"):
+    """Raise ``TypeError`` unless ``value`` is a floating-point tensor."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{where}: expected {name} to be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{where}: expected a floating-point {name}, got dtype {value.dtype}")
+
+
+def check_same_dtype_device(where, value, reference, name="input", reference_name="parameters"):
+    """Raise ``TypeError`` when ``value`` and ``reference`` differ in dtype or device."""
+    if value.dtype != reference.dtype:
+        raise TypeError(
+            f"{where}: {name} dtype {value.dtype} does not match {reference_name} dtype "
+            f"{reference.dtype}; convert one of them (e.g. x.to({reference.dtype}))"
+        )
+    if value.device != reference.device:
+        raise TypeError(
+            f"{where}: {name} is on {value.device} but {reference_name} are on {reference.device}"
+        )
+
+
+def check_shape(where, value, expected, name="input"):
+    """Raise ``ValueError`` unless ``value.shape`` matches ``expected``.
+
+    Args:
+        where: the module and method, e.g. ``"Linear(2, 25).forward"``.
+        value: the tensor to check.
+        expected: a sequence of ints and strings; a string (``"B"``) matches any size.
+        name: what the tensor is, for the message.
+    """
+    matches = value.ndim == len(expected) and all(
+        isinstance(size, str) or size == actual for size, actual in zip(expected, value.shape)
+    )
+    if not matches:
+        raise ValueError(
+            f"{where}: expected {name} of shape {describe_shape(expected)}, "
+            f"got {describe_shape(value.shape)}"
+        )
+
+
+def check_cached(where, cached):
+    """Raise ``RuntimeError`` when backward runs before forward has cached its state."""
+    if cached is None:
+        raise RuntimeError(f"{where}: backward called before forward")
+
+
+def check_positive_int(where, name, value, minimum):
+    """Raise ``ValueError`` unless ``value`` is an int of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{where}: expected {name} to be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,110 @@
+"""Element-wise modules: ReLU, Tanh, Sigmoid (report section 2.2) and Dropout (section 2.7.2).
+
+Each computes ``y = σ(x)`` element by element and, in backward, ``dL/dx = dL/dy ⊙ σ'(x)``
+(eqs. 6 and 7). They have no parameters and accept any shape, replicas included.
+"""
+
+import torch
+
+from refnet._checks import check_cached, check_shape, check_tensor
+from refnet._random import draw
+from refnet.module import Module
+
+__all__ = ["ReLU", "Tanh", "Sigmoid", "Dropout"]
+
+
+class _Elementwise(Module):
+    """Shared forward/backward: subclasses give ``_apply`` (y and what σ' needs) and ``_slope``."""
+
+    _cache = None
+
+    def forward(self, x):
+        """Return ``σ(x)`` (eq. 6), keeping what the derivative needs."""
+        check_tensor(f"{self!r}.forward", x)
+        y, self._cache = self._apply(x)
+        self._shape = x.shape
+        return y
+
+    def backward(self, grad_output):
+        """Return ``dL/dy ⊙ σ'(x)`` (eq. 7)."""
+        where = f"{self!r}.backward"
+        check_cached(where, self._cache)
+        check_shape(where, grad_output, self._shape, "grad_output")
+        return grad_output * self._slope(self._cache)
+
+    def _apply(self, x):
+        raise NotImplementedError
+
+    def _slope(self, cache):
+        raise NotImplementedError
+
+
+class ReLU(_Elementwise):
+    """``σ(x) = max(0, x)`` (eq. 8), ``σ'(x) = 1 if x > 0 else 0`` (eq. 9).
+
+    At the kink x = 0 the derivative is 0, as eq. 9 says and as torch.autograd does.
+    """
+
+    def _apply(self, x):
+        return x.clamp_min(0), (x > 0).to(x.dtype)
+
+    def _slope(self, positive):
+        return positive
+
+
+class Tanh(_Elementwise):
+    """``σ(x) = 2 / (1 + e^{-2x}) - 1 = tanh(x)`` (eq. 10), ``σ'(x) = 1 - σ(x)²`` (eq. 11).
+
+    Computed with ``torch.tanh``, which equals eq. 10 without its overflow for large |x|.
+    """
+
+    def _apply(self, x):
+        y = torch.tanh(x)
+        return y, y
+
+    def _slope(self, y):
+        return 1 - y * y
+
+
+class Sigmoid(_Elementwise):
+    """``σ(x) = 1 / (1 + e^{-x})`` (eq. 12), ``σ'(x) = σ(x)(1 - σ(x))`` (eq. 13)."""
+
+    def _apply(self, x):
+        y = torch.sigmoid(x)
+        return y, y
+
+    def _slope(self, y):
+        return y * (1 - y)
+
+
+class Dropout(_Elementwise):
+    """Inverted dropout (section 2.7.2): in training, ``y = x ⊙ m / (1 - p)`` with
+    ``m ~ Bernoulli(1 - p)`` drawn afresh at each forward; in evaluation, ``y = x``.
+
+    Backward multiplies by the same ``m / (1 - p)`` that forward used.
+
+    Args:
+        p: probability of dropping a unit, in [0, 1).
+        generator: the ``torch.Generator`` the masks are drawn from (one generator for all
+            replicas; torch's global generator when ``None``).
+    """
+
+    def __init__(self, p, *, generator=None):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"Dropout: expected p in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.generator = generator
+
+    def _apply(self, x):
+        if not self.training:
+            return x, torch.ones((), dtype=x.dtype, device=x.device)
+        uniform = draw(torch.rand, x.shape, generator=self.generator, replicas=None,
+                       dtype=x.dtype, device=x.device)
+        scaled_mask = (uniform >= self.p).to(x.dtype) / (1 - self.p)
+        return x * scaled_mask, scaled_mask
+
+    def _slope(self, scaled_mask):
+        return scaled_mask
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"

@@ -1,0 +1,104 @@
+"""The ``refnet`` command line (CONTRACT.md): ``refnet train`` runs the report's single run."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from refnet.data import DISK_RADIUS, disk_dataset, one_hot
+from refnet.network import ACTIVATIONS, report_network
+from refnet.optim import SGD
+from refnet.plots import classification_figure, loss_curve_figure, save_figure
+from refnet.training import error, predict, train
+
+__all__ = ["main"]
+
+TRAIN_DEFAULTS = {
+    "seed": 0,
+    "activation": "relu",
+    "lr": 0.01,
+    "batch_size": 10,
+    "epochs": 50,
+    "center": (0.0, 0.0),
+    "samples": 1000,
+    "out": "reports/train",
+}
+"""The single run's defaults; the README documents why each was chosen."""
+
+
+def _center(text):
+    try:
+        x, y = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y (e.g. 0.5,0.5), got {text!r}") from None
+    return (x, y)
+
+
+def _device(name):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("--device cuda: torch reports no CUDA device here")
+    return torch.device(name)
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(prog="refnet", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("train", help="the report's single run: train, test, draw figures")
+    defaults = TRAIN_DEFAULTS
+    run.add_argument("--seed", type=int, default=defaults["seed"],
+                     help="seed of the one generator behind weights, data and batch order")
+    run.add_argument("--activation", choices=sorted(ACTIVATIONS), default=defaults["activation"])
+    run.add_argument("--lr", type=float, default=defaults["lr"], help="SGD learning rate")
+    run.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    run.add_argument("--epochs", type=int, default=defaults["epochs"])
+    run.add_argument("--center", type=_center, default=defaults["center"],
+                     help="disk centre X,Y (report: 0,0; course handout: 0.5,0.5)")
+    run.add_argument("--samples", type=int, default=defaults["samples"],
+                     help="points in each of the training and test sets")
+    run.add_argument("--device", type=_device, default=torch.device("cpu"), help="cpu or cuda")
+    run.add_argument("--out", type=Path, default=Path(defaults["out"]),
+                     help="folder for loss_curve.png and test_classification.png")
+    run.set_defaults(handler=_run_train)
+    return parser
+
+
+def _run_train(args):
+    """Train the report's network once and write Figures 2 and 3."""
+    generator = torch.Generator().manual_seed(args.seed)
+    model = report_network(args.activation, generator=generator, device=args.device)
+    x_train, labels_train = disk_dataset(args.samples, center=args.center, generator=generator,
+                                         device=args.device)
+    x_test, labels_test = disk_dataset(args.samples, center=args.center, generator=generator,
+                                       device=args.device)
+    targets = one_hot(labels_train)
+    optimizer = SGD(model.param(), args.lr)
+    print(f"refnet train: seed {args.seed}, {args.activation} hidden layers, lr {args.lr}, "
+          f"batch size {args.batch_size}, {args.epochs} epochs, disk centre {args.center}")
+    epoch_losses = []
+    for epoch in tqdm(range(args.epochs), desc="epochs", unit="epoch"):
+        (epoch_loss,) = train(model, x_train, targets, batch_size=args.batch_size, epochs=1,
+                              optimizer=optimizer, generator=generator)
+        epoch_losses.append(epoch_loss)
+        tqdm.write(f"epoch {epoch + 1:3d}  loss {epoch_loss:.4f}")
+    for name, x, labels in (("train", x_train, labels_train), ("test", x_test, labels_test)):
+        wrong = error(model, x, labels)
+        print(f"{name} error: {100 * wrong / len(labels):.1f}% ({wrong} of {len(labels)})")
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_figure(loss_curve_figure(epoch_losses), args.out / "loss_curve.png")
+    figure = classification_figure(x_test, labels_test, predict(model, x_test),
+                                   center=args.center, radius=DISK_RADIUS)
+    save_figure(figure, args.out / "test_classification.png")
+    print(f"figures written to {args.out}/loss_curve.png and {args.out}/test_classification.png")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``refnet`` console script; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
