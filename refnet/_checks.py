@@ -17,7 +17,9 @@ def describe_shape(shape):
 def check_tensor(where, value, name="input"):
     """Raise ``TypeError`` unless ``value`` is a floating-point tensor."""
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{where}: expected {name} to be a torch.Tensor, got {type(value).__name__}")
+        raise TypeError(
+            f"{where}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
+        )
     if not value.is_floating_point():
         raise TypeError(f"{where}: expected a floating-point {name}, got dtype {value.dtype}")
 
@@ -45,7 +47,8 @@ def check_shape(where, value, expected, name="input"):
         name: what the tensor is, for the message.
     """
     matches = value.ndim == len(expected) and all(
-        isinstance(size, str) or size == actual for size, actual in zip(expected, value.shape)
+        isinstance(size, str) or size == actual
+        for size, actual in zip(expected, value.shape, strict=True)
     )
     if not matches:
         raise ValueError(

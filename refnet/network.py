@@ -37,7 +37,7 @@ def report_network(activation="relu", *, init="xavier", generator=None, replicas
                          f"got {activation!r}")
     dtype = torch.get_default_dtype() if dtype is None else dtype
     modules = []
-    for layer, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for layer, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         modules.append(Linear(inputs, outputs, init=init, generator=generator, dtype=dtype,
                               device=device, replicas=replicas))
         is_output = layer == len(sizes) - 2

@@ -80,7 +80,7 @@ class Adam:
         step_size = self.lr / (1 - beta1 ** self.steps)
         second_correction = math.sqrt(1 - beta2 ** self.steps)
         for (value, gradient), first, second in zip(
-                self.params, self._first_moments, self._second_moments):
+                self.params, self._first_moments, self._second_moments, strict=True):
             first.mul_(beta1).add_(gradient, alpha=1 - beta1)
             second.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
             denominator = (second.sqrt() / second_correction).add_(self.eps)

@@ -62,7 +62,7 @@ def classification_figure(points, labels, predicted, *, center, radius):
 
 
 def save_figure(figure, path, fmt=None):
-    """Write ``figure`` atomically to ``path`` (format from the suffix unless ``fmt``) and close it."""
+    """Write ``figure`` atomically to ``path`` (format from its suffix unless ``fmt``); close it."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt or str(path).rsplit(".", 1)[-1])
     plt.close(figure)

@@ -66,7 +66,8 @@ def train(model, x, targets, *, lr=None, batch_size, epochs, loss=None, optimize
         for batch, start in enumerate(batch_starts):
             stop = start + batch_size
             prediction = model.forward(x_shuffled[..., start:stop, :])
-            batch_losses[epoch, batch] = loss.forward(prediction, targets_shuffled[..., start:stop, :])
+            batch_targets = targets_shuffled[..., start:stop, :]
+            batch_losses[epoch, batch] = loss.forward(prediction, batch_targets)
             model.zero_grad()
             model.backward(loss.backward())
             optimizer.step()
