@@ -10,6 +10,7 @@ from refnet.data import DISK_RADIUS, disk_dataset, one_hot
 from refnet.linear import NORMAL_INIT_STD, Linear
 from refnet.loss import MSELoss
 from refnet.module import Module
+from refnet.network import report_network
 from refnet.optim import SGD, Adam
 from refnet.sequential import Sequential
 from refnet.training import error, predict, train
@@ -17,5 +18,5 @@ from refnet.training import error, predict, train
 __all__ = [
     "Module", "Linear", "ReLU", "Tanh", "Sigmoid", "Dropout", "Sequential", "MSELoss",
     "SGD", "Adam", "train", "error", "predict", "disk_dataset", "one_hot", "generators",
-    "DISK_RADIUS", "NORMAL_INIT_STD",
+    "report_network", "DISK_RADIUS", "NORMAL_INIT_STD",
 ]

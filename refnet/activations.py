@@ -14,7 +14,8 @@ __all__ = ["ReLU", "Tanh", "Sigmoid", "Dropout"]
 
 
 class _Elementwise(Module):
-    """Shared forward/backward: subclasses give ``_apply`` (y and what σ' needs) and ``_slope``."""
+    """Shared forward/backward. A subclass defines ``_apply(x) -> (y, cache)``, giving σ(x) and
+    what σ' needs, and ``_slope(cache) -> σ'(x)``."""
 
     _cache = None
 
@@ -31,12 +32,6 @@ class _Elementwise(Module):
         check_cached(where, self._cache)
         check_shape(where, grad_output, self._shape, "grad_output")
         return grad_output * self._slope(self._cache)
-
-    def _apply(self, x):
-        raise NotImplementedError
-
-    def _slope(self, cache):
-        raise NotImplementedError
 
 
 class ReLU(_Elementwise):

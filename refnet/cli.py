@@ -36,6 +36,19 @@ def _center(text):
     return (x, y)
 
 
+def _at_least(minimum, convert=int):
+    """An argparse type: a number of type ``convert`` that is >= ``minimum``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"expected a value >= {minimum}, got {text}")
+        return value
+    return parse
+
+
 def _device(name):
     if name == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError("--device cuda: torch reports no CUDA device here")
@@ -50,12 +63,13 @@ def _build_parser():
     run.add_argument("--seed", type=int, default=defaults["seed"],
                      help="seed of the one generator behind weights, data and batch order")
     run.add_argument("--activation", choices=sorted(ACTIVATIONS), default=defaults["activation"])
-    run.add_argument("--lr", type=float, default=defaults["lr"], help="SGD learning rate")
-    run.add_argument("--batch-size", type=int, default=defaults["batch_size"])
-    run.add_argument("--epochs", type=int, default=defaults["epochs"])
+    run.add_argument("--lr", type=_at_least(1e-300, float), default=defaults["lr"],
+                     help="SGD learning rate")
+    run.add_argument("--batch-size", type=_at_least(1), default=defaults["batch_size"])
+    run.add_argument("--epochs", type=_at_least(0), default=defaults["epochs"])
     run.add_argument("--center", type=_center, default=defaults["center"],
                      help="disk centre X,Y (report: 0,0; course handout: 0.5,0.5)")
-    run.add_argument("--samples", type=int, default=defaults["samples"],
+    run.add_argument("--samples", type=_at_least(1), default=defaults["samples"],
                      help="points in each of the training and test sets")
     run.add_argument("--device", type=_device, default=torch.device("cpu"), help="cpu or cuda")
     run.add_argument("--out", type=Path, default=Path(defaults["out"]),
@@ -97,8 +111,8 @@ def _run_train(args):
 def main(argv=None):
     """Entry point of the ``refnet`` console script; returns the exit status."""
     args = _build_parser().parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        return args.handler(args)
+    except FloatingPointError as failure:
+        print(f"refnet {args.command}: {failure}", file=sys.stderr)
+        return 1
