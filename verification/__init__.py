@@ -1,0 +1,1 @@
+"""verification: checks any module that follows refnet's module protocol (CONTRACT.md)."""

@@ -1,0 +1,78 @@
+"""Element-wise comparison of a computed tensor against a reference, shared by every check.
+
+The rule is ``|got - expected| <= atol + rtol·|expected|`` element by element: ``atol``
+absorbs errors that do not scale with the value (round-off of a finite difference, which
+grows like machine-epsilon·|L|/eps), ``rtol`` those that do (accumulated float round-off).
+Each check derives its own ``atol`` and ``rtol`` and says why in its docstring.
+"""
+
+import torch
+
+from verification.result import CheckResult
+
+__all__ = ["compare"]
+
+
+def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context="",
+            excluded=None):
+    """Compare ``got`` with ``expected`` and describe the worst element.
+
+    Args:
+        check_id: the result's ``id``.
+        module: the module's description (its ``repr``).
+        kind: the check kind (see ``CheckResult``).
+        expected: the reference tensor (finite difference, autograd, …).
+        got: the tensor under test, same shape.
+        atol: absolute tolerance.
+        rtol: relative tolerance.
+        what: what is compared, e.g. ``"dL/d weight"``, for the message.
+        context: extra facts for the message (eps, seed, how to reproduce).
+        excluded: optional boolean mask, same shape, of elements to leave out.
+
+    Returns:
+        A ``CheckResult`` whose ``detail`` names the worst element.
+    """
+    expected = expected.detach().to(torch.float64)
+    got = got.detach().to(torch.float64)
+    if expected.shape != got.shape:
+        return _shape_mismatch(check_id, module, kind, expected, got, what)
+    keep = torch.ones_like(expected, dtype=torch.bool) if excluded is None else ~excluded
+    abs_error = (got - expected).abs()
+    allowed = atol + rtol * expected.abs()
+    ratio = torch.where(keep, abs_error / allowed, torch.zeros_like(abs_error))
+    ratio = torch.where(torch.isnan(ratio) & keep, torch.full_like(ratio, float("inf")), ratio)
+    nonzero = keep & (expected != 0)
+    relative = torch.where(nonzero, abs_error / expected.abs(), torch.zeros_like(abs_error))
+    count_excluded = int((~keep).sum())
+    if not bool(keep.any()):
+        return CheckResult(check_id, module, kind, True, 0.0, 0.0, atol, 0.0,
+                           f"{what}: every element excluded", count_excluded)
+    worst = int(ratio.flatten().argmax())
+    index = tuple(torch.unravel_index(torch.tensor(worst), expected.shape)) if expected.ndim else ()
+    index = tuple(int(i) for i in index)
+    worst_ratio = float(ratio.flatten()[worst])
+    passed = worst_ratio <= 1.0
+    tolerance = float(allowed.flatten()[worst])
+    verdict = "passed" if passed else "FAILED"
+    detail = (
+        f"{kind} check {verdict} for {module}, {what}, worst element {list(index)}: "
+        f"expected {float(expected.flatten()[worst]):.10g}, got {float(got.flatten()[worst]):.10g}, "
+        f"abs error {float(abs_error.flatten()[worst]):.3g}, "
+        f"tolerance {tolerance:.3g} (atol={atol:.3g} + rtol={rtol:.3g}·|expected|), "
+        f"error/tolerance {worst_ratio:.3g}"
+        + (f", {count_excluded} element(s) excluded" if count_excluded else "")
+        + (f"; {context}" if context else "")
+    )
+    return CheckResult(
+        id=check_id, module=module, kind=kind, passed=passed,
+        max_abs_error=float(torch.where(keep, abs_error, torch.zeros_like(abs_error)).max()),
+        max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
+        detail=detail, excluded=count_excluded,
+    )
+
+
+def _shape_mismatch(check_id, module, kind, expected, got, what):
+    detail = (f"{kind} check FAILED for {module}, {what}: expected shape "
+              f"{list(expected.shape)}, got {list(got.shape)}")
+    inf = float("inf")
+    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)

@@ -1,0 +1,49 @@
+"""What every check returns: a measured error against its tolerance, never a bare boolean."""
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["CheckResult", "CheckFailure"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check of one module, as it appears in ``results.json`` under ``checks``.
+
+    Attributes:
+        id: unique, stable name, e.g. ``"finite_difference/Linear/weight"``.
+        module: the module checked, as its ``repr``.
+        kind: ``finite_difference``, ``autograd``, ``trajectory``, ``property``, ``replica``,
+            ``kink`` or ``statistical``.
+        passed: whether every compared element met ``|got - expected| <= atol + rtol·|expected|``.
+        max_abs_error: largest ``|got - expected|`` over the compared elements.
+        max_rel_error: largest ``|got - expected| / |expected|`` (elements with expected 0 skipped).
+        tolerance: ``atol + rtol·|expected|`` at the worst element (the one nearest to failing).
+        error_ratio: largest ``|got - expected| / (atol + rtol·|expected|)``; passes when <= 1.
+        detail: the failure message (worst element first), or a one-line description.
+        excluded: elements left out of the comparison, e.g. points within reach of a kink.
+    """
+
+    id: str
+    module: str
+    kind: str
+    passed: bool
+    max_abs_error: float
+    max_rel_error: float
+    tolerance: float
+    error_ratio: float
+    detail: str = ""
+    excluded: int = 0
+
+    def as_dict(self):
+        """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``."""
+        record = asdict(self)
+        record["status"] = "pass" if record.pop("passed") else "fail"
+        return record
+
+
+class CheckFailure(AssertionError):
+    """Raised by the ``assert_*`` helpers; carries the failed ``CheckResult``."""
+
+    def __init__(self, result):
+        super().__init__(result.detail)
+        self.result = result
