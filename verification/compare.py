@@ -56,7 +56,8 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     verdict = "passed" if passed else "FAILED"
     detail = (
         f"{kind} check {verdict} for {module}, {what}, worst element {list(index)}: "
-        f"expected {float(expected.flatten()[worst]):.10g}, got {float(got.flatten()[worst]):.10g}, "
+        f"expected {float(expected.flatten()[worst]):.10g}, "
+        f"got {float(got.flatten()[worst]):.10g}, "
         f"abs error {float(abs_error.flatten()[worst]):.3g}, "
         f"tolerance {tolerance:.3g} (atol={atol:.3g} + rtol={rtol:.3g}·|expected|), "
         f"error/tolerance {worst_ratio:.3g}"
