@@ -4,9 +4,23 @@ Errors are raised before any arithmetic, so a caller sees ``Linear(2, 25).forwar
 instead of a broadcast that silently succeeds or a traceback from deep inside torch.
 """
 
+from typing import NamedTuple
+
 import torch
 
 __all__ = []
+
+
+class Where(NamedTuple):
+    """A module and method, formatted as ``Linear(2, 25).forward`` only when an error needs it
+
+    (building the ``repr`` on every call would cost more than the check itself)."""
+
+    module: object
+    method: str
+
+    def __str__(self):
+        return f"{self.module!r}.{self.method}"
 
 
 def describe_shape(shape):
@@ -41,17 +55,21 @@ def check_shape(where, value, expected, name="input"):
     """Raise ``ValueError`` unless ``value.shape`` matches ``expected``.
 
     Args:
-        where: the module and method, e.g. ``"Linear(2, 25).forward"``.
+        where: the module and method (a ``Where`` or a string such as ``"train"``).
         value: the tensor to check.
         expected: a sequence of ints and strings; a string (``"B"``) matches any size.
         name: what the tensor is, for the message.
     """
-    matches = value.ndim == len(expected) and all(
-        isinstance(size, str) or size == actual
-        for size, actual in zip(expected, value.shape, strict=True)
-    )
-    if not matches:
-        raise ValueError(
+    shape = value.shape
+    if shape == tuple(expected):
+        return
+    if len(shape) == len(expected):
+        for size, actual in zip(expected, shape, strict=True):
+            if size != actual and not isinstance(size, str):
+                break
+        else:
+            return
+    raise ValueError(
             f"{where}: expected {name} of shape {describe_shape(expected)}, "
             f"got {describe_shape(value.shape)}"
         )

@@ -6,7 +6,7 @@ Each computes ``y = σ(x)`` element by element and, in backward, ``dL/dx = dL/dy
 
 import torch
 
-from refnet._checks import check_cached, check_shape, check_tensor
+from refnet._checks import Where, check_cached, check_shape, check_tensor
 from refnet._random import draw
 from refnet.module import Module
 
@@ -21,14 +21,14 @@ class _Elementwise(Module):
 
     def forward(self, x):
         """Return ``σ(x)`` (eq. 6), keeping what the derivative needs."""
-        check_tensor(f"{self!r}.forward", x)
+        check_tensor(Where(self, "forward"), x)
         y, self._cache = self._apply(x)
         self._shape = x.shape
         return y
 
     def backward(self, grad_output):
         """Return ``dL/dy ⊙ σ'(x)`` (eq. 7)."""
-        where = f"{self!r}.backward"
+        where = Where(self, "backward")
         check_cached(where, self._cache)
         check_shape(where, grad_output, self._shape, "grad_output")
         return grad_output * self._slope(self._cache)

@@ -5,6 +5,7 @@ import math
 import torch
 
 from refnet._checks import (
+    Where,
     check_cached,
     check_positive_int,
     check_same_dtype_device,
@@ -88,7 +89,7 @@ class Linear(Module):
 
     def backward(self, grad_output):
         """Accumulate dL/dw (eq. 3) and dL/db (eq. 4); return dL/dx (eq. 2)."""
-        where = f"{self!r}.backward"
+        where = Where(self, "backward")
         check_cached(where, self._input)
         check_shape(where, grad_output, (*self._input.shape[:-1], self.out_features),
                     "grad_output")
@@ -101,7 +102,7 @@ class Linear(Module):
         return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
 
     def _check_input(self, x):
-        where = f"{self!r}.forward"
+        where = Where(self, "forward")
         check_tensor(where, x)
         if self.replicas is None:
             expected = ("B", self.in_features)

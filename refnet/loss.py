@@ -1,6 +1,6 @@
 """Mean-squared error on one-hot targets (report section 2.3)."""
 
-from refnet._checks import check_cached, check_same_dtype_device, check_shape, check_tensor
+from refnet._checks import Where, check_cached, check_same_dtype_device, check_shape, check_tensor
 
 __all__ = ["MSELoss"]
 
@@ -30,7 +30,7 @@ class MSELoss:
 
     def forward(self, prediction, target):
         """Return the loss: a 0-d tensor, or shape ``[R]`` with replicas."""
-        where = f"{self!r}.forward"
+        where = Where(self, "forward")
         check_tensor(where, prediction, "prediction")
         check_tensor(where, target, "target")
         if prediction.ndim not in (2, 3):
@@ -44,7 +44,7 @@ class MSELoss:
 
     def backward(self):
         """Return dL/dprediction for the last ``forward``."""
-        check_cached(f"{self!r}.backward", self._difference)
+        check_cached(Where(self, "backward"), self._difference)
         scale = 2 / self._count() if self.reduction == "mean" else 2
         return scale * self._difference
 

@@ -53,26 +53,24 @@ def train(model, x, targets, *, lr=None, batch_size, epochs, loss=None, optimize
     optimizer = _default_optimizer(model, lr, optimizer)
     replicas = x.shape[0] if x.ndim == 3 else None
     sample_count = x.shape[-2]
-    batch_starts = range(0, sample_count, batch_size)
-    loss_shape = () if replicas is None else (replicas,)
-    batch_losses = x.new_zeros((epochs, len(batch_starts), *loss_shape))
+    epoch_losses = []
 
     model.train()
     for epoch in range(epochs):
         order = permutations(sample_count, generator=generator, replicas=replicas,
                              device=x.device).unsqueeze(-1)
-        x_shuffled = torch.take_along_dim(x, order, dim=-2)
-        targets_shuffled = torch.take_along_dim(targets, order, dim=-2)
-        for batch, start in enumerate(batch_starts):
-            stop = start + batch_size
-            prediction = model.forward(x_shuffled[..., start:stop, :])
-            batch_targets = targets_shuffled[..., start:stop, :]
-            batch_losses[epoch, batch] = loss.forward(prediction, batch_targets)
+        x_batches = torch.take_along_dim(x, order, dim=-2).split(batch_size, dim=-2)
+        target_batches = torch.take_along_dim(targets, order, dim=-2).split(batch_size, dim=-2)
+        batch_losses = []
+        for x_batch, target_batch in zip(x_batches, target_batches, strict=True):
+            batch_losses.append(loss.forward(model.forward(x_batch), target_batch))
             model.zero_grad()
             model.backward(loss.backward())
             optimizer.step()
-        _check_finite(batch_losses[epoch], epoch)
-    return batch_losses.sum(dim=1).tolist()
+        batch_losses = torch.stack(batch_losses)
+        _check_finite(batch_losses, epoch)
+        epoch_losses.append(batch_losses.sum(dim=0))
+    return torch.stack(epoch_losses).tolist() if epoch_losses else []
 
 
 def _default_optimizer(model, lr, optimizer):
