@@ -1,0 +1,181 @@
+"""``results.json``: the environment record, schema validation and regressions against a baseline.
+
+The layout is fixed by CONTRACT.md (``schema_version`` 1); keys beyond it are extras.
+"""
+
+import json
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "SCHEMA_VERSION", "ERROR_GROWTH_FACTOR", "BENCHMARK_NOISE_FACTOR", "BaselineError",
+    "Regression", "environment", "validate", "load_baseline", "find_regressions",
+]
+
+SCHEMA_VERSION = 1
+ERROR_GROWTH_FACTOR = 10.0
+"""A passing check regresses when its error/tolerance ratio grows by more than this factor
+(and ends above ``ERROR_RATIO_FLOOR``): round-off moves a ratio by far less than 10×, a
+changed formula by more."""
+ERROR_RATIO_FLOOR = 0.01
+BENCHMARK_NOISE_FACTOR = 1.5
+"""A benchmark regresses when its ratio falls below the baseline's divided by this factor:
+repeated runs on a shared 2-core machine spread by up to about ±30%."""
+
+_TOP_LEVEL_KEYS = ("schema_version", "status", "environment", "checks", "mutation",
+                   "reproduction", "benchmarks")
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot be compared: unreadable, not JSON, or another schema."""
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One way the current run is worse than the baseline.
+
+    Attributes:
+        kind: ``check``, ``error_growth``, ``reproduction`` or ``benchmark``.
+        id: the check id, configuration name or benchmark name.
+        before: the baseline's value.
+        after: this run's value.
+        rule: the sentence that says why this counts as a regression.
+    """
+
+    kind: str
+    id: str
+    before: object
+    after: object
+    rule: str
+
+    def as_dict(self):
+        """The JSON form."""
+        return asdict(self)
+
+
+def _git_commit():
+    try:
+        completed = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                   cwd=Path(__file__).resolve().parent, timeout=10, check=False)
+    except OSError:
+        return None
+    if completed.returncode != 0:
+        return None
+    return completed.stdout.strip() or None
+
+
+def environment(*, command, device):
+    """The contract's ``environment`` object for this process."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "git_commit": _git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+    }
+
+
+def validate(results):
+    """Raise ``BaselineError`` unless ``results`` has schema version 1 and the contract's keys."""
+    if not isinstance(results, dict):
+        raise BaselineError(f"expected a JSON object, got {type(results).__name__}")
+    version = results.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BaselineError(f"schema_version {version!r} is not supported "
+                            f"(this refnet reads and writes version {SCHEMA_VERSION})")
+    missing = [key for key in _TOP_LEVEL_KEYS if key not in results]
+    if missing:
+        raise BaselineError(f"missing keys {missing} required by schema version {SCHEMA_VERSION}")
+    return results
+
+
+def load_baseline(path):
+    """Read and validate an earlier ``results.json``; ``BaselineError`` with the reason if not."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as failure:
+        raise BaselineError(f"cannot read baseline {path}: {failure.strerror or failure}") from None
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as failure:
+        raise BaselineError(f"baseline {path} is not valid JSON: {failure}") from None
+    try:
+        return validate(results)
+    except BaselineError as failure:
+        raise BaselineError(f"baseline {path}: {failure}") from None
+
+
+def find_regressions(current, baseline):
+    """Every way ``current`` is worse than ``baseline`` (both validated results)."""
+    return (_check_regressions(current, baseline) + _reproduction_regressions(current, baseline)
+            + _benchmark_regressions(current, baseline))
+
+
+def _by_key(records, key):
+    return {record[key]: record for record in records}
+
+
+def _check_regressions(current, baseline):
+    regressions = []
+    before_checks = _by_key(baseline["checks"], "id")
+    for check_id, after in _by_key(current["checks"], "id").items():
+        before = before_checks.get(check_id)
+        if before is None:
+            continue
+        if before["status"] == "pass" and after["status"] == "fail":
+            regressions.append(Regression("check", check_id, "pass", "fail",
+                                          "the check passed in the baseline and fails now"))
+        elif _error_grew(before, after):
+            regressions.append(Regression(
+                "error_growth", check_id, before["error_ratio"], after["error_ratio"],
+                f"error/tolerance grew more than {ERROR_GROWTH_FACTOR:g}× "
+                f"(and is above {ERROR_RATIO_FLOOR:g})"))
+    return regressions
+
+
+def _error_grew(before, after):
+    old, new = before.get("error_ratio"), after.get("error_ratio")
+    if old is None or new is None or after["status"] != "pass":
+        return False
+    return new > ERROR_RATIO_FLOOR and new > ERROR_GROWTH_FACTOR * old
+
+
+def _reproduction_regressions(current, baseline):
+    """A median whose 95% interval no longer overlaps the baseline's moved beyond its noise."""
+    regressions = []
+    before_configs = _by_key(baseline["reproduction"].get("configs", []), "name")
+    for name, after in _by_key(current["reproduction"].get("configs", []), "name").items():
+        before = before_configs.get(name)
+        if before is None:
+            continue
+        for figure in ("train_error", "test_error"):
+            old, new = before[figure], after[figure]
+            old_low, old_high = old.get("median_ci", [old["median"]] * 2)
+            new_low, new_high = new.get("median_ci", [new["median"]] * 2)
+            if new_low > old_high or new_high < old_low:
+                regressions.append(Regression(
+                    "reproduction", f"{name}/{figure}", old["median"], new["median"],
+                    "the median moved by more than its sampling noise "
+                    "(the 95% confidence intervals of the two medians do not overlap)"))
+    return regressions
+
+
+def _benchmark_regressions(current, baseline):
+    regressions = []
+    before_benchmarks = _by_key(baseline["benchmarks"], "name")
+    for name, after in _by_key(current["benchmarks"], "name").items():
+        before = before_benchmarks.get(name)
+        if before is not None and after["ratio"] < before["ratio"] / BENCHMARK_NOISE_FACTOR:
+            regressions.append(Regression(
+                "benchmark", name, before["ratio"], after["ratio"],
+                f"the speed ratio fell by more than its noise (factor {BENCHMARK_NOISE_FACTOR:g})"))
+    return regressions
