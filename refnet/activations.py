@@ -101,5 +101,12 @@ class Dropout(_Elementwise):
     def _slope(self, scaled_mask):
         return scaled_mask
 
+    @property
+    def last_mask(self):
+        """What the last forward multiplied its input by: ``m / (1 - p)`` (shaped like that
+        input) in training mode, a 0-d tensor 1 in evaluation mode; ``None`` before any
+        forward. A reference implementation reuses it to check backward under a fixed mask."""
+        return self._cache
+
     def __repr__(self):
         return f"Dropout(p={self.p})"

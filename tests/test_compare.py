@@ -43,3 +43,8 @@ def test_json_form_uses_contract_status():
     record = _compare([1.0], [1.0]).as_dict()
     assert record["status"] == "pass" and "passed" not in record
     assert {"id", "module", "kind", "max_abs_error", "max_rel_error", "tolerance"} <= set(record)
+
+
+def test_zero_tolerance_demands_exact_equality():
+    assert _compare([0.0, 1.0], [0.0, 1.0], atol=0.0, rtol=0.0).passed
+    assert not _compare([0.0, 1.0], [0.0, 1.0 + 2**-52], atol=0.0, rtol=0.0).passed

@@ -91,11 +91,19 @@ def test_dropout_mask_scaling_and_modes():
     assert set(y.unique().tolist()) == {0.0, 4 / 3}, "kept units are scaled by 1/(1-p)"
     kept = (y != 0).to(F64)
     assert torch.equal(dropout.backward(torch.ones_like(x)), y), "backward reuses the mask"
+    assert torch.equal(dropout.last_mask, y), "last_mask is the scaled mask (x is all ones)"
     # 10,000 Bernoulli(0.75) draws: the kept fraction has standard error 0.0043.
     assert abs(kept.mean().item() - 0.75) < 0.02, f"kept fraction {kept.mean().item()}"
     dropout.eval()
     assert torch.equal(dropout.forward(x), x), "evaluation mode is the identity"
     assert torch.equal(dropout.backward(x), x)
+
+
+def test_dropout_last_mask_before_forward_and_in_eval():
+    dropout = refnet.Dropout(0.5)
+    assert dropout.last_mask is None
+    dropout.eval().forward(torch.ones(3))
+    assert dropout.last_mask.item() == 1.0
 
 
 def test_dropout_same_seed_same_mask():

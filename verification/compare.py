@@ -39,7 +39,8 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     keep = torch.ones_like(expected, dtype=torch.bool) if excluded is None else ~excluded
     abs_error = (got - expected).abs()
     allowed = atol + rtol * expected.abs()
-    ratio = torch.where(keep, abs_error / allowed, torch.zeros_like(abs_error))
+    exact = abs_error == 0  # so that atol = rtol = 0 demands equality instead of reading 0/0
+    ratio = torch.where(keep & ~exact, abs_error / allowed, torch.zeros_like(abs_error))
     ratio = torch.where(torch.isnan(ratio) & keep, torch.full_like(ratio, float("inf")), ratio)
     nonzero = keep & (expected != 0)
     relative = torch.where(nonzero, abs_error / expected.abs(), torch.zeros_like(abs_error))

@@ -1,0 +1,284 @@
+"""Every refnet module against its torch.autograd twin (verification/reference.py)."""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refnet
+from refnet.network import report_network
+from verification import check_against_reference, torch_twin
+from verification.reference import (
+    EXACT_ATOL,
+    autograd_tolerance,
+    describe,
+    last_scaled_mask,
+    summation_length,
+    term_magnitudes,
+    upstream_gradient,
+)
+
+F32, F64 = torch.float32, torch.float64
+
+
+def _generator(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _linear(inputs, outputs, dtype, replicas=None):
+    generator = _generator() if replicas is None else refnet.generators(range(replicas))
+    return refnet.Linear(inputs, outputs, generator=generator, dtype=dtype, replicas=replicas)
+
+
+# name: (module factory taking a dtype, input features, replicas)
+CASES = {
+    "Linear": (lambda dtype: _linear(3, 4, dtype), 3, None),
+    "Linear-replicas": (lambda dtype: _linear(3, 4, dtype, replicas=3), 3, 3),
+    "ReLU": (lambda dtype: refnet.ReLU(), 5, None),
+    "Tanh": (lambda dtype: refnet.Tanh(), 5, None),
+    "Sigmoid": (lambda dtype: refnet.Sigmoid(), 5, None),
+    "Dropout": (lambda dtype: refnet.Dropout(0.4, generator=_generator()), 5, None),
+    "Tanh-replicas": (lambda dtype: refnet.Tanh(), 5, 2),
+    "Sequential": (lambda dtype: refnet.Sequential(
+        _linear(3, 6, dtype), refnet.Tanh(), _linear(6, 2, dtype), refnet.Sigmoid()), 3, None),
+    "report-relu": (lambda dtype: report_network("relu", generator=_generator(), dtype=dtype),
+                    2, None),
+    "report-tanh-replicas": (lambda dtype: report_network(
+        "tanh", generator=refnet.generators(range(4)), replicas=4, dtype=dtype), 2, 4),
+}
+
+
+def _input(features, batch, dtype, replicas=None, seed=1):
+    shape = (batch, features) if replicas is None else (replicas, batch, features)
+    return 4 * torch.rand(shape, generator=_generator(seed), dtype=dtype) - 2
+
+
+def _case(name, dtype, batch):
+    factory, features, replicas = CASES[name]
+    return factory(dtype), _input(features, batch, dtype, replicas)
+
+
+def _assert_all_pass(results):
+    assert results, "the check returned no results"
+    for result in results:
+        assert result.passed, result.detail
+
+
+def _failed_ids(results):
+    return {result.id for result in results if not result.passed}
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_module_matches_autograd_twin(name, dtype, batch):
+    _assert_all_pass(check_against_reference(*_case(name, dtype, batch)))
+
+
+def test_one_result_per_tensor_with_stable_ids():
+    module, x = _case("Sequential", F64, 4)
+    ids = [result.id for result in check_against_reference(module, x, name="net")]
+    expected = [f"autograd/net/{tensor}" for tensor in (
+        "output", "grad_input", "grad_0.weight", "grad_0.bias", "grad_2.weight", "grad_2.bias")]
+    assert ids == expected, f"ids {ids} differ from {expected}"
+
+
+@pytest.mark.parametrize("module, x", [
+    (refnet.ReLU(), torch.tensor([[-1.0, 0.0, 1.0]], dtype=F64)),
+    (refnet.Sigmoid(), torch.tensor([[-300.0, -30.0, 0.0, 30.0, 300.0]], dtype=F64)),
+    (refnet.Tanh(), torch.tensor([[-300.0, -20.0, 0.0, 20.0, 300.0]], dtype=F64)),
+    (refnet.Sigmoid(), torch.tensor([[-80.0, 0.0, 80.0]], dtype=F32)),
+], ids=["relu-kink", "sigmoid-extreme", "tanh-extreme", "sigmoid-extreme-float32"])
+def test_hand_picked_points(module, x):
+    _assert_all_pass(check_against_reference(module, x))
+
+
+@st.composite
+def _nested_sequentials(draw, depth=0):
+    """A random Sequential (nested up to two levels deep) and its input width."""
+    width = draw(st.integers(1, 5))
+    modules, current = [], width
+    leaves = ["linear", "relu", "tanh", "sigmoid", "dropout"]
+    kinds = leaves + (["nested"] if depth < 2 else [])
+    for kind in draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=4)):
+        if kind == "linear":
+            outputs = draw(st.integers(1, 5))
+            modules.append(refnet.Linear(current, outputs, dtype=F64,
+                                         generator=_generator(draw(st.integers(0, 99)))))
+            current = outputs
+        elif kind == "nested":
+            inner, inner_width, inner_output = draw(_nested_sequentials(depth=depth + 1))
+            modules.extend([refnet.Linear(current, inner_width, dtype=F64,
+                                          generator=_generator()), inner])
+            current = inner_output
+        elif kind == "dropout":
+            modules.append(refnet.Dropout(0.5, generator=_generator(draw(st.integers(0, 99)))))
+        else:
+            modules.append({"relu": refnet.ReLU, "tanh": refnet.Tanh,
+                            "sigmoid": refnet.Sigmoid}[kind]())
+    return refnet.Sequential(*modules), width, current
+
+
+@given(_nested_sequentials(), st.integers(1, 6), st.sampled_from([1.0, 50.0]),
+       st.integers(0, 2**16))
+def test_random_nested_sequential_matches_twin(model, batch, input_scale, seed):
+    sequential, width, _ = model
+    x = input_scale * _input(width, batch, F64, seed=seed)
+    _assert_all_pass(check_against_reference(sequential, x, seed=seed))
+
+
+def test_term_magnitudes_hand_worked_linear():
+    linear = _linear(2, 1, F64)
+    linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
+    linear.bias.fill_(0.5)
+    bounds = term_magnitudes(linear, torch.tensor([[2.0, -3.0]], dtype=F64),
+                             lambda _: torch.tensor([[4.0]], dtype=F64))
+    worked = {"output": [[5.5]], "grad_input": [[4.0, 4.0]], "weight": [[8.0, 12.0]],
+              "bias": [4.0]}
+    got = {"output": bounds.output, "grad_input": bounds.grad_input,
+           "weight": bounds.grad_params[0], "bias": bounds.grad_params[1]}
+    for key, value in worked.items():
+        assert got[key].tolist() == value, f"{key}: {got[key].tolist()}, worked by hand {value}"
+
+
+def test_term_magnitudes_bound_every_value():
+    module, x = _case("report-tanh-replicas", F64, 6)
+    twin = torch_twin(module)
+    upstream = upstream_gradient(twin(x), seed=0)
+    bounds = term_magnitudes(module, x, lambda _: upstream.abs())
+    x = x.clone().requires_grad_()
+    output = twin(x)
+    output.backward(upstream)
+    values = [output, x.grad] + [parameter.grad for parameter in twin.parameters()]
+    for index, (value, bound) in enumerate(zip(values, [bounds.output, bounds.grad_input,
+                                                        *bounds.grad_params], strict=True)):
+        assert bool((value.detach().abs() <= bound).all()), f"tensor {index} exceeds its bound"
+
+
+def test_twin_parameters_follow_param_order():
+    module = report_network("relu", generator=_generator(), dtype=F64)
+    twin_values = [parameter.detach() for parameter in torch_twin(module).parameters()]
+    values = [value for value, _ in module.param()]
+    assert len(twin_values) == len(values), "twin and param() differ in parameter count"
+    for index, (twin_value, value) in enumerate(zip(twin_values, values, strict=True)):
+        assert torch.equal(twin_value, value), f"twin parameter {index} differs from param()"
+
+
+def test_check_leaves_parameter_values_unchanged():
+    module, x = _case("report-relu", F64, 5)
+    before = [value.clone() for value, _ in module.param()]
+    check_against_reference(module, x)
+    after = [value for value, _ in module.param()]
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True)), (
+        "check_against_reference changed parameter values")
+
+
+def test_unknown_module_kind_is_a_type_error():
+    with pytest.raises(TypeError, match="no torch twin"):
+        torch_twin(object())
+
+
+def test_same_seed_same_upstream_gradient_and_different_seed_differs():
+    output = torch.zeros(4, 3, dtype=F64)
+    assert torch.equal(upstream_gradient(output, 5), upstream_gradient(output, 5)), (
+        "the same seed gave different upstream gradients")
+    assert not torch.equal(upstream_gradient(output, 5), upstream_gradient(output, 6)), (
+        "different seeds gave the same upstream gradient")
+
+
+def test_upstream_gradient_ignores_global_generator():
+    output = torch.zeros(4, 3, dtype=F32)
+    torch.manual_seed(1)
+    first = upstream_gradient(output, 0)
+    torch.manual_seed(2)
+    assert torch.equal(first, upstream_gradient(output, 0)), "the global RNG leaked in"
+
+
+def test_tolerance_formula_and_exact_floor():
+    tolerance = autograd_tolerance(F64, terms=10, scale=2.0)
+    assert tolerance.rtol == 4 * 10 * 2.0**-53, f"rtol {tolerance.rtol} is not 4·n·u"
+    assert tolerance.atol == tolerance.rtol * 2.0, f"atol {tolerance.atol} is not rtol·scale"
+    assert autograd_tolerance(F32, 10, 0.0).atol == EXACT_ATOL, "a zero scale must floor atol"
+
+
+def test_summation_length_counts_linear_sums_and_elementwise_ulps():
+    module = refnet.Sequential(_linear(2, 3, F64), refnet.ReLU(),
+                               refnet.Sequential(_linear(3, 4, F64)))
+    assert summation_length(module, batch=5) == (2 + 3 + 5) + 2 + (3 + 4 + 5), (
+        "summation length is not Σ(in + out + batch) + 2 per element-wise module")
+
+
+def test_describe_is_one_line():
+    module = refnet.Sequential(_linear(2, 3, F64), refnet.Sequential(refnet.ReLU()))
+    assert describe(module) == "Sequential(Linear(2, 3), Sequential(ReLU()))", describe(module)
+
+
+def test_last_scaled_mask_before_forward_raises():
+    with pytest.raises(RuntimeError, match="has not run forward"):
+        last_scaled_mask(refnet.Dropout(0.5))
+
+
+# --- planted bugs: each must fail exactly the tensors it touches, naming them ------------------
+
+
+def _linear_backward_bias_mean(self, grad_output):
+    """Linear backward with dL/db averaged over the batch instead of summed (eq. 4 broken)."""
+    self.grad_weight.add_(grad_output.transpose(-1, -2).matmul(self._input))
+    self.grad_bias.add_(grad_output.mean(dim=-2))
+    return grad_output.matmul(self.weight)
+
+
+def _linear_backward_weight_mean(self, grad_output):
+    """Linear backward with dL/dw averaged over the batch (eq. 3 broken)."""
+    batch = grad_output.shape[-2]
+    self.grad_weight.add_(grad_output.transpose(-1, -2).matmul(self._input) / batch)
+    self.grad_bias.add_(grad_output.sum(dim=-2))
+    return grad_output.matmul(self.weight)
+
+
+def test_planted_bias_gradient_not_summed_fails_every_bias_only(monkeypatch):
+    monkeypatch.setattr(refnet.Linear, "backward", _linear_backward_bias_mean)
+    results = check_against_reference(*_case("report-relu", F64, 6), name="net")
+    expected = {f"autograd/net/grad_{layer}.bias" for layer in (0, 2, 4, 6)}
+    assert _failed_ids(results) == expected, f"failed {_failed_ids(results)}, not {expected}"
+    failure = next(result for result in results if result.id == "autograd/net/grad_2.bias")
+    assert "2.bias of Linear(25, 25)" in failure.detail, failure.detail
+
+
+def test_planted_weight_gradient_mean_fails_weights_with_replicas(monkeypatch):
+    monkeypatch.setattr(refnet.Linear, "backward", _linear_backward_weight_mean)
+    results = check_against_reference(*_case("Linear-replicas", F64, 5), name="lin")
+    assert _failed_ids(results) == {"autograd/lin/grad_weight"}, _failed_ids(results)
+
+
+def test_planted_tanh_derivative_fails_input_gradient(monkeypatch):
+    monkeypatch.setattr(refnet.Tanh, "_slope", lambda self, y: 1 - y)
+    results = check_against_reference(*_case("Tanh", F64, 4))
+    assert _failed_ids(results) == {"autograd/Tanh()/grad_input"}, _failed_ids(results)
+    assert "dL/dx" in results[1].detail, results[1].detail
+
+
+def test_planted_relu_kink_derivative_points_at_zero_input(monkeypatch):
+    monkeypatch.setattr(refnet.ReLU, "_apply", lambda self, x: (x.clamp_min(0), (x >= 0) * 1.0))
+    results = check_against_reference(refnet.ReLU(), torch.tensor([[-1.0, 1.0, 0.0]], dtype=F64))
+    assert _failed_ids(results) == {"autograd/ReLU()/grad_input"}, _failed_ids(results)
+    assert "worst element [0, 2]" in results[1].detail, results[1].detail
+
+
+def test_planted_sigmoid_forward_fails_output(monkeypatch):
+    monkeypatch.setattr(refnet.Sigmoid, "_apply", lambda self, x: (torch.tanh(x),) * 2)
+    results = check_against_reference(*_case("Sigmoid", F32, 3))
+    assert "autograd/Sigmoid()/output" in _failed_ids(results), _failed_ids(results)
+
+
+def test_planted_unscaled_dropout_backward_fails_input_gradient(monkeypatch):
+    monkeypatch.setattr(refnet.Dropout, "_slope", lambda self, mask: (mask != 0) * 1.0)
+    results = check_against_reference(*_case("Dropout", F64, 8))
+    assert _failed_ids(results) == {"autograd/Dropout(p=0.4)/grad_input"}, _failed_ids(results)
+
+
+def test_refnet_error_becomes_failed_result_with_its_message():
+    results = check_against_reference(_linear(3, 4, F64), _input(3, 2, F32))
+    assert len(results) == 1 and not results[0].passed, results
+    assert results[0].id == "autograd/Linear(3, 4)/raised", results[0].id
+    assert "TypeError" in results[0].detail and "dtype" in results[0].detail, results[0].detail

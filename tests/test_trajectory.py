@@ -1,0 +1,139 @@
+"""K-step training trajectories of refnet's SGD and Adam against torch.optim (trajectory.py)."""
+
+import math
+
+import pytest
+import torch
+
+import refnet
+from refnet.network import report_network
+from verification import check_trajectory
+
+F32, F64 = torch.float32, torch.float64
+LEARNING_RATES = {"sgd": 0.01, "adam": 1e-3}
+
+
+def _data(dtype, replicas=None, samples=60):
+    generator = refnet.generators(range(replicas)) if replicas else torch.Generator()
+    x, labels = refnet.disk_dataset(samples, generator=generator, replicas=replicas, dtype=dtype)
+    return x, refnet.one_hot(labels).to(dtype)
+
+
+def _network(activation, dtype, replicas=None):
+    generator = refnet.generators(range(replicas)) if replicas else torch.Generator()
+    return report_network(activation, generator=generator, replicas=replicas, dtype=dtype)
+
+
+def _check(optimizer, activation="relu", dtype=F64, replicas=None, **options):
+    return check_trajectory(_network(activation, dtype, replicas), *_data(dtype, replicas),
+                            optimizer=optimizer, lr=LEARNING_RATES[optimizer], name="net",
+                            **options)
+
+
+def _assert_all_pass(results):
+    assert results, "the check returned no results"
+    for result in results:
+        assert result.passed, result.detail
+
+
+def _failed_ids(results):
+    return {result.id for result in results if not result.passed}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("activation, dtype, replicas, reduction, steps", [
+    ("relu", F64, None, "sum", 20),
+    ("tanh", F64, None, "mean", 20),
+    ("relu", F64, 3, "sum", 8),
+    ("tanh", F32, None, "sum", 20),
+], ids=["relu-sum", "tanh-mean", "replicas", "float32"])
+def test_trajectory_matches_torch_optim(optimizer, activation, dtype, replicas, reduction, steps):
+    _assert_all_pass(_check(optimizer, activation, dtype, replicas, reduction=reduction,
+                            steps=steps))
+
+
+def test_trajectory_with_dropout_uses_the_same_masks():
+    generator = torch.Generator().manual_seed(3)
+    model = refnet.Sequential(refnet.Linear(2, 8, generator=generator, dtype=F64), refnet.ReLU(),
+                              refnet.Dropout(0.3, generator=generator),
+                              refnet.Linear(8, 2, generator=generator, dtype=F64))
+    _assert_all_pass(check_trajectory(model, *_data(F64), optimizer="adam", lr=0.01))
+
+
+def test_batch_size_one():
+    _assert_all_pass(_check("sgd", batch_size=1, steps=10))
+
+
+def test_one_result_for_the_loss_and_one_per_parameter():
+    ids = [result.id for result in _check("sgd", steps=3)]
+    parameters = [f"{layer}.{kind}" for layer in (0, 2, 4, 6) for kind in ("weight", "bias")]
+    expected = ["trajectory/sgd/net/loss"] + [f"trajectory/sgd/net/{p}" for p in parameters]
+    assert ids == expected, f"ids {ids} differ from {expected}"
+
+
+def test_model_is_not_trained_by_the_check():
+    model = _network("relu", F64)
+    before = [value.clone() for value, _ in model.param()]
+    check_trajectory(model, *_data(F64), optimizer="sgd", lr=0.1)
+    for index, ((value, _), old) in enumerate(zip(model.param(), before, strict=True)):
+        assert torch.equal(value, old), f"parameter {index} changed during the check"
+
+
+def test_unknown_optimizer_is_a_value_error():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        check_trajectory(_network("relu", F64), *_data(F64), optimizer="rmsprop", lr=0.1)
+
+
+# --- planted bugs ----------------------------------------------------------------------------
+
+
+def _sgd_step_wrong_sign(self):
+    for value, gradient in self.params:
+        value.add_(gradient, alpha=self.lr)
+
+
+def _adam_step_without_bias_correction(self):
+    self.steps += 1
+    beta1, beta2 = self.betas
+    for (value, gradient), first, second in zip(
+            self.params, self._first_moments, self._second_moments, strict=True):
+        first.mul_(beta1).add_(gradient, alpha=1 - beta1)
+        second.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        value.addcdiv_(first, second.sqrt().add_(self.eps), value=-self.lr)
+
+
+def test_planted_sgd_wrong_sign_fails_every_parameter_at_step_one(monkeypatch):
+    monkeypatch.setattr(refnet.SGD, "step", _sgd_step_wrong_sign)
+    results = _check("sgd", steps=5)
+    weight = next(result for result in results if result.id == "trajectory/sgd/net/0.weight")
+    assert not weight.passed, weight.detail
+    assert "0.weight of Linear(2, 25) after the update at step" in weight.detail, weight.detail
+    assert len(_failed_ids(results)) >= 8, f"only {_failed_ids(results)} failed"
+
+
+def test_planted_adam_without_bias_correction_fails_at_the_first_step(monkeypatch):
+    monkeypatch.setattr(refnet.Adam, "step", _adam_step_without_bias_correction)
+    results = _check("adam", steps=5)
+    failed = [result for result in results if not result.passed]
+    assert len(failed) >= 8, f"only {[result.id for result in failed]} failed"
+    assert any("at step 1," in result.detail for result in failed), (
+        "the first update (factor 1/(1 - β₁) = 10 too small) should be the worst: "
+        + "; ".join(result.detail for result in failed))
+
+
+def test_planted_scaled_loss_gradient_fails_the_trajectory(monkeypatch):
+    original = refnet.MSELoss.backward
+    monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 0.5 * original(self))
+    results = _check("sgd", steps=4)
+    assert "trajectory/sgd/net/6.bias" in _failed_ids(results), _failed_ids(results)
+
+
+def test_refnet_error_becomes_failed_result(monkeypatch):
+    def diverge(self):
+        raise FloatingPointError("planted: step diverged")
+
+    monkeypatch.setattr(refnet.SGD, "step", diverge)
+    results = _check("sgd", steps=2)
+    assert [result.id for result in results] == ["trajectory/sgd/net/raised"], results
+    assert "planted: step diverged" in results[0].detail, results[0].detail
+    assert math.isinf(results[0].error_ratio), results[0]
