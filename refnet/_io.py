@@ -7,6 +7,12 @@ from pathlib import Path
 __all__ = []
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path, data):
     """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename.
 
@@ -20,6 +26,7 @@ def write_atomically(path, data):
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(payload)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp creates files 0600
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

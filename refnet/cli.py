@@ -1,4 +1,5 @@
-"""The ``refnet`` command line (CONTRACT.md): ``refnet train`` runs the report's single run."""
+"""The ``refnet`` command line (CONTRACT.md): ``refnet train`` runs the report's single run,
+``refnet verify`` the verification suite."""
 
 import argparse
 import sys
@@ -75,6 +76,19 @@ def _build_parser():
     run.add_argument("--out", type=Path, default=Path(defaults["out"]),
                      help="folder for loss_curve.png and test_classification.png")
     run.set_defaults(handler=_run_train)
+
+    verify = commands.add_parser(
+        "verify", help="run the whole verification suite; write index.html and results.json")
+    verify.add_argument("--quick", action="store_true",
+                        help="the reduced run: at least 200 seeds, under a minute on 2 cores")
+    verify.add_argument("--seeds", type=int, default=None,
+                        help="seeds per reproduction configuration (default 1000; 200 quick)")
+    verify.add_argument("--out", type=Path, default=Path("reports/latest"),
+                        help="output folder (created when missing)")
+    verify.add_argument("--baseline", type=Path, default=None,
+                        help="an earlier results.json: regressions against it fail the run")
+    verify.add_argument("--device", type=_device, default=torch.device("cpu"), help="cpu or cuda")
+    verify.set_defaults(handler=_run_verify)
     return parser
 
 
@@ -108,9 +122,25 @@ def _run_train(args):
     return 0
 
 
+def _run_verify(args):
+    """Run the verification suite (``verification.verify``) with the parsed arguments."""
+    from verification.verify import VerifyError, VerifyOptions, run_verification
+
+    options = VerifyOptions(out=args.out, quick=args.quick, seeds=args.seeds,
+                            baseline=args.baseline, device=str(args.device),
+                            command=" ".join(["refnet", *args.argv]))
+    try:
+        return run_verification(options)
+    except VerifyError as failure:
+        print(f"refnet verify: error: {failure}", file=sys.stderr)
+        return 2
+
+
 def main(argv=None):
     """Entry point of the ``refnet`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.handler(args)
     except FloatingPointError as failure:

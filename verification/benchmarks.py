@@ -5,6 +5,7 @@ ratios go into ``results.json`` under ``benchmarks``; ``tests/benchmarks/`` meas
 functions with pytest-benchmark. Nothing here asserts a time.
 """
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,7 +17,8 @@ import refnet
 from refnet.network import LAYER_SIZES
 
 __all__ = [
-    "BenchmarkResult", "Workload", "best_time", "flops_per_sample", "matmul_gflops", "measure",
+    "BenchmarkResult", "Workload", "best_time", "finite_difference_vs_torch_gradcheck",
+    "finite_difference_workload", "flops_per_sample", "matmul_gflops", "measure",
     "replica_training_workload", "single_training_workload", "torch_nn_network",
     "train_replicas_vs_torch_nn_sequential", "train_single_vs_torch_nn", "train_torch_nn",
 ]
@@ -183,3 +185,61 @@ def train_replicas_vs_torch_nn_sequential(*, replicas=256, epochs=1, repeats=3):
                            "sequential torch.nn runs, one per seed",
                            torch_seconds / refnet_seconds, refnet_seconds, torch_seconds, 100.0,
                            notes)
+
+
+def finite_difference_workload(*, batch=8, seed=0):
+    """The whole report network (every parameter and the input, float64): refnet's batched
+    finite-difference check against ``torch.autograd.gradcheck`` (slow mode) on its twin."""
+    from verification.finite_difference import check_backward
+    from verification.reference import torch_twin
+
+    model = refnet.report_network("tanh", dtype=torch.float64,
+                                  generator=torch.Generator().manual_seed(seed))
+    x = torch.rand(batch, 2, generator=torch.Generator().manual_seed(seed + 1),
+                   dtype=torch.float64)
+    twin = torch_twin(model)
+    names = [name for name, _ in twin.named_parameters()]
+    leaves = [x.clone().requires_grad_(), *(p.detach().clone().requires_grad_()
+                                            for p in twin.parameters())]
+
+    def twin_forward(x, *params):
+        return torch.func.functional_call(twin, dict(zip(names, params, strict=True)), (x,))
+
+    def run_refnet():
+        return check_backward(model, x, seed=seed)
+
+    def run_gradcheck():
+        return torch.autograd.gradcheck(twin_forward, leaves, eps=1e-6, atol=1e-5,
+                                        fast_mode=False)
+
+    return Workload(run_refnet, run_gradcheck, 1), twin_forward, leaves
+
+
+def _gradcheck_max_error(twin_forward, leaves, weights):
+    """Largest error of gradcheck's numerical gradient of ``Σ w ⊙ y`` (its central
+    differences with eps 1e-6, projected on the same ``w`` as refnet's check) against autograd."""
+    numerical_jacobian = sys.modules["torch.autograd.gradcheck"]._get_numerical_jacobian
+    # One entry per input, each a tuple over outputs of [input elements, output elements].
+    jacobians = [per_output[0] for per_output in
+                 numerical_jacobian(twin_forward, tuple(leaves), eps=1e-6)]
+    output = twin_forward(*leaves)
+    analytic = torch.autograd.grad((output * weights).sum(), leaves)
+    return max(float((jacobian @ weights.flatten() - exact.flatten()).abs().max())
+               for jacobian, exact in zip(jacobians, analytic, strict=True))
+
+
+def finite_difference_vs_torch_gradcheck(*, repeats=5, batch=8, seed=0):
+    """The contract's ``finite_difference_vs_torch_gradcheck`` ratio (target: at least 40),
+    with both methods' largest gradient error for the same loss ``Σ w ⊙ y``."""
+    workload, twin_forward, leaves = finite_difference_workload(batch=batch, seed=seed)
+    refnet_seconds, gradcheck_seconds = measure(workload, repeats)
+    refnet_error = max(result.max_abs_error for result in workload.refnet())
+    # The same w as refnet's check: its first draw from a generator seeded with ``seed``.
+    weights = torch.randn(batch, 2, generator=torch.Generator().manual_seed(seed),
+                          dtype=torch.float64)
+    notes = {"batch": batch, "refnet_max_abs_error": refnet_error,
+             "gradcheck_max_abs_error": _gradcheck_max_error(twin_forward, leaves, weights)}
+    return BenchmarkResult("finite_difference_vs_torch_gradcheck",
+                           "torch.autograd.gradcheck, slow mode, same coverage",
+                           gradcheck_seconds / refnet_seconds, refnet_seconds, gradcheck_seconds,
+                           40.0, notes)

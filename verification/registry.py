@@ -163,6 +163,47 @@ def _replica_case(seed):
     return replica_equivalence(model, singles, _input((replicas, 5, 2), seed))
 
 
+def _seeded_run(seeds, replicas):
+    """Build, train (``refnet.train``, SGD) and evaluate the report's network; with replicas
+    every replica draws from its own seed, else the single run draws from ``seeds[0]``."""
+    generator = (refnet.generators(seeds) if replicas
+                 else torch.Generator().manual_seed(seeds[0]))
+    model = refnet.report_network("tanh", dtype=F64, replicas=replicas, generator=generator)
+    x, labels = refnet.disk_dataset(40, replicas=replicas, generator=generator, dtype=F64)
+    losses = refnet.train(model, x, refnet.one_hot(labels, dtype=F64), lr=0.05, batch_size=10,
+                          epochs=2, generator=generator)
+    errors = refnet.error(model, x, labels)
+    return model, torch.tensor(losses, dtype=F64), torch.as_tensor(errors, dtype=F64)
+
+
+def train_replica_equivalence(seeds):
+    """Replica r of a batched ``train`` equals a single run seeded with ``seeds[r]``.
+
+    Covers ``disk_dataset``, ``Linear`` initialisation, ``train``'s batch order and ``error``
+    on the replica axis. Two epochs of 4 SGD steps compound each step's reassociation error
+    (``4·n·u`` relative, see ``replica_equivalence``) at most linearly, hence ``rtol`` is
+    ``8 × 4·n·u`` with ``atol = rtol·max|expected|``; error counts must be equal.
+    """
+    batched_model, batched_losses, batched_errors = _seeded_run(seeds, len(seeds))
+    name = f"train with {len(seeds)} replicas"
+    rtol = 8 * 4 * summation_length(batched_model, 10) * unit_roundoff(F64)
+    results = []
+    for r, seed in enumerate(seeds):
+        model, losses, errors = _seeded_run([seed], None)
+        pairs = [("epoch losses", batched_losses[:, r], losses, rtol),
+                 ("error count", batched_errors[r], errors, 0.0)]
+        pairs += [(f"param[{i}] after training", batched[0][r], alone[0], rtol)
+                  for i, (batched, alone) in enumerate(zip(batched_model.param(), model.param(),
+                                                           strict=True))]
+        results += [compare(check_id=f"replica/{name}/seed {seed}/{what}", module=name,
+                            kind="replica", expected=expected, got=got,
+                            atol=max(tolerance * float(expected.abs().max()), 1e-300),
+                            rtol=tolerance, what=f"replica {r} (seed {seed}) {what}",
+                            context=f"seeds={list(seeds)}")
+                    for what, got, expected, tolerance in pairs]
+    return results
+
+
 def random_architecture(generator):
     """A random ``Sequential`` drawn from every module kind, with its input.
 
@@ -247,6 +288,8 @@ def cases(seed=0):
              lambda: _trajectory_checks("sgd", 0.05, 3, seed)),
         Case("replica equivalence", (L, T, S, refnet.Sequential), ("replica",),
              lambda: _replica_case(seed)),
+        Case("train, error and disk_dataset with replicas", (L, refnet.Sequential, refnet.SGD),
+             ("replica",), lambda: train_replica_equivalence([seed, seed + 1, seed + 2])),
         Case("random architectures", (L, R, T, S, D, refnet.Sequential), ("property",),
              lambda: _property_checks(PROPERTY_ARCHITECTURES, seed)),
     ]

@@ -1,0 +1,187 @@
+"""``refnet verify``: files, determinism, regressions, robustness and the HTML's structure."""
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import refnet
+from refnet.cli import main
+from verification import registry
+from verification.result import CheckResult
+from verification.verify import VerifyError, VerifyOptions, run_verification
+
+SECTION_ORDER = ["verdict", "environment", "regressions", "matrix", "checks", "mutation",
+                 "reproduction", "ambiguities", "performance", "coverage", "rerun"]
+
+
+def _options(out, **overrides):
+    settings = {"out": out, "stages": ("checks",), "show_progress": False,
+                "command": "refnet verify (test)"}
+    return VerifyOptions(**{**settings, **overrides})
+
+
+def _few_cases(monkeypatch, extra=()):
+    """Keep the gradient checks to two cheap cases (plus ``extra``) for speed."""
+    selected = [case for case in registry.cases() if case.name in ("Linear 2→25", "Tanh")]
+    monkeypatch.setattr(registry, "cases", lambda seed=0: [*selected, *extra])
+
+
+def _results(out):
+    return json.loads((Path(out) / "results.json").read_text())
+
+
+class _Structure(HTMLParser):
+    """Collects element ids in document order, scripts, and external references."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.scripts, self.external = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if "id" in attributes:
+            self.ids.append(attributes["id"])
+        self.scripts += tag == "script"
+        for key in ("src", "href"):
+            if re.match(r"^(https?:)?//", attributes.get(key) or ""):
+                self.external.append(attributes[key])
+
+
+def _structure(out):
+    parser = _Structure()
+    parser.feed((Path(out) / "index.html").read_text(encoding="utf-8"))
+    return parser
+
+
+def test_passing_run_writes_both_files_and_exits_zero(tmp_path, monkeypatch, capsys):
+    _few_cases(monkeypatch)
+    assert run_verification(_options(tmp_path / "new" / "folder")) == 0
+    results = _results(tmp_path / "new" / "folder")
+    assert results["schema_version"] == 1 and results["status"] == "pass"
+    assert results["checks"] and all(check["status"] == "pass" for check in results["checks"])
+    assert {"python", "torch", "platform", "device", "git_commit", "timestamp",
+            "command"} <= set(results["environment"])
+    printed = capsys.readouterr().out
+    assert "refnet verify: PASS" in printed and "index.html" in printed
+
+
+def test_html_is_self_contained_and_ordered(tmp_path, monkeypatch):
+    _few_cases(monkeypatch)
+    baseline = tmp_path / "first"
+    run_verification(_options(baseline))
+    run_verification(_options(tmp_path / "second", baseline=baseline / "results.json"))
+    structure = _structure(tmp_path / "second")
+    assert structure.scripts == 0, "the report must not need scripts"
+    assert structure.external == [], f"network references: {structure.external}"
+    positions = [structure.ids.index(section) for section in SECTION_ORDER]
+    assert positions == sorted(positions), f"sections out of order: {structure.ids}"
+    html = (tmp_path / "second" / "index.html").read_text()
+    assert "Verdict: PASS" in html and "No regression." in html
+
+
+def test_same_arguments_same_results_except_timestamps_and_timings(tmp_path, monkeypatch):
+    _few_cases(monkeypatch)
+    first, second = tmp_path / "a", tmp_path / "b"
+    run_verification(_options(first))
+    run_verification(_options(second))
+
+    def stable(results):
+        results["environment"].pop("timestamp")
+        results["stages"].pop("elapsed_s")
+        results.pop("benchmarks")
+        return results
+
+    assert stable(_results(first)) == stable(_results(second))
+
+
+def test_regression_against_baseline_leads_and_fails(tmp_path, monkeypatch, capsys):
+    _few_cases(monkeypatch)
+    run_verification(_options(tmp_path / "before"))
+    original_backward = refnet.Tanh.backward
+    monkeypatch.setattr(refnet.Tanh, "backward", lambda self, g: -original_backward(self, g))
+    status = run_verification(_options(tmp_path / "after",
+                                       baseline=tmp_path / "before" / "results.json"))
+    assert status == 1
+    results = _results(tmp_path / "after")
+    assert results["status"] == "fail"
+    assert any(r["kind"] == "check" and "Tanh" in r["id"] for r in results["regressions"])
+    assert "REGRESSION check" in capsys.readouterr().out
+    html = (tmp_path / "after" / "index.html").read_text()
+    assert html.index('id="regressions"') < html.index('id="matrix"')
+
+
+def test_a_raising_check_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    broken = registry.Case("broken case", (), ("autograd",), lambda: 1 / 0)
+    _few_cases(monkeypatch, extra=[broken])
+    assert run_verification(_options(tmp_path)) == 1
+    results = _results(tmp_path)
+    failed = [check for check in results["checks"] if check["status"] == "fail"]
+    assert [check["id"] for check in failed] == ["error/broken case"]
+    assert "ZeroDivisionError" in failed[0]["detail"]
+    assert len(results["checks"]) > 1, "the other cases still ran"
+
+
+def test_a_raising_stage_is_recorded(tmp_path, monkeypatch):
+    _few_cases(monkeypatch)
+    monkeypatch.setattr(registry, "run_cases", lambda *args: 1 / 0)
+    assert run_verification(_options(tmp_path)) == 1
+    (check,) = _results(tmp_path)["checks"]
+    assert check["id"] == "stage/checks" and "ZeroDivisionError" in check["detail"]
+
+
+def test_text_from_modules_is_escaped(tmp_path, monkeypatch):
+    hostile = "<script>alert('x')</script>"
+    case = registry.Case(hostile, (), ("autograd",), lambda: [CheckResult(
+        f"autograd/{hostile}", hostile, "autograd", True, 0.0, 0.0, 1.0, 0.0, hostile)])
+    _few_cases(monkeypatch, extra=[case])
+    run_verification(_options(tmp_path))
+    html = (tmp_path / "index.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"seeds": 0}, "--seeds must be at least 1"),
+    ({"stages": ("nonsense",)}, "unknown stages"),
+])
+def test_bad_options_are_refused_before_running(tmp_path, overrides, fragment):
+    with pytest.raises(VerifyError, match=fragment):
+        run_verification(_options(tmp_path, **overrides))
+
+
+def test_output_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(VerifyError, match="cannot create output folder"):
+        run_verification(_options(blocker / "sub"))
+
+
+@pytest.mark.parametrize("content, fragment", [("{broken", "not valid JSON"),
+                                               ('{"schema_version": 7}', "not supported")])
+def test_corrupt_baseline(tmp_path, content, fragment):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(content)
+    with pytest.raises(VerifyError, match=fragment):
+        run_verification(_options(tmp_path / "out", baseline=baseline))
+
+
+def test_command_line_reports_errors_with_exit_status_2(tmp_path, capsys):
+    assert main(["verify", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "refnet verify: error: --seeds must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_command_line_runs_the_suite(tmp_path, monkeypatch):
+    _few_cases(monkeypatch)
+    captured = {}
+
+    def fake_run(options):
+        captured["options"] = options
+        return 0
+
+    monkeypatch.setattr("verification.verify.run_verification", fake_run)
+    assert main(["verify", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    options = captured["options"]
+    assert options.quick and options.out == tmp_path and options.device == "cpu"
+    assert options.command == f"refnet verify --quick --out {tmp_path} --device cpu"

@@ -1,0 +1,361 @@
+"""``refnet verify``: run every check, then write ``index.html`` and ``results.json``.
+
+Steps: prepare (validate arguments, create the output folder, read the baseline), run the
+stages (gradient checks and the mutation self-test while coverage of ``refnet/`` is measured,
+then the reproduction, the claims and the benchmarks), assemble ``results.json``, compare it
+with the baseline, write both files atomically, print a one-screen summary. A stage that
+raises is recorded as a failed check with its error text and the run goes on.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from refnet._io import write_atomically
+from verification import registry
+from verification.ambiguities import ambiguities
+from verification.coverage_run import measure_refnet_coverage
+from verification.loss import REPORT_LITERAL_ID, check_report_literal_pair
+from verification.report import conformance_matrix, figure_to_svg, write_report
+from verification.result import CheckResult
+from verification.results import (
+    SCHEMA_VERSION,
+    BaselineError,
+    environment,
+    find_regressions,
+    load_baseline,
+)
+
+__all__ = ["VerifyOptions", "VerifyError", "STAGES", "run_verification"]
+
+STAGES = ("checks", "mutation", "reproduction", "claims", "benchmarks")
+
+
+class VerifyError(Exception):
+    """A problem with the arguments or the output folder, reported before any check runs."""
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What ``refnet verify`` was asked to do.
+
+    Attributes:
+        out: the output folder (created when missing).
+        quick: the reduced run (at least 200 seeds, under a minute on two cores).
+        seeds: seeds per reproduction configuration; the mode's default when ``None``.
+        baseline: an earlier ``results.json`` to compare with, or ``None``.
+        device: ``"cpu"`` or ``"cuda"`` for the reproduction and claims.
+        command: the command line, recorded in the report.
+        stages: which stages run (tests run fewer); the others are reported as not run.
+        measure_coverage: measure coverage of ``refnet/`` during the checks.
+        reproduction_settings: a ``reproduction.Settings`` overriding ``seeds``/``quick``.
+        claims_config: a ``claims`` configuration overriding the mode's.
+        show_progress: draw progress bars on stderr.
+    """
+
+    out: Path
+    quick: bool = False
+    seeds: int | None = None
+    baseline: Path | None = None
+    device: str = "cpu"
+    command: str = "refnet verify"
+    stages: tuple = STAGES
+    measure_coverage: bool = True
+    reproduction_settings: object = None
+    claims_config: object = None
+    show_progress: bool = True
+
+
+@dataclass
+class _Outcome:
+    """Everything the stages produced, filled in as they run."""
+
+    checks: list = field(default_factory=list)
+    mutation: dict = field(default_factory=lambda: {"total": 0, "killed": 0, "survived": []})
+    reproduction: dict = field(default_factory=lambda: {"seeds": 0, "configs": []})
+    claims: list = field(default_factory=list)
+    benchmarks: list = field(default_factory=list)
+    figures: dict = field(default_factory=lambda: {"reproduction": {}, "claims": {}})
+    detection_power: list = field(default_factory=list)
+    coverage: object = None
+    timings: dict = field(default_factory=dict)
+
+
+def _prepare(options):
+    """Validate the arguments; create and probe the output folder; read the baseline."""
+    if options.seeds is not None and options.seeds < 1:
+        raise VerifyError(f"--seeds must be at least 1, got {options.seeds}")
+    unknown = set(options.stages) - set(STAGES)
+    if unknown:
+        raise VerifyError(f"unknown stages {sorted(unknown)}; known: {list(STAGES)}")
+    out = Path(options.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as failure:
+        raise VerifyError(f"cannot create output folder {out}: {failure.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise VerifyError(f"output folder {out} is not writable")
+    if options.baseline is None:
+        return None
+    try:
+        return load_baseline(options.baseline)
+    except BaselineError as failure:
+        raise VerifyError(str(failure)) from None
+
+
+def _failed_stage(name, error):
+    """A stage that raised, as a failed check carrying its error text."""
+    text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    inf = float("inf")
+    return CheckResult(f"stage/{name}", name, "error", False, inf, inf, 0.0, inf,
+                       f"the {name} stage raised {text}")
+
+
+class _Progress:
+    """One tqdm bar per stage (on stderr), or nothing."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def bar(self, description, total):
+        return tqdm(total=total, desc=description, unit="step", file=sys.stderr,
+                    disable=not self.enabled, leave=False, dynamic_ncols=True)
+
+
+def _run_checks(outcome, options, progress):
+    selected = registry.cases()
+    with progress.bar("gradient checks", len(selected)) as bar:
+        def advance(name):
+            bar.set_postfix_str(name[:40])
+            bar.update()
+        outcome.checks += [result.as_dict() for result in registry.run_cases(selected, advance)]
+
+
+# Each later stage imports its module when it runs, so that even a module that fails to
+# import becomes one failed stage in the report instead of stopping the whole run.
+
+def _run_mutation(outcome, options, progress):
+    from verification import mutation
+
+    with progress.bar("mutation self-test", len(mutation.MUTANTS)) as bar:
+        summary = mutation.run_mutation(progress=lambda *_: bar.update())
+    outcome.mutation = summary
+    outcome.detection_power = mutation.detection_power()
+    survivors = summary["survived"]
+    outcome.checks.append(CheckResult(
+        "mutation/score", "harness", "mutation", not survivors, float(len(survivors)),
+        float(len(survivors)) / max(summary["total"], 1), 0.0, float(len(survivors)),
+        f"{summary['killed']}/{summary['total']} planted bugs caught"
+        + (f"; survivors: {', '.join(survivors)}" if survivors else "")).as_dict())
+
+
+def _run_reproduction(outcome, options, progress):
+    from verification import reproduction
+
+    with progress.bar("reproduction (replica-epochs)", None) as bar:
+        def advance(done, total, label):
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(label[:40])
+            bar.refresh()
+        run = reproduction.run_reproduction(
+            seeds=options.seeds, quick=options.quick, device=options.device, progress=advance,
+            settings=options.reproduction_settings)
+    outcome.reproduction = run.results
+    outcome.figures["reproduction"] = {name: figure_to_svg(figure)
+                                       for name, figure in run.figures.items()}
+
+
+def _run_claims(outcome, options, progress):
+    from verification import claims
+
+    with progress.bar("claims", None) as bar:
+        ledger, figures = claims.run_claims(quick=options.quick, device=options.device,
+                                            progress=lambda *_: bar.update(),
+                                            config=options.claims_config)
+    if outcome.reproduction.get("configs"):
+        ledger = [claims.reproduction_claim(outcome.reproduction), *ledger]
+    outcome.claims = ledger
+    outcome.figures["claims"] = {name: figure_to_svg(figure) for name, figure in figures.items()}
+
+
+def _run_benchmarks(outcome, options, progress):
+    from verification import benchmarks
+
+    repeats = 2 if options.quick else 5
+    measured = [
+        lambda: benchmarks.train_single_vs_torch_nn(repeats=repeats),
+        lambda: benchmarks.train_replicas_vs_torch_nn_sequential(repeats=max(1, repeats // 2)),
+        lambda: benchmarks.finite_difference_vs_torch_gradcheck(repeats=repeats),
+    ]
+    with progress.bar("benchmarks", len(measured)) as bar:
+        for measure in measured:
+            outcome.benchmarks.append(measure().as_dict())
+            bar.update()
+
+
+_STAGE_FUNCTIONS = {"checks": _run_checks, "mutation": _run_mutation,
+                    "reproduction": _run_reproduction, "claims": _run_claims,
+                    "benchmarks": _run_benchmarks}
+
+
+def _run_stage(name, outcome, options, progress):
+    start = time.perf_counter()
+    try:
+        _STAGE_FUNCTIONS[name](outcome, options, progress)
+    except Exception as error:  # a broken stage is a failed check; the run goes on
+        outcome.checks.append(_failed_stage(name, error).as_dict())
+    outcome.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _run_stages(options, progress):
+    outcome = _Outcome()
+    measured = [name for name in ("checks", "mutation") if name in options.stages]
+    with measure_refnet_coverage(options.measure_coverage and bool(measured)) as coverage:
+        for name in measured:
+            _run_stage(name, outcome, options, progress)
+    outcome.coverage = coverage
+    for name in ("reproduction", "claims", "benchmarks"):
+        if name in options.stages:
+            _run_stage(name, outcome, options, progress)
+    return outcome
+
+
+def _report_literal_finding():
+    """The report's eq. 14 with eq. 15, measured: a finding about the report, not refnet."""
+    generator = torch.Generator().manual_seed(0)
+    prediction = torch.rand(10, 2, generator=generator, dtype=torch.float64)
+    target = torch.rand(10, 2, generator=generator, dtype=torch.float64)
+    return check_report_literal_pair(prediction, target).as_dict()
+
+
+def _failed_first(checks):
+    return sorted(checks, key=lambda check: (check["status"] == "pass", check["id"]))
+
+
+def _assemble(options, outcome, baseline):
+    status = "pass" if all(check["status"] == "pass" for check in outcome.checks) else "fail"
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "status": status,
+        "environment": environment(command=options.command, device=options.device),
+        "checks": outcome.checks,
+        "mutation": outcome.mutation,
+        "reproduction": outcome.reproduction,
+        "benchmarks": outcome.benchmarks,
+        "claims": outcome.claims,
+        "report_findings": {REPORT_LITERAL_ID: _report_literal_finding()},
+        "detection_power": outcome.detection_power,
+        "coverage": outcome.coverage.summary if outcome.coverage else None,
+        "stages": {"run": list(options.stages), "quick": options.quick,
+                   "elapsed_s": outcome.timings},
+    }
+    regressions = [] if baseline is None else find_regressions(results, baseline)
+    results["regressions"] = [regression.as_dict() for regression in regressions]
+    if regressions:
+        results["status"] = "fail"
+    return results
+
+
+def _seeds_text(results):
+    reproduction_results = results["reproduction"]
+    ranges = reproduction_results.get("seed_ranges")
+    text = f"{reproduction_results.get('seeds', 0)} seeds per reproduction configuration"
+    if ranges:
+        text += "; " + "; ".join(f"{purpose}: {seeds}" for purpose, seeds in ranges.items())
+    return text + ("; gradient checks: seed 0 for every generator and upstream gradient"
+                   if results["checks"] else "")
+
+
+def _html_context(options, results, outcome):
+    checks = _failed_first(results["checks"])
+    passed = sum(check["status"] == "pass" for check in checks)
+    headline = next((c for c in results["reproduction"].get("configs", []) if c.get("headline")),
+                    None)
+    return {
+        "verdict": results["status"],
+        "counts": {"total": len(checks), "passed": passed, "failed": len(checks) - passed},
+        "summary_sentence": _summary_sentence(results, headline),
+        "environment": results["environment"],
+        "seeds_text": _seeds_text(results),
+        "baseline_path": str(options.baseline) if options.baseline else "",
+        "regressions": results["regressions"],
+        "matrix": conformance_matrix(checks),
+        "checks": checks,
+        "mutation": {"mutants": [], **results["mutation"]},
+        "detection_power": results["detection_power"],
+        "reproduction": results["reproduction"],
+        "reproduction_text": results["reproduction"].get("tested", ""),
+        "claims": results["claims"],
+        "figures": outcome.figures,
+        "ambiguities": ambiguities(results, REPORT_LITERAL_ID),
+        "benchmarks": results["benchmarks"],
+        "coverage": {"summary": results["coverage"],
+                     "note": outcome.coverage.note if outcome.coverage else "not measured"},
+    }
+
+
+def _summary_sentence(results, headline):
+    parts = []
+    if headline:
+        parts.append(f"Headline reproduction ({headline['name']}): median train error "
+                     f"{100 * headline['train_error']['median']:.2f}%, test "
+                     f"{100 * headline['test_error']['median']:.2f}% against the report's "
+                     f"2.5% / 1.9%: {headline['verdict']}.")
+    verdicts = [claim["verdict"] for claim in results["claims"]]
+    if verdicts:
+        parts.append(f"Claims: {verdicts.count('supported')} supported, "
+                     f"{verdicts.count('not supported')} not supported, "
+                     f"{verdicts.count('inconclusive')} inconclusive.")
+    return " ".join(parts)
+
+
+def _write(out, results, context):
+    """Write ``results.json`` then ``index.html``, each atomically."""
+    json_path, html_path = out / "results.json", out / "index.html"
+    write_atomically(json_path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_report(html_path, context)
+    return json_path, html_path
+
+
+def _print_summary(results, context, html_path, stream):
+    counts = context["counts"]
+    lines = [
+        f"refnet verify: {results['status'].upper()}",
+        f"  checks: {counts['passed']} passed, {counts['failed']} failed",
+        f"  mutation: {results['mutation']['killed']}/{results['mutation']['total']} "
+        "planted bugs caught",
+    ]
+    lines += [f"  FAILED {check['id']}" for check in context["checks"][:10]
+              if check["status"] == "fail"]
+    if context["summary_sentence"]:
+        lines.append(f"  {context['summary_sentence']}")
+    lines += [f"  benchmark {b['name']}: {b['ratio']:.1f}× (target {b['target']:g}×)"
+              for b in results["benchmarks"]]
+    lines += [f"  REGRESSION {r['kind']} {r['id']}: {r['before']} → {r['after']}"
+              for r in results["regressions"]]
+    lines.append(f"  report: {html_path}")
+    print("\n".join(lines), file=stream)
+
+
+def run_verification(options, stream=None):
+    """Run ``refnet verify``; return the exit status (0 exactly when every check passes and
+    nothing regressed).
+
+    Raises:
+        VerifyError: for bad arguments, an unusable output folder or a bad baseline.
+    """
+    baseline = _prepare(options)
+    outcome = _run_stages(options, _Progress(options.show_progress))
+    results = _assemble(options, outcome, baseline)
+    context = _html_context(options, results, outcome)
+    _, html_path = _write(Path(options.out), results, context)
+    _print_summary(results, context, html_path, stream or sys.stdout)
+    return 0 if results["status"] == "pass" else 1
