@@ -1,8 +1,14 @@
-"""Hypothesis profiles: "ci" (default, quick) and "thorough" (HYPOTHESIS_PROFILE=thorough)."""
+"""Test settings: one torch thread, and the hypothesis profiles "ci" (default, quick) and
+"thorough" (HYPOTHESIS_PROFILE=thorough)."""
 
 import os
 
+import torch
 from hypothesis import HealthCheck, settings
+
+# The tests multiply matrices of a few hundred elements, where OpenMP's hand-off between
+# threads costs more than the work (ten times more on a loaded 2-core machine).
+torch.set_num_threads(1)
 
 settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -19,16 +19,21 @@ from verification.dropout import check_dropout
 from verification.finite_difference import check_backward, check_kink
 from verification.loss import check_loss
 from verification.reference import (
+    EXACT_ATOL,
+    autograd_tolerance,
     check_against_reference,
     describe,
     guarded,
     summation_length,
+    term_magnitudes,
     unit_roundoff,
+    upstream_gradient,
 )
 from verification.trajectory import check_trajectory
 
 __all__ = ["Case", "cases", "run_cases", "covered_classes", "public_module_classes",
-           "random_architecture"]
+           "random_architecture", "replica_equivalence", "train_replica_equivalence",
+           "check_accumulation"]
 
 F64 = torch.float64
 PROPERTY_ARCHITECTURES = 12
@@ -116,11 +121,11 @@ def replica_equivalence(model, singles, x, seed=0):
     Compares the output and every gradient of each replica with the single module's on the
     same input rows. Both compute the same sums, possibly in another order (batched against
     plain matrix products), so an element differs by at most ``n·u·Σ|terms|`` on each side,
-    n the chain's summation length (``summation_length``). The rule takes
-    ``rtol = 4·n·u`` and ``atol = rtol·max|expected|`` over the tensor, the factor 4 as in the
-    autograd checks (two sides, then 2 for slack); the tensor's largest value stands in for
-    Σ|terms|, which holds where the gradient is not formed by heavy cancellation, as for
-    these random inputs. A replica mixed up with another differs at order 1.
+    n the chain's summation length (``summation_length``). The rule takes ``rtol = 4·n·u``
+    and ``atol = rtol·max Σ|terms|`` with the term bounds of ``term_magnitudes``, as the
+    autograd checks do (the factor 4: two sides, then 2 for slack). The tensor's largest
+    value would not do: Tanh's 1 − y·y cancels where |y| ≈ 1. A replica mixed up with
+    another differs at order 1.
 
     Args:
         model: a module with replicas, input ``[R, B, in]``.
@@ -131,23 +136,25 @@ def replica_equivalence(model, singles, x, seed=0):
     name = describe(model)
     rtol = 4 * summation_length(model, x.shape[-2]) * unit_roundoff(x.dtype)
     output = model.forward(x)
-    upstream = _input(output.shape, seed)
+    upstream = _input(output.shape, seed).to(output.dtype)
     model.zero_grad()
     grad_x = model.backward(upstream)
+    bounds = term_magnitudes(model, x, lambda _: upstream.abs())
     results = []
     for r, single in enumerate(singles):
         single_output = single.forward(x[r])
         single.zero_grad()
         single_grad_x = single.backward(upstream[r])
-        pairs = [("output", output[r], single_output), ("dL/dx", grad_x[r], single_grad_x)]
-        pairs += [(f"param[{i}] gradient", batched[1][r], alone[1])
-                  for i, (batched, alone) in enumerate(zip(model.param(), single.param(),
-                                                           strict=True))]
+        compared = [("output", output[r], single_output, bounds.output[r]),
+                    ("dL/dx", grad_x[r], single_grad_x, bounds.grad_input[r])]
+        compared += [(f"param[{i}] gradient", batched[1][r], alone[1], bound[r])
+                     for i, (batched, alone, bound) in enumerate(
+                         zip(model.param(), single.param(), bounds.grad_params, strict=True))]
         results += [compare(check_id=f"replica/{name}/replica {r}/{what}", module=name,
                             kind="replica", expected=expected, got=got,
-                            atol=rtol * float(expected.abs().max()), rtol=rtol,
+                            atol=rtol * float(terms.max()), rtol=rtol,
                             what=f"replica {r} {what}", context=f"seed={seed}")
-                    for what, got, expected in pairs]
+                    for what, got, expected, terms in compared]
     return results
 
 
@@ -201,6 +208,51 @@ def train_replica_equivalence(seeds):
                             rtol=tolerance, what=f"replica {r} (seed {seed}) {what}",
                             context=f"seeds={list(seeds)}")
                     for what, got, expected, tolerance in pairs]
+    return results
+
+
+def check_accumulation(module, x, *, seed=0, name=None):
+    """``backward`` adds into the ``param()`` gradients, and ``zero_grad`` clears them.
+
+    Steps: zero_grad, forward, backward(g), keep the gradients G; forward and backward(g) again
+    without zeroing, the gradients must be 2G; zero_grad, they must be exactly 0. Both passes
+    compute the same sums on the same values, so 2G is held to ``autograd_tolerance`` (n the
+    chain's summation length, the scale max|2G|); an overwrite is off by G, a factor 2.
+
+    Args:
+        module: a refnet module without training-mode Dropout (two forwards must agree).
+        x: input, ``[B, in]`` or ``[R, B, in]``.
+        seed: seed of the upstream gradient g.
+        name: the module's name in the ids; ``describe(module)`` when ``None``.
+
+    Returns:
+        Per ``param()`` pair, ``property/<name>/accumulation/param[i]`` and
+        ``property/<name>/zero_grad/param[i]``.
+    """
+    name = describe(module) if name is None else name
+    module.zero_grad()
+    grad_output = upstream_gradient(module.forward(x), seed)
+    module.backward(grad_output)
+    once = [gradient.clone() for _, gradient in module.param()]
+    module.forward(x)
+    module.backward(grad_output)
+    twice = [gradient.clone() for _, gradient in module.param()]
+    module.zero_grad()
+    terms = summation_length(module, x.shape[-2])
+    results = []
+    for index, (first, second, (_, cleared)) in enumerate(
+            zip(once, twice, module.param(), strict=True)):
+        tolerance = autograd_tolerance(x.dtype, terms, float(2 * first.abs().max()))
+        results += [
+            compare(check_id=f"property/{name}/accumulation/param[{index}]", module=name,
+                    kind="property", expected=2 * first, got=second, atol=tolerance.atol,
+                    rtol=tolerance.rtol, what=f"param[{index}] gradient after two backwards",
+                    context=f"seed={seed}; twice the gradient of one backward"),
+            compare(check_id=f"property/{name}/zero_grad/param[{index}]", module=name,
+                    kind="property", expected=torch.zeros_like(cleared), got=cleared,
+                    atol=EXACT_ATOL, rtol=0.0, what=f"param[{index}] gradient after zero_grad",
+                    context=f"seed={seed}"),
+        ]
     return results
 
 
@@ -290,6 +342,11 @@ def cases(seed=0):
              lambda: _replica_case(seed)),
         Case("train, error and disk_dataset with replicas", (L, refnet.Sequential, refnet.SGD),
              ("replica",), lambda: train_replica_equivalence([seed, seed + 1, seed + 2])),
+        Case("gradient accumulation and zero_grad", (L, refnet.Sequential), ("property",),
+             lambda: check_accumulation(_report_network("tanh", seed), _input((6, 2), seed),
+                                        seed=seed)
+             + check_accumulation(_linear(3, 4, seed, replicas=2), _input((2, 5, 3), seed),
+                                  seed=seed)),
         Case("random architectures", (L, R, T, S, D, refnet.Sequential), ("property",),
              lambda: _property_checks(PROPERTY_ARCHITECTURES, seed)),
     ]
