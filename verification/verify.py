@@ -129,6 +129,16 @@ class _Progress:
         return tqdm(total=total, desc=description, unit="step", file=sys.stderr,
                     disable=not self.enabled, leave=False, dynamic_ncols=True)
 
+    @contextmanager
+    def tracker(self, description):
+        """A bar driven by ``advance(done, total, label)`` callbacks (reproduction, claims)."""
+        with self.bar(description, None) as bar:
+            def advance(done, total, label):
+                bar.total, bar.n = total, done
+                bar.set_postfix_str(label[:40])
+                bar.refresh()
+            yield advance
+
 
 def _run_checks(outcome, options, progress):
     selected = registry.cases()
@@ -161,12 +171,7 @@ def _run_mutation(outcome, options, progress):
 def _run_reproduction(outcome, options, progress):
     from verification import reproduction
 
-    with progress.bar("reproduction (replica-epochs)", None) as bar:
-        def advance(done, total, label):
-            bar.total = total
-            bar.n = done
-            bar.set_postfix_str(label[:40])
-            bar.refresh()
+    with progress.tracker("reproduction (replica-epochs)") as advance:
         run = reproduction.run_reproduction(
             seeds=options.seeds, quick=options.quick, device=options.device, progress=advance,
             settings=options.reproduction_settings)
@@ -178,12 +183,11 @@ def _run_reproduction(outcome, options, progress):
 def _run_claims(outcome, options, progress):
     from verification import claims
 
-    with progress.bar("claims", None) as bar:
-        ledger, figures = claims.run_claims(quick=options.quick, device=options.device,
-                                            progress=lambda *_: bar.update(),
-                                            config=options.claims_config)
-    if outcome.reproduction.get("configs"):
-        ledger = [claims.reproduction_claim(outcome.reproduction), *ledger]
+    with progress.tracker("claims (training runs)") as advance:
+        ledger, figures = claims.run_claims(
+            quick=options.quick, device=options.device, progress=advance,
+            config=options.claims_config,
+            reproduction=outcome.reproduction if outcome.reproduction.get("configs") else None)
     outcome.claims = ledger
     outcome.figures["claims"] = {name: figure_to_svg(figure) for name, figure in figures.items()}
 
