@@ -111,8 +111,10 @@ def _trajectory_checks(optimizer, lr, replicas, seed):
     generator = torch.Generator().manual_seed(seed)
     x, labels = refnet.disk_dataset(40, replicas=replicas, generator=generator, dtype=F64)
     model = _report_network("tanh", seed, replicas)
-    return check_trajectory(model, x, refnet.one_hot(labels, dtype=F64), optimizer=optimizer,
-                            lr=lr, steps=20, seed=seed)
+    results = check_trajectory(model, x, refnet.one_hot(labels, dtype=F64), optimizer=optimizer,
+                               lr=lr, steps=20, seed=seed)
+    optimizer_class = {"sgd": "SGD", "adam": "Adam"}[optimizer]
+    return [replace(result, module=f"{optimizer_class} ({result.module})") for result in results]
 
 
 def replica_equivalence(model, singles, x, seed=0):

@@ -120,10 +120,10 @@ def _failed_stage(name, error):
 
 
 class _Progress:
-    """One tqdm bar per stage (on stderr), or nothing."""
+    """One tqdm bar per stage on stderr when it is a terminal, else nothing."""
 
     def __init__(self, enabled):
-        self.enabled = enabled
+        self.enabled = enabled and sys.stderr.isatty()  # bars belong on a terminal, not a log
 
     def bar(self, description, total):
         return tqdm(total=total, desc=description, unit="step", file=sys.stderr,
@@ -134,9 +134,9 @@ class _Progress:
         """A bar driven by ``advance(done, total, label)`` callbacks (reproduction, claims)."""
         with self.bar(description, None) as bar:
             def advance(done, total, label):
-                bar.total, bar.n = total, done
-                bar.set_postfix_str(label[:40])
-                bar.refresh()
+                bar.total = total
+                bar.set_postfix_str(label[:40], refresh=False)
+                bar.update(done - bar.n)
             yield advance
 
 
