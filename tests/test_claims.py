@@ -54,17 +54,8 @@ def _reproduction(verdict="consistent"):
                          "test_error": _summary(0.2)}]}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from a second thread; a loaded machine stalls its barriers."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def tiny_run(one_thread):
+def tiny_run():
     """The tiny ledger with a reproduction object, and every progress call it made."""
     calls = []
     ledger = claims.run_claims(config=TINY, reproduction=_reproduction(),

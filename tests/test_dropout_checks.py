@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from check_helpers import assert_all_pass, failed_ids
 
 import refnet
 from verification import check_dropout
@@ -23,21 +24,11 @@ def _check(dropout, shape=(6, 5), dtype=F64):
     return check_dropout(dropout, _input(shape, dtype), samples=SAMPLES)
 
 
-def _assert_all_pass(results):
-    assert results, "the check returned no results"
-    for result in results:
-        assert result.passed, result.detail
-
-
-def _failed_ids(results):
-    return {result.id for result in results if not result.passed}
-
-
 @pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
 @pytest.mark.parametrize("shape", [(1, 5), (6, 5), (3, 4, 5)], ids=["batch1", "batch6", "replicas"])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
 def test_dropout_passes_every_check(p, shape, dtype):
-    _assert_all_pass(_check(_dropout(p), shape, dtype))
+    assert_all_pass(_check(_dropout(p), shape, dtype))
 
 
 def test_result_ids_cover_the_three_parts():
@@ -95,21 +86,21 @@ def _planted_apply(scale_kept=True, keep_rate_shift=0.0, reuse_mask=False, eval_
 def test_planted_dropout_bug_is_caught(monkeypatch, defect, failing_check):
     monkeypatch.setattr(refnet.Dropout, "_apply", _planted_apply(**defect))
     results = _check(_dropout(0.4))
-    assert failing_check in _failed_ids(results), (
-        f"{failing_check} passed; failed: {_failed_ids(results)}")
+    assert failing_check in failed_ids(results), (
+        f"{failing_check} passed; failed: {failed_ids(results)}")
     assert not any(result.id.startswith("autograd/") for result in results if not result.passed), (
-        f"the fixed-mask check should pass under refnet's own mask: {_failed_ids(results)}")
+        f"the fixed-mask check should pass under refnet's own mask: {failed_ids(results)}")
 
 
 def test_planted_apply_without_defect_passes(monkeypatch):
     monkeypatch.setattr(refnet.Dropout, "_apply", _planted_apply())
-    _assert_all_pass(_check(_dropout(0.4)))
+    assert_all_pass(_check(_dropout(0.4)))
 
 
 def test_planted_unscaled_backward_fails_the_fixed_mask_gradient(monkeypatch):
     monkeypatch.setattr(refnet.Dropout, "_slope", lambda self, mask: (mask != 0) * 1.0)
     results = _check(_dropout(0.4))
-    assert "autograd/Dropout(p=0.4)/grad_input" in _failed_ids(results), _failed_ids(results)
+    assert "autograd/Dropout(p=0.4)/grad_input" in failed_ids(results), failed_ids(results)
 
 
 def test_drop_rate_failure_states_counts_and_p_value(monkeypatch):

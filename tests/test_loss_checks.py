@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from check_helpers import assert_all_pass, failed_ids
 
 import refnet
 from verification import (
@@ -21,22 +22,12 @@ def _pair(shape, dtype=F64, seed=0):
     return prediction, torch.rand(shape, generator=generator, dtype=dtype)
 
 
-def _assert_all_pass(results):
-    assert results, "the check returned no results"
-    for result in results:
-        assert result.passed, result.detail
-
-
-def _failed_ids(results):
-    return {result.id for result in results if not result.passed}
-
-
 @pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
 @pytest.mark.parametrize("shape", [(1, 2), (10, 2), (4, 7, 3)],
                          ids=["batch1", "batch10", "replicas"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_mse_matches_torch(reduction, shape, dtype):
-    _assert_all_pass(check_loss(refnet.MSELoss(reduction), *_pair(shape, dtype)))
+    assert_all_pass(check_loss(refnet.MSELoss(reduction), *_pair(shape, dtype)))
 
 
 def test_ids_name_value_and_gradient():
@@ -46,7 +37,7 @@ def test_ids_name_value_and_gradient():
 
 def test_extreme_values():
     prediction = torch.tensor([[1e150, -1e150], [0.0, 1e-300]], dtype=F64)
-    _assert_all_pass(check_loss(refnet.MSELoss("mean"), prediction, torch.zeros_like(prediction)))
+    assert_all_pass(check_loss(refnet.MSELoss("mean"), prediction, torch.zeros_like(prediction)))
 
 
 # --- the report's literal pair: an EXPECTED failure ---------------------------------------
@@ -66,9 +57,9 @@ def test_report_literal_pair_fails_by_the_factor_n(shape):
 
 def test_report_literal_forward_alone_is_the_mean():
     results = check_loss(ReportLiteralMSE(), *_pair((5, 2)), name="literal")
-    assert _failed_ids(results) == {"autograd/literal/grad_prediction"}, (
+    assert failed_ids(results) == {"autograd/literal/grad_prediction"}, (
         f"eq. 14 itself is torch's mean MSE; only its pairing with eq. 15 must fail: "
-        f"{_failed_ids(results)}")
+        f"{failed_ids(results)}")
 
 
 def test_batch_of_one_output_is_consistent():
@@ -83,7 +74,7 @@ def test_batch_of_one_output_is_consistent():
 def test_planted_mean_gradient_without_division_fails_gradient_only(monkeypatch):
     monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 2 * self._difference)
     results = check_loss(refnet.MSELoss("mean"), *_pair((6, 2)), name="mse")
-    assert _failed_ids(results) == {"autograd/mse/grad_prediction"}, _failed_ids(results)
+    assert failed_ids(results) == {"autograd/mse/grad_prediction"}, failed_ids(results)
     assert "dL/dprediction" in results[1].detail, results[1].detail
 
 
@@ -92,7 +83,7 @@ def test_planted_replica_losses_mixed_fail_the_value(monkeypatch):
     monkeypatch.setattr(refnet.MSELoss, "forward",
                         lambda self, x, t: original(self, x, t).flip(0))
     results = check_loss(refnet.MSELoss("sum"), *_pair((3, 4, 2)), name="mse")
-    assert "autograd/mse/loss" in _failed_ids(results), _failed_ids(results)
+    assert "autograd/mse/loss" in failed_ids(results), failed_ids(results)
 
 
 def test_refnet_error_becomes_failed_result():

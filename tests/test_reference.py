@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from check_helpers import assert_all_pass, failed_ids
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,21 +59,11 @@ def _case(name, dtype, batch):
     return factory(dtype), _input(features, batch, dtype, replicas)
 
 
-def _assert_all_pass(results):
-    assert results, "the check returned no results"
-    for result in results:
-        assert result.passed, result.detail
-
-
-def _failed_ids(results):
-    return {result.id for result in results if not result.passed}
-
-
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_module_matches_autograd_twin(name, dtype, batch):
-    _assert_all_pass(check_against_reference(*_case(name, dtype, batch)))
+    assert_all_pass(check_against_reference(*_case(name, dtype, batch)))
 
 
 def test_one_result_per_tensor_with_stable_ids():
@@ -90,7 +81,7 @@ def test_one_result_per_tensor_with_stable_ids():
     (refnet.Sigmoid(), torch.tensor([[-80.0, 0.0, 80.0]], dtype=F32)),
 ], ids=["relu-kink", "sigmoid-extreme", "tanh-extreme", "sigmoid-extreme-float32"])
 def test_hand_picked_points(module, x):
-    _assert_all_pass(check_against_reference(module, x))
+    assert_all_pass(check_against_reference(module, x))
 
 
 @st.composite
@@ -124,7 +115,7 @@ def _nested_sequentials(draw, depth=0):
 def test_random_nested_sequential_matches_twin(model, batch, input_scale, seed):
     sequential, width, _ = model
     x = input_scale * _input(width, batch, F64, seed=seed)
-    _assert_all_pass(check_against_reference(sequential, x, seed=seed))
+    assert_all_pass(check_against_reference(sequential, x, seed=seed))
 
 
 def test_term_magnitudes_hand_worked_linear():
@@ -240,7 +231,7 @@ def test_planted_bias_gradient_not_summed_fails_every_bias_only(monkeypatch):
     monkeypatch.setattr(refnet.Linear, "backward", _linear_backward_bias_mean)
     results = check_against_reference(*_case("report-relu", F64, 6), name="net")
     expected = {f"autograd/net/grad_{layer}.bias" for layer in (0, 2, 4, 6)}
-    assert _failed_ids(results) == expected, f"failed {_failed_ids(results)}, not {expected}"
+    assert failed_ids(results) == expected, f"failed {failed_ids(results)}, not {expected}"
     failure = next(result for result in results if result.id == "autograd/net/grad_2.bias")
     assert "2.bias of Linear(25, 25)" in failure.detail, failure.detail
 
@@ -248,33 +239,33 @@ def test_planted_bias_gradient_not_summed_fails_every_bias_only(monkeypatch):
 def test_planted_weight_gradient_mean_fails_weights_with_replicas(monkeypatch):
     monkeypatch.setattr(refnet.Linear, "backward", _linear_backward_weight_mean)
     results = check_against_reference(*_case("Linear-replicas", F64, 5), name="lin")
-    assert _failed_ids(results) == {"autograd/lin/grad_weight"}, _failed_ids(results)
+    assert failed_ids(results) == {"autograd/lin/grad_weight"}, failed_ids(results)
 
 
 def test_planted_tanh_derivative_fails_input_gradient(monkeypatch):
     monkeypatch.setattr(refnet.Tanh, "_slope", lambda self, y: 1 - y)
     results = check_against_reference(*_case("Tanh", F64, 4))
-    assert _failed_ids(results) == {"autograd/Tanh()/grad_input"}, _failed_ids(results)
+    assert failed_ids(results) == {"autograd/Tanh()/grad_input"}, failed_ids(results)
     assert "dL/dx" in results[1].detail, results[1].detail
 
 
 def test_planted_relu_kink_derivative_points_at_zero_input(monkeypatch):
     monkeypatch.setattr(refnet.ReLU, "_apply", lambda self, x: (x.clamp_min(0), (x >= 0) * 1.0))
     results = check_against_reference(refnet.ReLU(), torch.tensor([[-1.0, 1.0, 0.0]], dtype=F64))
-    assert _failed_ids(results) == {"autograd/ReLU()/grad_input"}, _failed_ids(results)
+    assert failed_ids(results) == {"autograd/ReLU()/grad_input"}, failed_ids(results)
     assert "worst element [0, 2]" in results[1].detail, results[1].detail
 
 
 def test_planted_sigmoid_forward_fails_output(monkeypatch):
     monkeypatch.setattr(refnet.Sigmoid, "_apply", lambda self, x: (torch.tanh(x),) * 2)
     results = check_against_reference(*_case("Sigmoid", F32, 3))
-    assert "autograd/Sigmoid()/output" in _failed_ids(results), _failed_ids(results)
+    assert "autograd/Sigmoid()/output" in failed_ids(results), failed_ids(results)
 
 
 def test_planted_unscaled_dropout_backward_fails_input_gradient(monkeypatch):
     monkeypatch.setattr(refnet.Dropout, "_slope", lambda self, mask: (mask != 0) * 1.0)
     results = check_against_reference(*_case("Dropout", F64, 8))
-    assert _failed_ids(results) == {"autograd/Dropout(p=0.4)/grad_input"}, _failed_ids(results)
+    assert failed_ids(results) == {"autograd/Dropout(p=0.4)/grad_input"}, failed_ids(results)
 
 
 def test_refnet_error_becomes_failed_result_with_its_message():

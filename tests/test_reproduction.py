@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from matplotlib.figure import Figure
 
 from verification import reproduction
@@ -21,18 +20,8 @@ CONTRACT_KEYS = {"name", "headline", "center", "activation", "lr", "batch_size",
 SUMMARY_KEYS = {"median", "mean", "p2_5", "p97_5"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from a second thread, and on a loaded machine torch's
-    thread barriers stall each of them for milliseconds: run this module on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def tiny_run(one_thread):
+def tiny_run():
     """The tiny pipeline, with every progress call it made."""
     calls = []
     run = reproduction.run_reproduction(

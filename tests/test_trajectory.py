@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from check_helpers import assert_all_pass, failed_ids
 
 import refnet
 from refnet.network import report_network
@@ -30,16 +31,6 @@ def _check(optimizer, activation="relu", dtype=F64, replicas=None, **options):
                             **options)
 
 
-def _assert_all_pass(results):
-    assert results, "the check returned no results"
-    for result in results:
-        assert result.passed, result.detail
-
-
-def _failed_ids(results):
-    return {result.id for result in results if not result.passed}
-
-
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("activation, dtype, replicas, reduction, steps", [
     ("relu", F64, None, "sum", 20),
@@ -48,7 +39,7 @@ def _failed_ids(results):
     ("tanh", F32, None, "sum", 20),
 ], ids=["relu-sum", "tanh-mean", "replicas", "float32"])
 def test_trajectory_matches_torch_optim(optimizer, activation, dtype, replicas, reduction, steps):
-    _assert_all_pass(_check(optimizer, activation, dtype, replicas, reduction=reduction,
+    assert_all_pass(_check(optimizer, activation, dtype, replicas, reduction=reduction,
                             steps=steps))
 
 
@@ -57,11 +48,11 @@ def test_trajectory_with_dropout_uses_the_same_masks():
     model = refnet.Sequential(refnet.Linear(2, 8, generator=generator, dtype=F64), refnet.ReLU(),
                               refnet.Dropout(0.3, generator=generator),
                               refnet.Linear(8, 2, generator=generator, dtype=F64))
-    _assert_all_pass(check_trajectory(model, *_data(F64), optimizer="adam", lr=0.01))
+    assert_all_pass(check_trajectory(model, *_data(F64), optimizer="adam", lr=0.01))
 
 
 def test_batch_size_one():
-    _assert_all_pass(_check("sgd", batch_size=1, steps=10))
+    assert_all_pass(_check("sgd", batch_size=1, steps=10))
 
 
 def test_one_result_for_the_loss_and_one_per_parameter():
@@ -108,7 +99,7 @@ def test_planted_sgd_wrong_sign_fails_every_parameter_at_step_one(monkeypatch):
     weight = next(result for result in results if result.id == "trajectory/sgd/net/0.weight")
     assert not weight.passed, weight.detail
     assert "0.weight of Linear(2, 25) after the update at step" in weight.detail, weight.detail
-    assert len(_failed_ids(results)) >= 8, f"only {_failed_ids(results)} failed"
+    assert len(failed_ids(results)) >= 8, f"only {failed_ids(results)} failed"
 
 
 def test_planted_adam_without_bias_correction_fails_at_the_first_step(monkeypatch):
@@ -125,7 +116,7 @@ def test_planted_scaled_loss_gradient_fails_the_trajectory(monkeypatch):
     original = refnet.MSELoss.backward
     monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 0.5 * original(self))
     results = _check("sgd", steps=4)
-    assert "trajectory/sgd/net/6.bias" in _failed_ids(results), _failed_ids(results)
+    assert "trajectory/sgd/net/6.bias" in failed_ids(results), failed_ids(results)
 
 
 def test_refnet_error_becomes_failed_result(monkeypatch):
