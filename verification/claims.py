@@ -54,14 +54,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from scipy import stats
-from torch import nn
-from torch.nn import functional
 
 import refnet
-from refnet._random import permutations
 from refnet.cli import TRAIN_DEFAULTS
 from refnet.network import ACTIVATIONS
 from verification.statistics import bootstrap_interval
+from verification.torch_training import predict_torch, torch_network, train_torch
 
 __all__ = [
     "VERDICTS", "CLAIMS", "SEED_BASE", "ADAM_LR", "DROPOUT_P", "ALPHA", "STAGNATION_WINDOW",
@@ -429,65 +427,15 @@ def _train_refnet(draws, seeds, *, epochs, optimizer="sgd", dropout=0.0, standar
     return _outcome(seeds, losses, lambda points: refnet.predict(model, scale(points)), draws)
 
 
-class _StackedLinear(nn.Module):
-    """R ``torch.nn.Linear`` layers stacked: parameters [R, out, in] and [R, out].
-
-    ``forward`` is ``torch.baddbmm(b, x, wᵀ)`` on x shaped [R, B, in]; torch.autograd
-    differentiates it and torch.optim updates it. SGD and Adam act element by element and
-    the loss is a sum of per-seed losses, so seed r trains exactly as a lone torch.nn network.
-    """
-
-    def __init__(self, linear):
-        super().__init__()
-        self.weight = nn.Parameter(linear.weight.detach().clone())
-        self.bias = nn.Parameter(linear.bias.detach().clone())
-
-    def forward(self, x):
-        """``x wᵀ + b`` per seed."""
-        return torch.baddbmm(self.bias.unsqueeze(-2), x, self.weight.transpose(-1, -2))
-
-
-_TORCH_ACTIVATIONS = {refnet.ReLU: nn.ReLU, refnet.Tanh: nn.Tanh, refnet.Sigmoid: nn.Sigmoid}
-
-
-def _torch_network(model):
-    """A torch.nn network with the refnet model's current weights, one replica per seed."""
-    return nn.Sequential(*(_StackedLinear(module) if isinstance(module, refnet.Linear)
-                           else _TORCH_ACTIVATIONS[type(module)]() for module in model.modules))
-
-
 def _train_torch(draws, seeds, *, epochs, optimizer):
-    """Train the drawn networks with torch.autograd and torch.optim on refnet's batch orders.
-
-    Each epoch's order is drawn with refnet's recipe (``permutations``) from the seeds'
-    generators, which stand where ``refnet.train`` would start drawing.
-    """
-    network = _torch_network(draws.model)
-    step = _TORCH_OPTIMIZERS[optimizer](network.parameters())
+    """Train the drawn networks with torch.autograd and torch.optim on refnet's batch orders."""
+    network = torch_network(draws.model)
     x, labels = draws.train_set
-    targets = refnet.one_hot(labels, dtype=x.dtype)
-    replicas, samples = labels.shape
-    epoch_losses = []
-    for _ in range(epochs):
-        order = permutations(samples, generator=draws.generators, replicas=replicas,
-                             device=x.device).unsqueeze(-1)
-        batches = zip(torch.take_along_dim(x, order, dim=-2).split(BATCH_SIZE, dim=-2),
-                      torch.take_along_dim(targets, order, dim=-2).split(BATCH_SIZE, dim=-2),
-                      strict=True)
-        total = torch.zeros(replicas, dtype=torch.float64, device=x.device)
-        for x_batch, target_batch in batches:
-            losses = functional.mse_loss(network(x_batch), target_batch,
-                                         reduction="none").sum(dim=(-2, -1))
-            step.zero_grad()
-            losses.sum().backward()
-            step.step()
-            total += losses.detach()
-        epoch_losses.append(total.tolist())
-
-    def predict(points):
-        with torch.no_grad():
-            return network(points).argmax(dim=-1)
-    return _outcome(seeds, epoch_losses, predict, draws)
+    epoch_losses = train_torch(network, x, refnet.one_hot(labels, dtype=x.dtype),
+                               draws.generators,
+                               optimizer=_TORCH_OPTIMIZERS[optimizer](network.parameters()),
+                               batch_size=BATCH_SIZE, epochs=epochs)
+    return _outcome(seeds, epoch_losses, lambda points: predict_torch(network, points), draws)
 
 
 def _initial_gradient_norms(seeds, config, device, *, init, hidden_layers):

@@ -18,7 +18,7 @@ Steps of ``run_reproduction``:
    and judged by ``VERDICT_RULE``.
 3. **Reference**: for the headline and the first ``reference_seeds`` test seeds, the same
    network is trained with torch.nn + torch.autograd + torch.optim.SGD from the same initial
-   weights, data and batch order (``verification.reference.torch_twin``), and the per-seed
+   weights, data and batch order (``verification.torch_training``), and the per-seed
    differences in final errors and final epoch loss are reported.
 4. **Figures** of the headline: loss across seeds, distribution of the errors with the
    report's values marked, and the classified test set of its typical (median) seed.
@@ -60,13 +60,11 @@ from functools import partial
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
 import refnet
-from refnet._random import permutations
 from refnet.plots import classification_figure, loss_curve_figure
 from verification import statistics
-from verification.reference import torch_twin
+from verification.torch_training import predict_torch, torch_network, train_torch
 
 __all__ = [
     "REPORTED", "SAMPLES", "EPOCHS", "LOSS_REDUCTION", "INIT", "TEST_SEED_BASE",
@@ -383,59 +381,10 @@ def _config_record(config, test_run, selection, index, settings):
     }
 
 
-def _twin_losses(twin, params, x, targets):
-    """Per-replica summed MSE of the twin on a batch: vmap over the leading replica axis."""
-    def replica_loss(replica_params, replica_x, replica_targets):
-        prediction = torch.func.functional_call(twin, replica_params, (replica_x,))
-        return nn.functional.mse_loss(prediction, replica_targets, reduction=LOSS_REDUCTION)
-    return torch.func.vmap(replica_loss)(params, x, targets)
-
-
-def _twin_predict(twin, params, x):
-    """Per-replica predicted classes of the twin, an int64 tensor shaped R × N."""
-    with torch.no_grad():
-        output = torch.func.vmap(
-            lambda p, replica_x: torch.func.functional_call(twin, p, (replica_x,)))(params, x)
-    return output.argmax(dim=-1)
-
-
-def _train_twin(twin, draws, config, epochs):
-    """Train the torch twin with torch.optim.SGD on refnet's data and batch orders.
-
-    The batch order of each epoch is drawn with refnet's own recipe (``permutations``) from
-    the seeds' generators, which stand exactly where ``refnet.train`` started drawing.
-
-    Returns:
-        Float array shaped epochs × R of summed epoch losses.
-    """
-    params = dict(twin.named_parameters())
-    optimizer = torch.optim.SGD(params.values(), lr=config.lr)
-    x, labels = draws.train_set
-    targets = refnet.one_hot(labels)
-    replicas, samples = labels.shape
-    epoch_losses = []
-    for _ in range(epochs):
-        order = permutations(samples, generator=draws.generators, replicas=replicas,
-                             device=x.device).unsqueeze(-1)
-        x_epoch = torch.take_along_dim(x, order, dim=-2)
-        targets_epoch = torch.take_along_dim(targets, order, dim=-2)
-        total = torch.zeros(replicas, dtype=torch.float64)
-        for start in range(0, samples, config.batch_size):
-            batch = slice(start, start + config.batch_size)
-            losses = _twin_losses(twin, params, x_epoch[:, batch], targets_epoch[:, batch])
-            optimizer.zero_grad()
-            losses.sum().backward()
-            optimizer.step()
-            total += losses.detach().cpu().double()
-        epoch_losses.append(total.numpy())
-    return np.stack(epoch_losses)
-
-
-def _twin_errors(twin, data_set):
-    """Per-replica error rates of the twin, float array of R fractions."""
+def _torch_errors(network, data_set):
+    """Per-replica error rates of the torch network, float array of R fractions."""
     x, labels = data_set
-    wrong = _twin_predict(twin, dict(twin.named_parameters()), x) != labels
-    return wrong.sum(dim=-1).cpu().numpy() / labels.shape[-1]
+    return (predict_torch(network, x) != labels).sum(dim=-1).cpu().numpy() / labels.shape[-1]
 
 
 def _differences(refnet_values, torch_values):
@@ -450,14 +399,12 @@ def _differences(refnet_values, torch_values):
 def compare_with_torch(config, test_run, settings, *, device="cpu"):
     """Train the headline's first ``reference_seeds`` test seeds again with torch.
 
-    The twin (``verification.reference.torch_twin``, then cast to float32 like refnet's
-    run) starts from the very weights refnet drew for those seeds, on the same training and
-    test sets, with the same batch orders; only the arithmetic differs (torch.nn layers,
+    The torch network (``verification.torch_training``, float32 like refnet's run) starts
+    from the very weights refnet drew for those seeds, on the same training and test sets,
+    with the same batch orders; only the arithmetic differs (torch.nn activations and loss,
     torch.autograd gradients, torch.optim.SGD updates, and summation order). Chaotic
     training dynamics amplify those round-off differences over 50 epochs, so per-seed errors
-    may differ by a few points; the differences below measure that. The twin holds the R
-    replicas' weights stacked; ``torch.func.vmap`` maps it over the replica axis, so inside
-    it every layer sees one replica's [out, in] weight and runs ``F.linear`` on it.
+    may differ by a few points; the differences below measure that.
 
     Args:
         config: the headline configuration.
@@ -473,16 +420,20 @@ def compare_with_torch(config, test_run, settings, *, device="cpu"):
     seeds = list(settings.seed_range("reference"))
     count = len(seeds)
     draws = _draw(config, seeds, settings.samples, device)
-    twin = torch_twin(draws.model).to(torch.float32)
-    torch_losses = _train_twin(twin, draws, config, settings.epochs)
+    network = torch_network(draws.model)
+    x, labels = draws.train_set
+    torch_losses = np.asarray(train_torch(
+        network, x, refnet.one_hot(labels), draws.generators,
+        optimizer=torch.optim.SGD(network.parameters(), lr=config.lr),
+        batch_size=config.batch_size, epochs=settings.epochs))
     refnet_final = test_run.epoch_losses[-1, :count]
     loss_difference = _differences(refnet_final, torch_losses[-1])
     return {
         "seeds": seeds, "dtype": "float32",
         "train_error": _differences(test_run.train_errors[:count],
-                                    _twin_errors(twin, draws.train_set)),
+                                    _torch_errors(network, draws.train_set)),
         "test_error": _differences(test_run.held_out_errors[:count],
-                                   _twin_errors(twin, draws.held_out_set)),
+                                   _torch_errors(network, draws.held_out_set)),
         "final_loss": loss_difference,
         "final_loss_max_rel": float(np.max(np.abs(refnet_final - torch_losses[-1])
                                            / np.abs(torch_losses[-1]))),
