@@ -49,14 +49,13 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         return CheckResult(check_id, module, kind, True, 0.0, 0.0, atol, 0.0,
                            f"{what}: every element excluded", count_excluded)
     worst = int(ratio.flatten().argmax())
-    index = tuple(torch.unravel_index(torch.tensor(worst), expected.shape)) if expected.ndim else ()
-    index = tuple(int(i) for i in index)
+    index = _unravel(worst, expected.shape)
     worst_ratio = float(ratio.flatten()[worst])
     passed = worst_ratio <= 1.0
     tolerance = float(allowed.flatten()[worst])
     verdict = "passed" if passed else "FAILED"
     detail = (
-        f"{kind} check {verdict} for {module}, {what}, worst element {list(index)}: "
+        f"{kind} check {verdict} for {module}, {what}, worst element {index}: "
         f"expected {float(expected.flatten()[worst]):.10g}, "
         f"got {float(got.flatten()[worst]):.10g}, "
         f"abs error {float(abs_error.flatten()[worst]):.3g}, "
@@ -71,6 +70,15 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
         detail=detail, excluded=count_excluded,
     )
+
+
+def _unravel(flat_index, shape):
+    """The multi-index of element ``flat_index`` of a row-major tensor of ``shape``."""
+    index = []
+    for size in reversed(shape):
+        flat_index, position = divmod(flat_index, size)
+        index.append(position)
+    return index[::-1]
 
 
 def _shape_mismatch(check_id, module, kind, expected, got, what):

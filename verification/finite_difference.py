@@ -655,17 +655,22 @@ class _Plan:
 def _replica_losses(module, point, targets, multiples, chunk_elements):
     """Every parameter perturbation as one replica of a twin; ``(None, reason)`` if unusable.
 
-    Perturbation p of a chunk is replica p + 1; replica 0 is the unperturbed network.
+    The module tree is flattened into its leaves. For each parameter tensor, the unperturbed
+    activations entering its layer are computed once, and only the layers from there on run
+    with replicas: perturbation p of a chunk is replica p + 1, replica 0 is unperturbed.
+    Layers other than the perturbed one see their parameters expanded (a view, no copy).
     """
-    linears = _contract_linears(module)
-    if linears is None or point.x.ndim != 2:
+    leaves = _contract_leaves(module)
+    if leaves is None or point.x.ndim != 2:
         return None, "replica twin not used: not a tree of contract classes without replicas"
+    linears = [leaf for leaf in leaves if type(leaf).__name__ == "Linear"]
     if not _parameters_are_linears(linears, targets):
         return None, "replica twin not used: param() does not list each Linear's weight and bias"
-    plan = _Plan.build(targets, tuple(multiple for multiple in multiples if multiple))
-    chunks = plan.chunks(max(1, chunk_elements // _numbers_per_replica(point, targets, linears)))
+    steps = tuple(multiple for multiple in multiples if multiple)
     try:
-        chunk_losses = [_twin_losses(module, point, targets, plan, chunk) for chunk in chunks]
+        chunk_losses = [losses for target in targets
+                        for losses in _target_losses(leaves, point, target, steps,
+                                                     chunk_elements)]
     except Exception as error:  # the twin is an optimisation: any failure falls back
         return None, f"replica twin not used: it raised {type(error).__name__}: {error}"
     base_losses = torch.stack([losses[0] for losses in chunk_losses])
@@ -673,31 +678,50 @@ def _replica_losses(module, point, targets, multiples, chunk_elements):
         return None, ("replica twin not used: its unperturbed replica computes another loss "
                       f"({float(base_losses[0]):.17g} vs {point.loss:.17g})")
     perturbed = torch.cat([losses[1:] for losses in chunk_losses])
-    return (_split_by_target(perturbed, base_losses[0], targets, plan.steps, multiples),
-            f"replica twin, {len(perturbed) + len(chunks)} replicas in {len(chunks)} "
-            "forward call(s)")
+    return (_split_by_target(perturbed, base_losses[0], targets, steps, multiples),
+            f"replica twin, {len(perturbed) + len(chunk_losses)} replicas in "
+            f"{len(chunk_losses)} forward call(s), each from the perturbed layer on")
 
 
-def _numbers_per_replica(point, targets, linears):
-    """Stacked numbers one replica needs: its parameter copies, input and activations."""
-    parameters = sum(target.directions.base.numel() for target in targets)
-    activations = point.x.shape[0] * sum(layer.out_features for layer in linears)
-    return parameters + point.x.numel() + activations
+def _target_losses(leaves, point, target, steps, chunk_elements):
+    """The losses of one tensor's perturbations, a ``[1 + chunk length]`` tensor per chunk."""
+    position = next(index for index, leaf in enumerate(leaves) if type(leaf).__name__ == "Linear"
+                    and (target.tensor is leaf.weight or target.tensor is leaf.bias))
+    entering = _run_copies(leaves[:position], point.x)
+    suffix = leaves[position:]
+    plan = _Plan.build([target], steps)
+    per_replica = target.tensor.numel() + entering.numel() + entering.shape[0] * sum(
+        leaf.out_features for leaf in suffix if type(leaf).__name__ == "Linear")
+    losses = []
+    for chunk in plan.chunks(max(1, chunk_elements // per_replica)):
+        replicas = 1 + chunk.stop - chunk.start
+        stack = _replica_stack(target, 0, plan, chunk, replicas)
+        twins = [_twin_leaf(leaf, replicas, target.tensor, stack) for leaf in suffix]
+        y = _run_copies(twins, entering.expand(replicas, *entering.shape))
+        losses.append((point.weights * y).sum(dim=(-2, -1)))
+    return losses
 
 
-def _contract_linears(node):
-    """The ``Linear`` layers of a tree made only of contract classes, else ``None``."""
+def _run_copies(leaves, x):
+    """Forward through shallow copies of ``leaves``, leaving the originals' caches alone."""
+    for leaf in leaves:
+        x = copy.copy(leaf).forward(x)
+    return x
+
+
+def _contract_leaves(node):
+    """The leaf modules, in order, of a tree made only of contract classes, else ``None``."""
     kind = type(node).__name__
     if kind == "Sequential" and isinstance(getattr(node, "modules", None), list):
-        found = [_contract_linears(child) for child in node.modules]
+        found = [_contract_leaves(child) for child in node.modules]
         if any(part is None for part in found):
             return None
-        return [layer for part in found for layer in part]
+        return [leaf for part in found for leaf in part]
     if kind == "Linear" and _is_contract_linear(node):
         return [node]
     if kind in _CONTRACT_ACTIVATIONS or (kind == "Dropout"
                                          and getattr(node, "training", True) is False):
-        return []
+        return [node]
     return None
 
 
@@ -716,16 +740,6 @@ def _parameters_are_linears(linears, targets):
         id(target.tensor) for target in targets)
 
 
-def _twin_losses(module, point, targets, plan, chunk):
-    """``[1 + chunk length]`` losses of one twin forward call (replica 0 unperturbed)."""
-    replicas = 1 + chunk.stop - chunk.start
-    stacks = {id(target.tensor): _replica_stack(target, j, plan, chunk, replicas)
-              for j, target in enumerate(targets)}
-    twin = _twin(module, replicas, stacks)
-    y = twin.forward(point.x.expand(replicas, *point.x.shape))
-    return (point.weights * y).sum(dim=(-2, -1))
-
-
 def _replica_stack(target, j, plan, chunk, replicas):
     """``[replicas, *shape]``: the tensor in every replica, moved in its own ones."""
     target_of, multiple_of, direction_of = (plan.target_of[chunk], plan.multiple_of[chunk],
@@ -738,14 +752,14 @@ def _replica_stack(target, j, plan, chunk, replicas):
     return stack.view(replicas, *target.tensor.shape)
 
 
-def _twin(node, replicas, stacks):
-    """A shallow copy of the tree whose ``Linear`` layers hold ``replicas`` stacked values."""
-    twin = copy.copy(node)
-    kind = type(node).__name__
-    if kind == "Sequential":
-        twin.modules = [_twin(child, replicas, stacks) for child in node.modules]
-    elif kind == "Linear":
-        twin.weight, twin.bias = stacks[id(node.weight)], stacks[id(node.bias)]
+def _twin_leaf(leaf, replicas, perturbed, stack):
+    """A shallow copy of ``leaf``; a ``Linear`` holds ``replicas`` stacked parameters, the
+    ``perturbed`` tensor's from ``stack`` and its other one expanded (shared, not copied)."""
+    twin = copy.copy(leaf)
+    if type(leaf).__name__ == "Linear":
+        twin.weight, twin.bias = (stack if tensor is perturbed
+                                  else tensor.expand(replicas, *tensor.shape)
+                                  for tensor in (leaf.weight, leaf.bias))
         twin.replicas = replicas
     return twin
 

@@ -8,6 +8,7 @@ import pytest
 
 from verification.benchmarks import (
     best_time,
+    finite_difference_workload,
     replica_training_workload,
     single_training_workload,
 )
@@ -15,6 +16,7 @@ from verification.benchmarks import (
 WORKLOADS = {
     "train_single_vs_torch_nn": (single_training_workload, 1.5),
     "train_replicas_vs_torch_nn_sequential": (replica_training_workload, 100.0),
+    "finite_difference_vs_torch_gradcheck": (lambda: finite_difference_workload()[0], 40.0),
 }
 
 
