@@ -79,10 +79,15 @@ Batching (the cost)
     - Parameters, ``param_path="auto"``: when the module tree is made only of contract
       classes (``Linear``, ``ReLU``, ``Tanh``, ``Sigmoid``, ``Dropout`` in eval mode,
       ``Sequential``, recognised by class name and attributes, so a changed copy of refnet
-      works too), a replicated twin is built with shallow copies whose ``Linear`` layers
-      carry ``replicas=K`` stacked parameters, replica k holding one perturbed element. One
-      forward call on ``x`` expanded to ``[K, B, in]`` gives every loss (in chunks of at
-      most ``chunk_elements`` stacked numbers). Replica 0 is unperturbed; if its loss
+      works too), the tree is flattened into its leaves and, per parameter tensor, a
+      replicated twin of the layers from the tensor's own ``Linear`` on is built from
+      shallow copies whose ``Linear`` layers carry ``replicas=K`` stacked parameters:
+      replica k holds one perturbed element of the tensor, the other parameters are the
+      unperturbed ones expanded (views, not copies). The activations entering that layer
+      are computed once, without replicas; one forward call of the twin on them, expanded
+      to ``[K, B, in]``, gives every loss of the tensor (in chunks of at most
+      ``chunk_elements`` stacked numbers): one call per parameter tensor, and the layers
+      before a perturbed one never run K times. Replica 0 is unperturbed; if its loss
       differs from the module's own by more than two roundings (the class's replica path
       computes another function), the twin is discarded. Otherwise, and for modules with
       replicas of their own, the protocol path perturbs one element at a time in place
