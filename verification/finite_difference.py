@@ -583,9 +583,13 @@ def _parameter_losses(module, point, targets, multiples, paths):
             raise ValueError(f"param_path='replica': {reason}")
     all_losses = []
     for target in targets:
+        evaluate = _parameter_evaluator(module, point, target.tensor)
         with _restored(target.tensor):
-            all_losses.append(_one_at_a_time(_parameter_evaluator(module, point, target.tensor),
-                                             target.directions, multiples, point.loss))
+            # Relative to the unperturbed loss, as the replica path's are, so that losses of
+            # the two paths can meet in one kink test.
+            all_losses.append(_one_at_a_time(lambda values, evaluate=evaluate:
+                                             evaluate(values) - point.loss,
+                                             target.directions, multiples, 0.0))
     calls = sum(_calls(target.directions, multiples) for target in targets)
     return all_losses, f"protocol, one element at a time ({calls} forward calls; {reason})"
 
@@ -670,7 +674,7 @@ def _replica_losses(module, point, targets, multiples, chunk_elements):
         return None, "replica twin not used: not a tree of contract classes without replicas"
     linears = [leaf for leaf in leaves if type(leaf).__name__ == "Linear"]
     if not _parameters_are_linears(linears, targets):
-        return None, "replica twin not used: param() does not list each Linear's weight and bias"
+        return None, "replica twin not used: param() does not list Linear weights and biases"
     steps = tuple(multiple for multiple in multiples if multiple)
     try:
         chunk_losses = [losses for target in targets
@@ -678,18 +682,26 @@ def _replica_losses(module, point, targets, multiples, chunk_elements):
                                                      chunk_elements)]
     except Exception as error:  # the twin is an optimisation: any failure falls back
         return None, f"replica twin not used: it raised {type(error).__name__}: {error}"
-    base_losses = torch.stack([losses[0] for losses in chunk_losses])
+    base_losses = torch.stack([base for base, _ in chunk_losses])
     if (base_losses - point.loss).abs().max() > 2 * _roundoff(point.scale):
         return None, ("replica twin not used: its unperturbed replica computes another loss "
                       f"({float(base_losses[0]):.17g} vs {point.loss:.17g})")
-    perturbed = torch.cat([losses[1:] for losses in chunk_losses])
-    return (_split_by_target(perturbed, base_losses[0], targets, steps, multiples),
-            f"replica twin, {len(perturbed) + len(chunk_losses)} replicas in "
-            f"{len(chunk_losses)} forward call(s), each from the perturbed layer on")
+    changes = torch.cat([change for _, change in chunk_losses])
+    return (_split_by_target(changes, changes.new_zeros(()), targets, steps, multiples),
+            f"replica twin, {len(changes) + len(chunk_losses)} replicas in "
+            f"{len(chunk_losses)} forward call(s), each from the perturbed layer on; losses "
+            "relative to the unperturbed replica")
 
 
 def _target_losses(leaves, point, target, steps, chunk_elements):
-    """The losses of one tensor's perturbations, a ``[1 + chunk length]`` tensor per chunk."""
+    """One tensor's perturbations, per chunk: the unperturbed replica's loss and the changes
+    ``Σ w ⊙ (y_k − y_0)`` of the others (``[chunk length]``).
+
+    The outputs are subtracted before they are weighted and summed: ``y_k`` and ``y_0`` agree
+    in most digits, so their difference is nearly exact, whereas the difference of two summed
+    losses would carry the rounding of sums of size ``S``. Every consumer of these losses
+    (central differences, the kink test) uses only differences, so the unperturbed loss is 0.
+    """
     position = next(index for index, leaf in enumerate(leaves) if type(leaf).__name__ == "Linear"
                     and (target.tensor is leaf.weight or target.tensor is leaf.bias))
     entering = _run_copies(leaves[:position], point.x)
@@ -703,7 +715,8 @@ def _target_losses(leaves, point, target, steps, chunk_elements):
         stack = _replica_stack(target, 0, plan, chunk, replicas)
         twins = [_twin_leaf(leaf, replicas, target.tensor, stack) for leaf in suffix]
         y = _run_copies(twins, entering.expand(replicas, *entering.shape))
-        losses.append((point.weights * y).sum(dim=(-2, -1)))
+        losses.append(((point.weights * y[0]).sum(),
+                       (point.weights * (y[1:] - y[0])).sum(dim=(-2, -1))))
     return losses
 
 
@@ -740,9 +753,11 @@ def _is_contract_linear(node):
 
 
 def _parameters_are_linears(linears, targets):
+    """Every Linear has its own weight and bias, and each target is one of them (the kink
+    test asks for a subset of the tensors)."""
     tensors = [id(t) for linear in linears for t in (linear.weight, linear.bias)]
-    return len(set(tensors)) == len(tensors) and sorted(tensors) == sorted(
-        id(target.tensor) for target in targets)
+    return len(set(tensors)) == len(tensors) and {id(target.tensor) for target in targets} <= set(
+        tensors)
 
 
 def _replica_stack(target, j, plan, chunk, replicas):
