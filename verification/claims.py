@@ -58,6 +58,7 @@ from scipy import stats
 import refnet
 from refnet.cli import TRAIN_DEFAULTS
 from refnet.network import ACTIVATIONS
+from verification.seed_draws import draw_seeds
 from verification.statistics import bootstrap_interval
 from verification.torch_training import predict_torch, torch_network, train_torch
 
@@ -339,16 +340,6 @@ def sign_test(lower, higher):
 
 
 @dataclass(frozen=True)
-class _Draws:
-    """What the seeds draw before training: network, training set, test set, generators."""
-
-    model: refnet.Sequential
-    train_set: tuple
-    test_set: tuple
-    generators: list
-
-
-@dataclass(frozen=True)
 class _Run:
     """One batched run's outcome, per seed (R seeds; N test points).
 
@@ -372,22 +363,18 @@ class _Run:
 def _draw(seeds, config, device, *, init="xavier", hidden_layers=REPORT_HIDDEN_LAYERS,
           train_samples=None, dtype=None):
     """Network, training set and test set of each seed, in the single-run order."""
-    generators = refnet.generators(seeds)
-    replicas = len(seeds)
-    sizes = (2, *(HIDDEN_WIDTH,) * hidden_layers, 2)
-    model = refnet.report_network(ACTIVATION, init=init, generator=generators,
-                                  replicas=replicas, dtype=dtype, device=device, sizes=sizes)
-    data_sets = [refnet.disk_dataset(samples, center=CENTER, replicas=replicas,
-                                     generator=generators, dtype=dtype, device=device)
-                 for samples in (train_samples or config.samples, config.samples)]
-    return _Draws(model, *data_sets, generators)
+    return draw_seeds(seeds, activation=ACTIVATION, center=CENTER,
+                      train_samples=train_samples or config.samples,
+                      held_out_samples=config.samples, init=init,
+                      sizes=(2, *(HIDDEN_WIDTH,) * hidden_layers, 2), dtype=dtype,
+                      device=device)
 
 
 def _outcome(seeds, epoch_losses, predict, draws):
     """A ``_Run`` from the epoch losses and a ``predict(x) -> labels`` of the trained nets."""
     rates = [(predict(x) != labels).double().mean(dim=-1).cpu().numpy()
-             for x, labels in (draws.train_set, draws.test_set)]
-    x_test, labels_test = draws.test_set
+             for x, labels in (draws.train_set, draws.held_out_set)]
+    x_test, labels_test = draws.held_out_set
     losses = np.asarray(epoch_losses, dtype=np.float64).reshape(len(epoch_losses), len(seeds))
     return _Run(list(seeds), losses, *rates, x_test.cpu(), (predict(x_test) != labels_test).cpu())
 

@@ -64,6 +64,7 @@ from matplotlib.figure import Figure
 import refnet
 from refnet.plots import classification_figure, loss_curve_figure
 from verification import statistics
+from verification.seed_draws import draw_seeds
 from verification.torch_training import predict_torch, torch_network, train_torch
 
 __all__ = [
@@ -236,26 +237,10 @@ class Reproduction:
     figures: dict
 
 
-@dataclass(frozen=True)
-class _Draws:
-    """What seed r draws before training, in the single-run order."""
-
-    model: object
-    train_set: tuple
-    held_out_set: tuple
-    generators: list
-
-
 def _draw(config, seeds, samples, device):
     """Network, training set and held-out set of each seed (a replica axis of len(seeds))."""
-    generators = refnet.generators(seeds)
-    replicas = len(seeds)
-    model = refnet.report_network(config.activation, init=INIT, generator=generators,
-                                  replicas=replicas, device=device)
-    data_sets = [refnet.disk_dataset(samples, center=config.center, replicas=replicas,
-                                     generator=generators, device=device)
-                 for _ in ("train", "held out")]
-    return _Draws(model, *data_sets, generators)
+    return draw_seeds(seeds, activation=config.activation, center=config.center,
+                      train_samples=samples, held_out_samples=samples, init=INIT, device=device)
 
 
 def _error_rates(model, data_set):
