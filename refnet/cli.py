@@ -12,21 +12,9 @@ from refnet.data import DISK_RADIUS, disk_dataset, one_hot
 from refnet.network import ACTIVATIONS, report_network
 from refnet.optim import SGD
 from refnet.plots import classification_figure, loss_curve_figure, save_figure
-from refnet.training import error, predict, train
+from refnet.training import TRAIN_DEFAULTS, error, predict, train
 
 __all__ = ["main"]
-
-TRAIN_DEFAULTS = {
-    "seed": 0,
-    "activation": "relu",
-    "lr": 0.01,
-    "batch_size": 10,
-    "epochs": 50,
-    "center": (0.0, 0.0),
-    "samples": 1000,
-    "out": "reports/train",
-}
-"""The single run's defaults; the README documents why each was chosen."""
 
 
 def _center(text):

@@ -7,7 +7,19 @@ from refnet._random import permutations
 from refnet.loss import MSELoss
 from refnet.optim import SGD
 
-__all__ = ["train", "error", "predict"]
+__all__ = ["train", "error", "predict", "TRAIN_DEFAULTS"]
+
+TRAIN_DEFAULTS = {
+    "seed": 0,
+    "activation": "relu",
+    "lr": 0.01,
+    "batch_size": 10,
+    "epochs": 50,
+    "center": (0.0, 0.0),
+    "samples": 1000,
+    "out": "reports/train",
+}
+"""The single run's defaults; the README documents why each was chosen."""
 
 
 def train(model, x, targets, *, lr=None, batch_size, epochs, loss=None, optimizer=None,

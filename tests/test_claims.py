@@ -13,8 +13,8 @@ from torch import nn
 
 import refnet
 from refnet._random import permutations
-from verification import claims
-from verification.claims import (
+from verification.many_seeds import claims
+from verification.many_seeds.claims import (
     CLAIMS,
     TRAINING_RUNS,
     VERDICTS,

@@ -2,7 +2,7 @@
 
 import torch
 
-from verification.compare import compare
+from verification.checks.compare import compare
 
 
 def _compare(expected, got, **kwargs):

@@ -4,11 +4,11 @@ import json
 import subprocess
 import sys
 
-from verification.coverage_run import measure_refnet_coverage
+from verification.suite.coverage_run import measure_refnet_coverage
 
 SCRIPT = """
 import json, torch, refnet
-from verification.coverage_run import measure_refnet_coverage
+from verification.suite.coverage_run import measure_refnet_coverage
 with measure_refnet_coverage() as record:
     refnet.Tanh().forward(torch.zeros(2))
 print(json.dumps(record.summary))

@@ -6,7 +6,7 @@ from check_helpers import assert_all_pass, failed_ids
 
 import refnet
 from verification import check_dropout
-from verification.reference import last_scaled_mask
+from verification.checks.reference import last_scaled_mask
 
 F32, F64 = torch.float32, torch.float64
 SAMPLES = 20_000

@@ -4,8 +4,8 @@ import pytest
 import torch
 from ee559_framework import BuggyTanh, Linear, LossMSE, Module, ReLU, Sequential, Tanh
 
-from verification.finite_difference import assert_backward_matches, check_backward
-from verification.result import CheckFailure
+from verification.checks.finite_difference import assert_backward_matches, check_backward
+from verification.checks.result import CheckFailure
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""Tests of verification.finite_difference: every refnet module, hand-picked points, kinks,
+"""Tests of verification.checks.finite_difference: every refnet module, hand-picked points, kinks,
 planted bugs, the batched paths and their cost."""
 
 import pytest
@@ -6,13 +6,13 @@ import torch
 
 import refnet
 from refnet.network import report_network
-from verification.finite_difference import (
+from verification.checks.finite_difference import (
     assert_backward_matches,
     check_backward,
     check_kink,
     finite_differences,
 )
-from verification.result import CheckFailure
+from verification.checks.result import CheckFailure
 
 F64 = torch.float64
 

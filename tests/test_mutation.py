@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import refnet
-from verification.mutation import (
+from verification.checks.result import CheckResult
+from verification.suite.mutation import (
     CONTROLS,
     MUTANTS,
     UnmutatedSuiteFails,
@@ -16,8 +17,7 @@ from verification.mutation import (
     first_failure,
     run_mutation,
 )
-from verification.registry import Case, cases, run_cases
-from verification.result import CheckResult
+from verification.suite.registry import Case, cases, run_cases
 
 SUITE = cases()
 SOURCES = sorted((Path(refnet.__file__).parent).glob("*.py"))

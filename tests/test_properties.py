@@ -18,9 +18,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import refnet
-from verification.finite_difference import check_backward
-from verification.reference import check_against_reference, upstream_gradient
-from verification.registry import replica_equivalence
+from verification.checks.finite_difference import check_backward
+from verification.checks.reference import check_against_reference, upstream_gradient
+from verification.suite.registry import replica_equivalence
 
 F32, F64 = torch.float32, torch.float64
 LEAVES = ("Linear", "ReLU", "Tanh", "Sigmoid", "Dropout")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import refnet
 from refnet.network import report_network
 from verification import check_against_reference, torch_twin
-from verification.reference import (
+from verification.checks.reference import (
     EXACT_ATOL,
     autograd_tolerance,
     describe,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import refnet
-from verification.registry import (
+from verification.suite.registry import (
     cases,
     covered_classes,
     public_module_classes,

@@ -11,8 +11,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from verification import registry
-from verification.reproduction import Config, Settings
+from verification.many_seeds.reproduction import Config, Settings
+from verification.suite import registry
 from verification.verify import VerifyOptions, run_verification
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from verification import reproduction
-from verification.reproduction import Config, Settings, judge, select_headline, typical_seed
+from verification.many_seeds import reproduction
+from verification.many_seeds.reproduction import (
+    Config,
+    Settings,
+    judge,
+    select_headline,
+    typical_seed,
+)
 
 TINY = Settings(
     grid=(Config((0.0, 0.0), "relu", 0.01, 10), Config((0.5, 0.5), "tanh", 0.03, 25)),

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from verification.results import (
+from verification.report.results import (
     BENCHMARK_NOISE_FACTOR,
     ERROR_GROWTH_FACTOR,
     BaselineError,

@@ -1,11 +1,11 @@
-"""verification.statistics against hand-worked values."""
+"""verification.many_seeds.statistics against hand-worked values."""
 
 import math
 
 import numpy as np
 import pytest
 
-from verification import statistics
+from verification.many_seeds import statistics
 
 ONE_TO_TWENTY = np.arange(1.0, 21.0)
 """x₍ᵢ₎ = i for i = 1..20: every statistic below is worked out by hand on it."""

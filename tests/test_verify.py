@@ -9,8 +9,8 @@ import pytest
 
 import refnet
 from refnet.cli import main
-from verification import registry
-from verification.result import CheckResult
+from verification.checks.result import CheckResult
+from verification.suite import registry
 from verification.verify import VerifyError, VerifyOptions, run_verification
 
 SECTION_ORDER = ["verdict", "environment", "regressions", "matrix", "checks", "mutation",

@@ -1,21 +1,21 @@
 """verification: checks any module that follows refnet's module protocol (CONTRACT.md)."""
 
-from verification.dropout import check_dropout
-from verification.finite_difference import (
+from verification.checks.dropout import check_dropout
+from verification.checks.finite_difference import (
     assert_backward_matches,
     check_backward,
     check_kink,
     finite_differences,
 )
-from verification.loss import (
+from verification.checks.loss import (
     REPORT_LITERAL_ID,
     ReportLiteralMSE,
     check_loss,
     check_report_literal_pair,
     report_literal_ratio,
 )
-from verification.reference import check_against_reference, torch_twin
-from verification.trajectory import check_trajectory
+from verification.checks.reference import check_against_reference, torch_twin
+from verification.checks.trajectory import check_trajectory
 
 __all__ = [
     "check_backward", "assert_backward_matches", "finite_differences", "check_kink",

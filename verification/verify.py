@@ -20,19 +20,19 @@ import torch
 from tqdm import tqdm
 
 from refnet._io import write_atomically
-from verification import registry
-from verification.ambiguities import ambiguities
-from verification.coverage_run import measure_refnet_coverage
-from verification.loss import REPORT_LITERAL_ID, check_report_literal_pair
-from verification.report import conformance_matrix, figure_to_svg, write_report
-from verification.result import CheckResult
-from verification.results import (
+from verification.checks.loss import REPORT_LITERAL_ID, check_report_literal_pair
+from verification.checks.result import CheckResult
+from verification.report.ambiguities import ambiguities
+from verification.report.html import conformance_matrix, figure_to_svg, write_report
+from verification.report.results import (
     SCHEMA_VERSION,
     BaselineError,
     environment,
     find_regressions,
     load_baseline,
 )
+from verification.suite import registry
+from verification.suite.coverage_run import measure_refnet_coverage
 
 __all__ = ["VerifyOptions", "VerifyError", "STAGES", "run_verification"]
 
@@ -153,7 +153,7 @@ def _run_checks(outcome, options, progress):
 # import becomes one failed stage in the report instead of stopping the whole run.
 
 def _run_mutation(outcome, options, progress):
-    from verification import mutation
+    from verification.suite import mutation
 
     with progress.bar("mutation self-test", len(mutation.MUTANTS)) as bar:
         summary = mutation.run_mutation(progress=lambda *_: bar.update())
@@ -169,7 +169,7 @@ def _run_mutation(outcome, options, progress):
 
 
 def _run_reproduction(outcome, options, progress):
-    from verification import reproduction
+    from verification.many_seeds import reproduction
 
     with progress.tracker("reproduction (replica-epochs)") as advance:
         run = reproduction.run_reproduction(
@@ -181,7 +181,7 @@ def _run_reproduction(outcome, options, progress):
 
 
 def _run_claims(outcome, options, progress):
-    from verification import claims
+    from verification.many_seeds import claims
 
     with progress.tracker("claims (training runs)") as advance:
         ledger, figures = claims.run_claims(
@@ -193,7 +193,7 @@ def _run_claims(outcome, options, progress):
 
 
 def _run_benchmarks(outcome, options, progress):
-    from verification import benchmarks
+    from verification.suite import benchmarks
 
     repeats = 2 if options.quick else 5
     measured = [

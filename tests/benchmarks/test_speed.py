@@ -6,7 +6,7 @@ minimum-of-repeats rule, and the ratio is stored in the benchmark's ``extra_info
 
 import pytest
 
-from verification.benchmarks import (
+from verification.suite.benchmarks import (
     best_time,
     finite_difference_workload,
     replica_training_workload,

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import torch
 
 import refnet
-from verification.compare import compare
-from verification.loss import torch_mse
-from verification.reference import (
+from verification.checks.compare import compare
+from verification.checks.loss import torch_mse
+from verification.checks.reference import (
     EXACT_ATOL,
     SAFETY,
     Tolerance,

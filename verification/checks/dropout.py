@@ -22,8 +22,8 @@ import math
 import torch
 from scipy import stats
 
-from verification.compare import compare
-from verification.reference import (
+from verification.checks.compare import compare
+from verification.checks.reference import (
     EXACT_ATOL,
     check_against_reference,
     guarded,

@@ -187,8 +187,8 @@ def train_replicas_vs_torch_nn_sequential(*, replicas=256, epochs=1, repeats=3):
 def finite_difference_workload(*, batch=8, seed=0):
     """The whole report network (every parameter and the input, float64): refnet's batched
     finite-difference check against ``torch.autograd.gradcheck`` (slow mode) on its twin."""
-    from verification.finite_difference import check_backward
-    from verification.reference import torch_twin
+    from verification.checks.finite_difference import check_backward
+    from verification.checks.reference import torch_twin
 
     model = refnet.report_network("tanh", dtype=torch.float64,
                                   generator=torch.Generator().manual_seed(seed))

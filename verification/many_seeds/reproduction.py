@@ -14,11 +14,11 @@ Steps of ``run_reproduction``:
    error exists.
 2. **Test run** (``TEST_SEED_BASE``): every configuration is trained on ``seeds`` other
    seeds (≥ 1000 by default), each drawing its own network, training set, test set and
-   batch order; per-seed train and test errors are summarised (``verification.statistics``)
-   and judged by ``VERDICT_RULE``.
+   batch order; per-seed train and test errors are summarised
+   (``verification.many_seeds.statistics``) and judged by ``VERDICT_RULE``.
 3. **Reference**: for the headline and the first ``reference_seeds`` test seeds, the same
    network is trained with torch.nn + torch.autograd + torch.optim.SGD from the same initial
-   weights, data and batch order (``verification.torch_training``), and the per-seed
+   weights, data and batch order (``verification.many_seeds.torch_training``), and the per-seed
    differences in final errors and final epoch loss are reported.
 4. **Figures** of the headline: loss across seeds, distribution of the errors with the
    report's values marked, and the classified test set of its typical (median) seed.
@@ -63,9 +63,9 @@ from matplotlib.figure import Figure
 
 import refnet
 from refnet.plots import classification_figure, loss_curve_figure
-from verification import statistics
-from verification.seed_draws import draw_seeds
-from verification.torch_training import predict_torch, torch_network, train_torch
+from verification.many_seeds import statistics
+from verification.many_seeds.seed_draws import draw_seeds
+from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
 
 __all__ = [
     "REPORTED", "SAMPLES", "EPOCHS", "LOSS_REDUCTION", "INIT", "TEST_SEED_BASE",
@@ -90,7 +90,7 @@ TEST_SEED_BASE = 1_000_000
 SELECTION_SEED_BASE = 2_000_000
 """Selection-run seeds are ``range(SELECTION_SEED_BASE, SELECTION_SEED_BASE + n)``."""
 BOOTSTRAP_SEED = 0
-"""Seed of the bootstrap intervals of ``verification.statistics.summarize``."""
+"""Seed of the bootstrap intervals of ``verification.many_seeds.statistics.summarize``."""
 RELIABLE_TRAIN_ERROR = 0.10
 """A seed has trained when its training error is at most this: below the 0.125 that the
 constant classifier scores at centre (0, 0) (1/8 of the points are inside) and far below 0.5."""
@@ -384,7 +384,7 @@ def _differences(refnet_values, torch_values):
 def compare_with_torch(config, test_run, settings, *, device="cpu"):
     """Train the headline's first ``reference_seeds`` test seeds again with torch.
 
-    The torch network (``verification.torch_training``, float32 like refnet's run) starts
+    The torch network (``verification.many_seeds.torch_training``, float32 like refnet's run) starts
     from the very weights refnet drew for those seeds, on the same training and test sets,
     with the same batch orders; only the arithmetic differs (torch.nn activations and loss,
     torch.autograd gradients, torch.optim.SGD updates, and summation order). Chaotic

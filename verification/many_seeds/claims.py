@@ -5,9 +5,10 @@ Every claim of the report becomes one record (``run_claims``): the report's own 
 (``threshold``), the numbers (``values`` and a short ``measured`` text), the seeds, the
 configuration, and a ``verdict`` in ``VERDICTS``; ``sentence`` says all of it in one line.
 Claim 1 (the 2.5 % / 1.9 % errors) takes its verdict from the many-seed reproduction
-(``verification.reproduction``), which this module does not rerun (``reproduction_claim``).
+(``verification.many_seeds.reproduction``), which this module does not rerun
+(``reproduction_claim``).
 
-Paired runs. Every run uses the refnet ``train`` defaults (``refnet.cli.TRAIN_DEFAULTS``:
+Paired runs. Every run uses the refnet ``train`` defaults (``refnet.training.TRAIN_DEFAULTS``:
 ReLU hidden layers, SGD with lr 0.01 on the summed MSE, batch 10, 50 epochs, disk centre
 (0, 0), 1000 training and 1000 test points, Xavier weights, float32) and changes one factor
 when a claim needs it. Seed s draws from one generator, in this order, the weights, the
@@ -56,11 +57,11 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 import refnet
-from refnet.cli import TRAIN_DEFAULTS
 from refnet.network import ACTIVATIONS
-from verification.seed_draws import draw_seeds
-from verification.statistics import bootstrap_interval
-from verification.torch_training import predict_torch, torch_network, train_torch
+from refnet.training import TRAIN_DEFAULTS
+from verification.many_seeds.seed_draws import draw_seeds
+from verification.many_seeds.statistics import bootstrap_interval
+from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
 
 __all__ = [
     "VERDICTS", "CLAIMS", "SEED_BASE", "ADAM_LR", "DROPOUT_P", "ALPHA", "STAGNATION_WINDOW",
@@ -554,8 +555,8 @@ def reproduction_claim(reproduction_results):
                 f"{headline['verdict']}")
     return _record(
         "headline_errors", verdict=verdict, values=values, measured=measured,
-        method="verification.reproduction: the headline configuration trained on many seeds; "
-               "its verdict asks whether the report's single run is a plausible draw",
+        method="verification.many_seeds.reproduction: the headline configuration trained on "
+               "many seeds; its verdict asks whether the report's single run is a plausible draw",
         threshold=reproduction_results.get("verdict_rule", "the reproduction's verdict rule"),
         seeds=range(*seed_range) if seed_range else [],
         configuration={key: headline[key] for key in
@@ -567,7 +568,7 @@ def _missing_reproduction_claim(config, device):
     return _record(
         "headline_errors", verdict="inconclusive", values={}, seeds=[],
         measured="not measured here: run_claims was given no reproduction results",
-        method="verification.reproduction decides this claim; pass its results to "
+        method="verification.many_seeds.reproduction decides this claim; pass its results to "
                "run_claims(reproduction=...) or call reproduction_claim",
         threshold="the reproduction's verdict rule", configuration=_configuration(config, device))
 

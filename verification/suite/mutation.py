@@ -34,11 +34,11 @@ from unittest import mock
 import torch
 
 import refnet
-from verification import registry
-from verification.finite_difference import check_backward
-from verification.reference import check_against_reference
-from verification.registry import run_cases
-from verification.trajectory import check_trajectory
+from verification.checks.finite_difference import check_backward
+from verification.checks.reference import check_against_reference
+from verification.checks.trajectory import check_trajectory
+from verification.suite import registry
+from verification.suite.registry import run_cases
 
 __all__ = [
     "Mutant", "MUTANTS", "CONTROLS", "UnmutatedSuiteFails", "cases_for", "first_failure",

@@ -8,7 +8,7 @@ Each check derives its own ``atol`` and ``rtol`` and says why in its docstring.
 
 import torch
 
-from verification.result import CheckResult
+from verification.checks.result import CheckResult
 
 __all__ = ["compare"]
 

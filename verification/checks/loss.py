@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional
 
-from verification.compare import compare
-from verification.reference import ELEMENTWISE_TERMS, autograd_tolerance, guarded
+from verification.checks.compare import compare
+from verification.checks.reference import ELEMENTWISE_TERMS, autograd_tolerance, guarded
 
 __all__ = [
     "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss",

@@ -8,7 +8,7 @@ What is checked
     gradients listed by ``param()``. The numerical side is the central difference, in float64,
     ``g_i ≈ (L(t + h_i) − L(t − h_i)) / 2h_i`` for every element ``t_i`` of ``x`` and of every
     parameter. Each tensor gives one ``CheckResult`` (kind ``finite_difference``, id
-    ``finite_difference/<module>/<tensor>``), compared by ``verification.compare.compare``.
+    ``finite_difference/<module>/<tensor>``), compared by ``verification.checks.compare.compare``.
     The generic path uses only the protocol (``forward``, ``backward``, ``param``,
     ``zero_grad``), so the check works for any framework; it overwrites the module's
     gradients and cached forward state, and restores every parameter value exactly.
@@ -112,8 +112,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from verification.compare import compare
-from verification.result import CheckFailure, CheckResult
+from verification.checks.compare import compare
+from verification.checks.result import CheckFailure, CheckResult
 
 __all__ = [
     "check_backward", "assert_backward_matches", "finite_differences", "check_kink",

@@ -42,8 +42,8 @@ from torch import nn
 from torch.nn import functional
 
 import refnet
-from verification.compare import compare
-from verification.result import CheckResult
+from verification.checks.compare import compare
+from verification.checks.result import CheckResult
 
 __all__ = [
     "SAFETY", "ELEMENTWISE_TERMS", "EXACT_ATOL", "Tolerance", "unit_roundoff",

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import torch
 
 import refnet
-from verification.compare import compare
-from verification.dropout import check_dropout
-from verification.finite_difference import check_backward, check_kink
-from verification.loss import check_loss
-from verification.reference import (
+from verification.checks.compare import compare
+from verification.checks.dropout import check_dropout
+from verification.checks.finite_difference import check_backward, check_kink
+from verification.checks.loss import check_loss
+from verification.checks.reference import (
     EXACT_ATOL,
     autograd_tolerance,
     check_against_reference,
@@ -29,7 +29,7 @@ from verification.reference import (
     unit_roundoff,
     upstream_gradient,
 )
-from verification.trajectory import check_trajectory
+from verification.checks.trajectory import check_trajectory
 
 __all__ = ["Case", "cases", "run_cases", "covered_classes", "public_module_classes",
            "random_architecture", "replica_equivalence", "train_replica_equivalence",
