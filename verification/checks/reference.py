@@ -1,20 +1,24 @@
-"""Autograd reference: every refnet module checked against an independently written torch twin.
+"""Autograd reference: any module of known structure checked against a torch twin.
 
-The twin of a module is a ``torch.nn.Module`` holding float64 copies of the SAME parameter
-values, written with ``torch.nn`` and ``torch.nn.functional`` so that torch.autograd, not
-refnet, differentiates it:
+The twin is built from the STRUCTURE the harness asked for (``verification/targets/spec.py``)
+and float64 copies of the parameter values the module lists in ``param()`` (a weight, then a
+bias, per Linear; a weight stored ``[in, out]`` is transposed by the declared
+``weight_layout``), written with ``torch.nn`` and ``torch.nn.functional`` so that
+torch.autograd, not the module, differentiates it. Nothing depends on the module's class names
+or attributes, so the same check judges refnet and any other framework:
 
-- ``Linear``: ``F.linear(x, w, b)``; with replicas, one ``F.linear`` per replica, stacked
+- ``linear``: ``F.linear(x, w, b)``; with replicas, one ``F.linear`` per replica, stacked
   (refnet computes all replicas with one ``baddbmm``).
-- ``ReLU``, ``Tanh``, ``Sigmoid``: ``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``.
-- ``Dropout``: in training mode, the product with the scaled mask that refnet's last forward
-  drew (``last_scaled_mask``); in evaluation mode, the identity.
-- ``Sequential``: ``nn.Sequential`` of the twins, nested as the original.
+- ``relu``, ``tanh``, ``sigmoid``: ``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``.
+- ``dropout``: in training mode, the product with the scaled mask of the module's last forward
+  (``last_scaled_mask``: refnet's public ``last_mask``); in evaluation mode, the identity.
+- ``sequential``: ``nn.Sequential`` of the twins, nested as the structure.
 
 ``check_against_reference`` runs the module through the protocol (``zero_grad``, ``forward``,
 ``backward``, ``param``) with a random upstream gradient g = dL/dy, i.e. L = Σ g ⊙ y, runs the
-twin with ``torch.autograd`` on the same input and g, and compares the forward output, dL/dx
-and every dL/dθ, one ``CheckResult`` per tensor.
+twin with ``torch.autograd`` on the same input and g (with grad mode switched on for the twin
+alone, whatever the framework did to it), and compares the forward output, dL/dx and every
+dL/dθ, one ``CheckResult`` per tensor.
 
 Tolerance (``autograd_tolerance``): both sides evaluate the same sums of products, possibly in
 a different order and with or without fused multiply-adds (refnet's ``addmm``/``baddbmm`` and
@@ -29,9 +33,10 @@ Sigmoid's y·(1 − y) — plus its sensitivity to the error of y. n is the summ
 whole chain (``summation_length``: per Linear, ``in + out + batch`` — the sums of the forward,
 of dL/dx and of dL/dw — plus ``ELEMENTWISE_TERMS`` per element-wise module). With ``SAFETY`` = 4
 (2 because both sides round, 2 for slack): ``rtol = 4·n·u`` and ``atol = rtol·max Σ|terms|``
-over the compared tensor. The twin always computes in float64; for a float32 module,
-u = 2⁻²⁴ is the round-off of refnet's side alone. A pre-activation within n·u·Σ|terms| of a
-ReLU's kink could take different branches on the two sides; random inputs do not get there.
+over the compared tensor. The twin always computes in float64; for a float32 module (one that
+computes in float32 whatever it is given, or is given float32), u = 2⁻²⁴ is the round-off of
+the module's side alone. A pre-activation within n·u·Σ|terms| of a ReLU's kink could take
+different branches on the two sides; random inputs do not get there.
 """
 
 from dataclasses import dataclass
@@ -41,15 +46,19 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-import refnet
 from verification.checks.compare import compare
 from verification.checks.result import CheckResult
+from verification.targets.protocol import ProtocolError
+from verification.targets.refnet_target import as_component
+from verification.targets.spec import Component, Layer, leaves
+from verification.targets.spec import describe as describe_layer
+from verification.targets.state import TorchState, state_changes, torch_state_kept
 
 __all__ = [
     "SAFETY", "ELEMENTWISE_TERMS", "EXACT_ATOL", "Tolerance", "unit_roundoff",
     "autograd_tolerance", "summation_length", "describe", "torch_twin", "ParameterLabel",
     "parameter_labels", "last_scaled_mask", "upstream_gradient", "Pass", "term_magnitudes",
-    "raised_result", "guarded", "check_against_reference",
+    "raised_result", "guarded", "check_against_reference", "canonical_pairs",
 ]
 
 KIND = "autograd"
@@ -61,7 +70,7 @@ EXACT_ATOL = torch.finfo(torch.float64).tiny
 """The smallest normal float64: the ``atol`` of an exact comparison. ``compare`` divides the
 error by the tolerance, so a tolerance of exactly 0 would turn a zero error into 0/0."""
 
-_ELEMENTWISE_TWINS = {refnet.ReLU: nn.ReLU, refnet.Tanh: nn.Tanh, refnet.Sigmoid: nn.Sigmoid}
+_ELEMENTWISE_TWINS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,7 @@ def autograd_tolerance(dtype, terms, scale):
     """Tolerance for two evaluations of the same sums (see the module docstring).
 
     Args:
-        dtype: the dtype refnet computed in (the twin is float64).
+        dtype: the dtype the module computed in (the twin is float64).
         terms: the summation length n, from ``summation_length``.
         scale: the largest Σ|terms| over the compared tensor (``term_magnitudes``).
 
@@ -93,39 +102,107 @@ def autograd_tolerance(dtype, terms, scale):
     return Tolerance(atol=max(rtol * scale, EXACT_ATOL), rtol=rtol)
 
 
+def _layer_of(module):
+    """The structure of a ``Layer``, a ``Component`` or a module (refnet's, or ``ValueError``)."""
+    if isinstance(module, Layer):
+        return module
+    component = as_component(module)
+    if component.layer is None:
+        raise ValueError(_unknown_structure(component))
+    return component.layer
+
+
+def _unknown_structure(component):
+    return (f"the structure of {component.name} is unknown: refnet modules are recognised, any "
+            "other module needs layer=verification.targets.spec.… (or check it through a "
+            "Target, which knows what it built)")
+
+
 def summation_length(module, batch):
     """The number of terms n that one output or gradient element accumulates along the chain.
 
     Args:
-        module: a refnet module (``Sequential``s nested to any depth).
+        module: a ``Layer``, a ``Component`` or a refnet module (nested to any depth).
         batch: samples per replica, the length of the batch sums of dL/dθ.
 
     Returns:
-        Σ over Linear layers of ``in + out + batch`` plus ``ELEMENTWISE_TERMS`` per other module.
+        Σ over Linear layers of ``in + out + batch`` plus ``ELEMENTWISE_TERMS`` per other leaf.
     """
-    if isinstance(module, refnet.Sequential):
-        return sum(summation_length(inner, batch) for inner in module.modules)
-    if isinstance(module, refnet.Linear):
-        out_features, in_features = module.weight.shape[-2:]
-        return in_features + out_features + batch
-    return ELEMENTWISE_TERMS
+    return sum(leaf.in_features + leaf.out_features + batch if leaf.kind == "linear"
+               else ELEMENTWISE_TERMS for leaf in leaves(_layer_of(module)))
 
 
 def describe(module):
-    """A one-line description: ``repr`` for leaves, ``Sequential(Linear(2, 25), ReLU(), …)``."""
-    if isinstance(module, refnet.Sequential):
-        return f"Sequential({', '.join(describe(inner) for inner in module.modules)})"
-    return repr(module)
+    """A one-line description: ``Linear(2, 25)``, ``Sequential(Linear(2, 25), ReLU(), …)``."""
+    if isinstance(module, Layer):
+        return describe_layer(module)
+    return as_component(module).name
+
+
+def canonical_pairs(component, pairs=None):
+    """float64 ``(value, gradient)`` per parameter, weights in the report's ``[(R,) out, in]``.
+
+    Args:
+        component: a ``Component`` with a known structure.
+        pairs: ``param()`` pairs to convert; the component's current ones when ``None``.
+
+    Raises:
+        ProtocolError: ``param()`` does not list a weight and a bias per Linear of the
+            structure, or a shape contradicts it (the message suggests the declaration).
+    """
+    pairs = component.view.param() if pairs is None else pairs
+    linears = [leaf for leaf in leaves(component.layer) if leaf.kind == "linear"]
+    if len(pairs) != 2 * len(linears):
+        raise ProtocolError(f"{component.name}.param() lists {len(pairs)} pairs; its structure "
+                            f"has {len(linears)} Linear layer(s), a weight and a bias each")
+    converted = []
+    for index, linear in enumerate(linears):
+        (weight, grad_weight), (bias, grad_bias) = pairs[2 * index], pairs[2 * index + 1]
+        to_weight = _weight_converter(component, linear, weight, 2 * index)
+        to_bias = _bias_converter(component, linear, bias, 2 * index + 1)
+        converted += [(to_weight(weight), to_weight(grad_weight)),
+                      (to_bias(bias), to_bias(grad_bias))]
+    return converted
+
+
+def _replica_shape(linear):
+    return (linear.replicas,) if linear.replicas else ()
+
+
+def _weight_converter(component, linear, weight, index):
+    out_in = (linear.out_features, linear.in_features)
+    layout = component.weight_layout
+    stored = _replica_shape(linear) + (out_in if layout == "out_in" else out_in[::-1])
+    if tuple(weight.shape) != stored:
+        other = "in_out" if layout == "out_in" else "out_in"
+        hint = (f"; it is stored [{'in, out' if other == 'in_out' else 'out, in'}]: declare "
+                f"weight_layout = {other!r}"
+                if tuple(weight.shape) == _replica_shape(linear) + stored[-2:][::-1] else "")
+        raise ProtocolError(f"{component.name}.param()[{index}], the weight of "
+                            f"{describe_layer(linear)}, has shape {list(weight.shape)}; "
+                            f"expected {list(stored)} for weight_layout={layout!r}{hint}")
+    if layout == "out_in":
+        return lambda tensor: tensor.detach().to(torch.float64)
+    return lambda tensor: tensor.detach().to(torch.float64).transpose(-1, -2)
+
+
+def _bias_converter(component, linear, bias, index):
+    shape = _replica_shape(linear) + (linear.out_features,)
+    if bias.numel() != linear.out_features * (linear.replicas or 1):
+        raise ProtocolError(f"{component.name}.param()[{index}], the bias of "
+                            f"{describe_layer(linear)}, has shape {list(bias.shape)}; expected "
+                            f"{linear.out_features} elements")
+    return lambda tensor: tensor.detach().to(torch.float64).reshape(shape)
 
 
 class _LinearTwin(nn.Module):
-    """``F.linear`` on float64 copies of a refnet ``Linear``'s weight ``[(R,) out, in]``."""
+    """``F.linear`` on float64 copies of a Linear's weight ``[(R,) out, in]`` and bias."""
 
-    def __init__(self, linear):
+    def __init__(self, weight, bias, label):
         super().__init__()
-        self.weight = nn.Parameter(linear.weight.detach().to(torch.float64, copy=True))
-        self.bias = nn.Parameter(linear.bias.detach().to(torch.float64, copy=True))
-        self.label = repr(linear)
+        self.weight = nn.Parameter(weight.clone())
+        self.bias = nn.Parameter(bias.clone())
+        self.label = label
 
     def forward(self, x):
         """``x wᵀ + b`` for ``x`` shaped [batch, in], or replica by replica for [R, batch, in]."""
@@ -136,44 +213,59 @@ class _LinearTwin(nn.Module):
 
 
 class _DropoutTwin(nn.Module):
-    """Multiplies by the scaled mask of the refnet ``Dropout``'s last forward (training mode)."""
+    """Multiplies by the scaled mask of the module's last forward (training mode), else 1."""
 
-    def __init__(self, dropout):
+    def __init__(self, dropout, label):
         super().__init__()
         self.source = dropout
-        self.label = repr(dropout)
+        self.label = label
 
     def forward(self, x):
-        """``x ⊙ m / (1 - p)`` with refnet's own mask in training mode, ``x`` in evaluation."""
+        """``x ⊙ m / (1 - p)`` with the module's own mask in training mode, ``x`` in evaluation."""
         return x * _dropout_factor(self.source)
 
 
-def torch_twin(module):
-    """The float64 torch twin of a refnet module (see the module docstring).
+def _twin(component, values):
+    """The nested ``nn.Sequential`` of leaf twins for ``component.layer`` (module docstring)."""
+    values, objects = iter(values), iter(component.leaves or [])
+
+    def make(node):
+        if node.kind == "sequential":
+            return nn.Sequential(*(make(child) for child in node.children))
+        source = next(objects, None)
+        if node.kind == "linear":
+            return _LinearTwin(next(values), next(values), describe_layer(node))
+        if node.kind == "dropout":
+            return _DropoutTwin(source, describe_layer(node))
+        twin = _ELEMENTWISE_TWINS[node.kind]()
+        twin.label = describe_layer(node)
+        return twin
+
+    return make(component.layer)
+
+
+def torch_twin(module, layer=None, *, weight_layout="out_in"):
+    """The float64 torch twin of a module of known structure (see the module docstring).
 
     Args:
-        module: ``Linear``, ``ReLU``, ``Tanh``, ``Sigmoid``, ``Dropout`` or ``Sequential``.
+        module: a refnet module, a ``Component``, or any module with ``layer`` given.
+        layer: its structure (``verification.targets.spec``); read from refnet's classes when
+            ``None``.
+        weight_layout: how ``param()`` stores weights, ``"out_in"`` or ``"in_out"``.
 
     Returns:
-        A ``torch.nn.Module`` whose ``parameters()`` correspond, in order, to ``module.param()``.
-        A Dropout twin reads the mask of the refnet module's latest forward, so run refnet's
+        A ``torch.nn.Module`` whose ``parameters()`` correspond, in order, to ``param()``.
+        A Dropout twin reads the mask of the module's latest forward, so run the module's
         forward before the twin's.
 
     Raises:
-        TypeError: for a module kind the harness has no twin for.
+        ValueError: the structure is unknown (a foreign module without ``layer``).
+        ProtocolError: ``param()`` contradicts the structure.
     """
-    if isinstance(module, refnet.Sequential):
-        return nn.Sequential(*(torch_twin(inner) for inner in module.modules))
-    if isinstance(module, refnet.Linear):
-        return _LinearTwin(module)
-    if isinstance(module, refnet.Dropout):
-        return _DropoutTwin(module)
-    if type(module) in _ELEMENTWISE_TWINS:
-        twin = _ELEMENTWISE_TWINS[type(module)]()
-        twin.label = repr(module)
-        return twin
-    raise TypeError(f"torch_twin: no torch twin for {module!r} ({type(module).__name__}); "
-                    "supported: Linear, ReLU, Tanh, Sigmoid, Dropout, Sequential")
+    component = as_component(module, layer, weight_layout=weight_layout)
+    if component.layer is None:
+        raise ValueError(f"torch_twin: {_unknown_structure(component)}")
+    return _twin(component, [value for value, _ in canonical_pairs(component)])
 
 
 class ParameterLabel(NamedTuple):
@@ -193,19 +285,17 @@ def parameter_labels(twin):
 
 
 def last_scaled_mask(dropout):
-    """The scaled mask ``m / (1 - p)`` that a refnet ``Dropout`` used in its last forward.
+    """The scaled mask ``m / (1 - p)`` that a Dropout used in its last forward.
 
-    Read through refnet's public ``Dropout.last_mask``.
-
-    Args:
-        dropout: a refnet ``Dropout`` whose latest forward ran in training mode.
-
-    Returns:
-        A tensor shaped like that forward's input, each element 0 or 1 / (1 - p).
+    Read through the module's public ``last_mask`` (refnet's ``Dropout`` has one; a Dropout of
+    another framework inside a twinned network needs one too).
 
     Raises:
-        RuntimeError: before the first forward.
+        RuntimeError: before the first forward, or when the module exposes no mask.
     """
+    if not hasattr(dropout, "last_mask"):
+        raise RuntimeError(f"last_scaled_mask: {dropout!r} exposes no last_mask, so a twin of "
+                           "a network with a training-mode Dropout cannot use its mask")
     mask = dropout.last_mask
     if mask is None:
         raise RuntimeError(f"last_scaled_mask: {dropout!r} has not run forward yet")
@@ -216,18 +306,19 @@ def last_scaled_mask(dropout):
 class Pass:
     """One forward and backward: the output, dL/dy, dL/dx and each dL/dθ in ``param()`` order.
 
-    Holds refnet's values, the twin's, or their Σ|terms| bounds (``term_magnitudes``).
+    Holds the module's values, the twin's, or their Σ|terms| bounds (``term_magnitudes``).
+    ``grad_input`` is ``None`` for a container declared not to return dL/dx.
     """
 
     output: torch.Tensor
     grad_output: torch.Tensor
-    grad_input: torch.Tensor
+    grad_input: torch.Tensor | None
     grad_params: list
 
 
 def _dropout_factor(dropout):
     """The float64 scaled mask of the last forward in training mode; 1 in evaluation mode."""
-    if not dropout.training:
+    if dropout is None or not getattr(dropout, "training", True):
         return 1.0
     return last_scaled_mask(dropout).to(torch.float64)
 
@@ -247,50 +338,59 @@ def upstream_gradient(output, seed):
 def raised_result(check_id, module, kind, error):
     """A failed ``CheckResult`` for a check that could not finish because ``error`` was raised."""
     inf = float("inf")
-    detail = (f"{kind} check FAILED for {module}: it raised {type(error).__name__}: {error}")
+    text = str(error) if isinstance(error, ProtocolError) else f"{type(error).__name__}: {error}"
+    detail = f"{kind} check FAILED for {module}: it raised {text}"
     return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)
 
 
 def guarded(check_id, module, kind, run):
-    """``run()`` (a list of results), or ``[raised_result(...)]`` when it raises."""
-    try:
-        return run()
-    except Exception as error:  # any refnet failure becomes a failed check, not a crash
-        return [raised_result(check_id, module, kind, error)]
+    """``run()`` (a list of results) with torch's global state kept, never raising.
+
+    A ``run`` that raises gives ``[raised_result(...)]``. A ``run`` during which the target
+    changed grad mode or the default dtype gets one more failed result,
+    ``<check_id>/global-state``, naming the change; the state is restored either way.
+    """
+    with torch_state_kept() as before:
+        try:
+            results = run()
+        except Exception as error:  # any failure of the target is a failed check, not a crash
+            results = [raised_result(check_id, module, kind, error)]
+        changes = state_changes(before, TorchState.now())
+    if changes:
+        inf = float("inf")
+        results = [*results, CheckResult(
+            f"{check_id}/global-state", module, kind, False, inf, inf, 0.0, inf,
+            f"{kind} check FAILED for {module}: it changed torch's global state "
+            f"({'; '.join(changes)}); callers rely on a module leaving it alone")]
+    return results
 
 
 @dataclass(frozen=True)
 class _Forward:
     """One leaf's forward on values and on magnitudes: its input and output, each with bound."""
 
-    leaf: object
+    leaf: Layer
+    source: object
+    params: tuple
     value_in: torch.Tensor
     bound_in: torch.Tensor
     value: torch.Tensor
     bound: torch.Tensor
 
 
-def _leaves(module):
-    if isinstance(module, refnet.Sequential):
-        for inner in module.modules:
-            yield from _leaves(inner)
-    else:
-        yield module
-
-
-def _linear_forward(leaf, value, bound):
-    weight = leaf.weight.to(torch.float64).transpose(-1, -2)
-    bias = leaf.bias.to(torch.float64).unsqueeze(-2)
+def _linear_forward(record_in, value, bound):
+    weight = record_in.params[0].transpose(-1, -2)
+    bias = record_in.params[1].unsqueeze(-2)
     return value.matmul(weight) + bias, bound.matmul(weight.abs()) + bias.abs()
 
 
 def _linear_backward(record, grad_bound):
-    weight_bound = record.leaf.weight.to(torch.float64).abs()
+    weight_bound = record.params[0].abs()
     params = [grad_bound.transpose(-1, -2).matmul(record.bound_in), grad_bound.sum(dim=-2)]
     return grad_bound.matmul(weight_bound), params
 
 
-def _relu_forward(leaf, value, bound):
+def _relu_forward(record_in, value, bound):
     return value.clamp_min(0), bound
 
 
@@ -298,7 +398,7 @@ def _relu_backward(record, grad_bound):
     return grad_bound * (record.value_in > 0), []
 
 
-def _tanh_forward(leaf, value, bound):
+def _tanh_forward(record_in, value, bound):
     y = torch.tanh(value)
     return y, y.abs() + (1 - y * y) * bound
 
@@ -308,7 +408,7 @@ def _tanh_backward(record, grad_bound):
     return grad_bound * (1 + y * y + 2 * y.abs() * record.bound), []
 
 
-def _sigmoid_forward(leaf, value, bound):
+def _sigmoid_forward(record_in, value, bound):
     y = torch.sigmoid(value)
     return y, y + y * (1 - y) * bound
 
@@ -318,21 +418,21 @@ def _sigmoid_backward(record, grad_bound):
     return grad_bound * (y + y * y + (1 - 2 * y).abs() * record.bound), []
 
 
-def _dropout_forward(leaf, value, bound):
-    factor = _dropout_factor(leaf)
+def _dropout_forward(record_in, value, bound):
+    factor = _dropout_factor(record_in.source)
     return value * factor, bound * factor
 
 
 def _dropout_backward(record, grad_bound):
-    return grad_bound * _dropout_factor(record.leaf), []
+    return grad_bound * _dropout_factor(record.source), []
 
 
 _MAGNITUDE_RULES = {
-    refnet.Linear: (_linear_forward, _linear_backward),
-    refnet.ReLU: (_relu_forward, _relu_backward),
-    refnet.Tanh: (_tanh_forward, _tanh_backward),
-    refnet.Sigmoid: (_sigmoid_forward, _sigmoid_backward),
-    refnet.Dropout: (_dropout_forward, _dropout_backward),
+    "linear": (_linear_forward, _linear_backward),
+    "relu": (_relu_forward, _relu_backward),
+    "tanh": (_tanh_forward, _tanh_backward),
+    "sigmoid": (_sigmoid_forward, _sigmoid_backward),
+    "dropout": (_dropout_forward, _dropout_backward),
 }
 """Per leaf kind: (value, bound) forward and the backward of the bound, as in the docstring."""
 
@@ -343,49 +443,59 @@ def term_magnitudes(module, x, grad_output_bound_of):
     Forward: x and its bound |x| go through each leaf (|W|, |b| for Linear; an activation's
     own size plus its slope times its input's bound). Backward: the bound of dL/dy goes back
     through |W| and the term sizes of each derivative formula plus their sensitivity to the
-    error of y (module docstring). Parameters are the module's current ones; a Dropout uses the
-    mask of its latest forward, so run refnet's forward first.
+    error of y (module docstring). Parameters are the module's current ones (``param()``); a
+    Dropout uses the mask of its latest forward, so run the module's forward first.
 
     Args:
-        module: a refnet module.
+        module: a ``Component`` or a refnet module.
         x: input, [batch, features] or [R, batch, features].
         grad_output_bound_of: maps the output's bound to a bound on |dL/dy| and on its error
             scale, shaped like the output (``lambda bound: g.abs()`` for a fixed g).
 
     Returns:
-        A ``Pass`` of float64 bounds shaped like the output, dL/dy, x and each parameter.
+        A ``Pass`` of float64 bounds shaped like the output, dL/dy, x and each parameter
+        (parameters in the report's layout).
     """
+    component = as_component(module)
+    values = iter(value for value, _ in canonical_pairs(component))
+    sources = iter(component.leaves or [])
     value = x.detach().to(torch.float64)
     bound = value.abs()
     records = []
-    for leaf in _leaves(module):
-        forward, _ = _MAGNITUDE_RULES[type(leaf)]
-        records.append(_Forward(leaf, value, bound, *forward(leaf, value, bound)))
-        value, bound = records[-1].value, records[-1].bound
+    for leaf in leaves(component.layer):
+        params = (next(values), next(values)) if leaf.kind == "linear" else ()
+        record_in = _Forward(leaf, next(sources, None), params, value, bound, value, bound)
+        forward, _ = _MAGNITUDE_RULES[leaf.kind]
+        out_value, out_bound = forward(record_in, value, bound)
+        records.append(_Forward(leaf, record_in.source, params, value, bound, out_value,
+                                out_bound))
+        value, bound = out_value, out_bound
     grad_output_bound = grad_output_bound_of(bound).to(torch.float64)
     grad_bound, grad_params = grad_output_bound, []
     for record in reversed(records):
-        _, backward = _MAGNITUDE_RULES[type(record.leaf)]
+        _, backward = _MAGNITUDE_RULES[record.leaf.kind]
         grad_bound, params = backward(record, grad_bound)
         grad_params = params + grad_params
     return Pass(bound, grad_output_bound, grad_bound, grad_params)
 
 
-def _refnet_pass(module, x, grad_output_seed):
+def _protocol_pass(component, x, grad_output_seed):
     """Run the module through the protocol: zero_grad, forward, backward with a random g."""
-    module.zero_grad()
-    output = module.forward(x)
+    view = component.view
+    view.zero_grad()
+    output = view.forward(x)
     grad_output = upstream_gradient(output, grad_output_seed)
-    grad_input = module.backward(grad_output)
-    grad_params = [gradient.clone() for _, gradient in module.param()]
+    grad_input = view.backward(grad_output)
+    grad_params = [gradient for _, gradient in canonical_pairs(component)]
     return Pass(output, grad_output, grad_input, grad_params)
 
 
 def _twin_pass(twin, x, grad_output):
     """The same pass through the twin, differentiated by torch.autograd in float64."""
-    x = x.detach().to(torch.float64).requires_grad_()
-    output = twin(x)
-    output.backward(grad_output.to(torch.float64))
+    with torch.enable_grad():
+        x = x.detach().to(torch.float64).requires_grad_()
+        output = twin(x)
+        output.backward(grad_output.to(torch.float64))
     grad_params = [parameter.grad for parameter in twin.parameters()]
     return Pass(output.detach(), grad_output, x.grad, grad_params)
 
@@ -413,16 +523,14 @@ class _Budget:
 
 
 def _compare_passes(name, labels, expected, got, magnitudes, budget):
-    """One result for the output, one for dL/dx, one per parameter gradient."""
+    """One result for the output, one for dL/dx (unless declared absent), one per dL/dθ."""
     prefix = f"{KIND}/{name}"
-    results = [
-        _compare_tensor(f"{prefix}/output", name, "forward output", expected.output,
-                        got.output, magnitudes.output, budget),
-        _compare_tensor(f"{prefix}/grad_input", name, "dL/dx", expected.grad_input,
-                        got.grad_input, magnitudes.grad_input, budget),
-    ]
-    if len(got.grad_params) != len(labels):
-        return [*results, _parameter_count_mismatch(prefix, name, labels, got.grad_params)]
+    results = [_compare_tensor(f"{prefix}/output", name, "forward output", expected.output,
+                               got.output, magnitudes.output, budget)]
+    if got.grad_input is not None:
+        results.append(_compare_tensor(f"{prefix}/grad_input", name, "dL/dx",
+                                       expected.grad_input, got.grad_input,
+                                       magnitudes.grad_input, budget))
     for label, expected_grad, got_grad, magnitude in zip(
             labels, expected.grad_params, got.grad_params, magnitudes.grad_params, strict=True):
         results.append(_compare_tensor(f"{prefix}/grad_{label.name}", name, f"dL/d {label}",
@@ -430,45 +538,54 @@ def _compare_passes(name, labels, expected, got, magnitudes, budget):
     return results
 
 
-def _parameter_count_mismatch(prefix, name, labels, got_grads):
-    inf = float("inf")
-    detail = (f"{KIND} check FAILED for {name}: param() returned {len(got_grads)} pairs, "
-              f"the torch twin has {len(labels)} parameters ({', '.join(map(str, labels))})")
-    return CheckResult(f"{prefix}/param", name, KIND, False, inf, inf, 0.0, inf, detail)
+def _computed_dtype(*tensors):
+    """float32 when any of the module's tensors is float32 (it computes in float32), else 64."""
+    return (torch.float32 if any(t is not None and t.dtype == torch.float32 for t in tensors)
+            else torch.float64)
 
 
-def check_against_reference(module, x, *, seed=0, name=None):
-    """Compare a refnet module's forward, dL/dx and every dL/dθ with its autograd twin.
+def check_against_reference(module, x, *, seed=0, name=None, layer=None, weight_layout="out_in"):
+    """Compare a module's forward, dL/dx and every dL/dθ with its autograd twin.
 
-    Steps: build the twin from the module's current parameters; run refnet (zero_grad,
-    forward, backward with g = dL/dy drawn from ``seed``); run the twin with autograd on the
-    same x and g; compare each tensor with ``autograd_tolerance``. The module's gradients are
-    overwritten; its parameter values are left unchanged.
+    Steps: build the twin from the structure and the module's current parameter values; run
+    the module (zero_grad, forward, backward with g = dL/dy drawn from ``seed``); run the twin
+    with autograd on the same x and g; compare each tensor with ``autograd_tolerance`` for the
+    dtype the module computed in. The module's gradients are overwritten; its parameter values
+    are left unchanged.
 
     Args:
-        module: a refnet module (``Sequential`` nested to any depth); Dropout is checked under
-            the mask its own forward draws.
+        module: a refnet module, a ``Component`` (what a ``Target`` builds), or any module with
+            ``layer`` given. Dropout in training mode is checked under its own mask.
         x: input, [batch, features] or [R, batch, features] with replicas; float32 or float64.
         seed: seed of the random upstream gradient g.
         name: the module's name in the ids; ``describe(module)`` when ``None``.
+        layer: the structure of a module that is not refnet's.
+        weight_layout: ``"out_in"`` or ``"in_out"`` for such a module.
 
     Returns:
         ``CheckResult``s with ids ``autograd/<name>/output``, ``…/grad_input`` and
         ``…/grad_<parameter>`` (e.g. ``grad_0.weight``); a single failed
-        ``autograd/<name>/raised`` when refnet raises.
+        ``autograd/<name>/raised`` when the module raises or breaks the protocol.
+
+    Raises:
+        ValueError: the structure is unknown (a foreign module without ``layer``).
     """
-    name = describe(module) if name is None else name
-    twin = torch_twin(module)
+    component = as_component(module, layer, weight_layout=weight_layout, name=name)
+    if component.layer is None:
+        raise ValueError(f"check_against_reference: {_unknown_structure(component)}")
+    name = component.name
     return guarded(f"{KIND}/{name}/raised", name, KIND,
-                   lambda: _check_against_twin(module, twin, x, seed, name))
+                   lambda: _check_against_twin(component, x, seed, name))
 
 
-def _check_against_twin(module, twin, x, seed, name):
-    """The steps of ``check_against_reference`` once the twin exists."""
-    got = _refnet_pass(module, x, seed)
+def _check_against_twin(component, x, seed, name):
+    """The steps of ``check_against_reference``."""
+    twin = _twin(component, [value for value, _ in canonical_pairs(component)])
+    got = _protocol_pass(component, x, seed)
     expected = _twin_pass(twin, x, got.grad_output)
-    magnitudes = term_magnitudes(module, x, lambda _: got.grad_output.abs())
-    terms = summation_length(module, _batch_size(x))
-    budget = _Budget(x.dtype, terms, f"upstream-gradient seed {seed}, input {list(x.shape)} "
-                                     f"{x.dtype}, summation length n={terms}")
+    magnitudes = term_magnitudes(component, x, lambda _: got.grad_output.abs())
+    terms = summation_length(component.layer, _batch_size(x))
+    dtype = _computed_dtype(x, got.output, *(value for value, _ in component.view.param()))
+    budget = _Budget(dtype, terms, f"upstream-gradient seed {seed}, input {list(x.shape)} "
+                                   f"{x.dtype}, computed in {dtype}, summation length n={terms}")
     return _compare_passes(name, parameter_labels(twin), expected, got, magnitudes, budget)

@@ -1,0 +1,148 @@
+"""The structure of a component, independent of any framework: what the harness builds and twins.
+
+A ``Layer`` says what a module computes (``linear`` with its sizes, an activation, ``dropout``,
+a ``sequential`` of children). The harness builds the target's module from it through the
+adapter (``build``) and the torch twin from it (``checks/reference.py``), so the ground truth
+never depends on the target's class names or attributes: only on the structure the harness
+asked for and the parameter values the target exposes through ``param()``, taken in order, a
+weight then a bias per ``linear``.
+"""
+
+from dataclasses import dataclass
+
+from verification.targets.protocol import ModuleView
+
+__all__ = ["Layer", "linear", "relu", "tanh", "sigmoid", "dropout", "sequential",
+           "report_network", "leaves", "describe", "Component", "build", "REPORT_SIZES"]
+
+REPORT_SIZES = (2, 25, 25, 25, 2)
+"""The report's network (Figure 1)."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One module's structure.
+
+    Attributes:
+        kind: ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"dropout"`` or
+            ``"sequential"``.
+        in_features: inputs of a ``linear``.
+        out_features: outputs of a ``linear``.
+        p: drop probability of a ``dropout``.
+        children: the modules of a ``sequential``, in order.
+        replicas: stacked replicas of a ``linear`` (refnet's replica axis), else ``None``.
+    """
+
+    kind: str
+    in_features: int = 0
+    out_features: int = 0
+    p: float = 0.0
+    children: tuple = ()
+    replicas: int | None = None
+
+
+def linear(in_features, out_features, replicas=None):
+    return Layer("linear", in_features, out_features, replicas=replicas)
+
+
+def relu():
+    return Layer("relu")
+
+
+def tanh():
+    return Layer("tanh")
+
+
+def sigmoid():
+    return Layer("sigmoid")
+
+
+def dropout(p):
+    return Layer("dropout", p=p)
+
+
+def sequential(*children):
+    return Layer("sequential", children=tuple(children))
+
+
+def report_network(activation, sizes=REPORT_SIZES):
+    """``Linear → activation → … → Linear → Sigmoid`` (the report's Figure 1)."""
+    layers = []
+    for index, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers += [linear(inputs, outputs),
+                   sigmoid() if index == len(sizes) - 2 else Layer(activation)]
+    return sequential(*layers)
+
+
+def leaves(layer):
+    """The non-container layers, in forward order."""
+    if layer.kind == "sequential":
+        for child in layer.children:
+            yield from leaves(child)
+    else:
+        yield layer
+
+
+def describe(layer):
+    """A one-line name: ``Linear(2, 25)``, ``Sequential(Linear(2, 25), ReLU(), …)``."""
+    if layer.kind == "sequential":
+        return f"Sequential({', '.join(describe(child) for child in layer.children)})"
+    if layer.kind == "linear":
+        extra = f", replicas={layer.replicas}" if layer.replicas else ""
+        return f"Linear({layer.in_features}, {layer.out_features}{extra})"
+    if layer.kind == "dropout":
+        return f"Dropout(p={layer.p:g})"
+    return {"relu": "ReLU()", "tanh": "Tanh()", "sigmoid": "Sigmoid()"}[layer.kind]
+
+
+@dataclass
+class Component:
+    """A module built for a check: the view the harness calls, its structure, its leaves.
+
+    Attributes:
+        view: the ``ModuleView`` the checks call.
+        layer: the structure it was built from.
+        leaves: the target's leaf objects in forward order (Dropout twins read their mask);
+            ``None`` where unknown.
+        weight_layout: ``"out_in"`` or ``"in_out"`` (declared by the target).
+    """
+
+    view: ModuleView
+    layer: Layer
+    leaves: list | None = None
+    weight_layout: str = "out_in"
+
+    @property
+    def name(self):
+        return self.view.name
+
+
+def build(target, layer, generator, name=None):
+    """The target's module for ``layer``, built through its adapter, as a ``Component``.
+
+    Args:
+        target: a ``Target``.
+        layer: the structure.
+        generator: passed to the factories that take one (``linear``, ``dropout``).
+        name: the label in messages; ``describe(layer)`` when ``None``.
+    """
+    built = []
+
+    def make(node):
+        if node.kind == "sequential":
+            return target.build("sequential", *(make(child) for child in node.children))
+        if node.kind == "linear":
+            module = target.build("linear", node.in_features, node.out_features, generator)
+        elif node.kind == "dropout":
+            module = target.build("dropout", node.p, generator)
+        else:
+            module = target.build(node.kind)
+        built.append(module)
+        return module
+
+    module = make(layer)
+    facts = target.facts
+    view = ModuleView(module, describe(layer) if name is None else name,
+                      per_sample=facts.per_sample,
+                      returns_grad=layer.kind != "sequential" or facts.sequential_returns_grad)
+    return Component(view, layer, built, facts.weight_layout)
