@@ -244,9 +244,14 @@ def test_module_mixing_samples_is_told_to_pass_row_wise_false():
     assert_backward_matches(BatchSum(), _uniform(4, 3), row_wise=False)
 
 
-def test_float32_module_is_refused_with_the_fix():
-    [result] = check_backward(refnet.Linear(2, 3), _uniform(4, 2))
-    assert not result.passed and "dtype=torch.float64" in result.detail, result.detail
+def test_float32_module_is_checked_in_float32_and_its_bugs_still_show(monkeypatch):
+    network = refnet.report_network("tanh", generator=torch.Generator().manual_seed(0))
+    results = assert_backward_matches(network, _uniform(6, 2))
+    assert all("torch.float32" in r.detail and "eps=0.01" in r.detail for r in results), (
+        results[0].detail)
+    monkeypatch.setattr(refnet.Tanh, "_slope", lambda self, y: 1 - y)
+    failed = [r.id for r in check_backward(network, _uniform(6, 2)) if not r.passed]
+    assert "finite_difference/" + results[0].module + "/input" in failed, failed
 
 
 # --- a whole network catches what no single module shows ----------------------------------

@@ -13,6 +13,7 @@ class Adapter:
     """Builds the correct dynamic components."""
 
     mse_reduction = "batch_mean"
+    sequential_returns_grad = False
 
     def linear(self, in_features, out_features, generator):
         return fw.Linear(in_features, out_features, generator)

@@ -50,7 +50,7 @@ from verification.checks.compare import compare
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
-from verification.targets.spec import Component, Layer, leaves
+from verification.targets.spec import Layer, leaves
 from verification.targets.spec import describe as describe_layer
 from verification.targets.state import TorchState, state_changes, torch_state_kept
 

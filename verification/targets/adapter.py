@@ -134,7 +134,8 @@ class Target:
         if missing:
             raise TargetError(f"adapter {name or adapter!r} lacks the required factories "
                               f"{missing}; see verification/targets/adapter.py")
-        values = {f.name: getattr(adapter, f.name) for f in fields(Facts) if hasattr(adapter, f.name)}
+        values = {f.name: getattr(adapter, f.name) for f in fields(Facts)
+                  if hasattr(adapter, f.name)}
         optimizers = dict(getattr(adapter, "optimizers", None) or {})
         for torch_name, factory in optimizers.items():
             if not hasattr(torch.optim, torch_name) or not callable(getattr(adapter, factory,
@@ -187,8 +188,7 @@ def load_target(spec):
         adapter = getattr(module, attribute)
     else:
         adapter = getattr(module, "Adapter", module)
-    name = attribute or Path(location).stem if location.endswith(".py") else (
-        attribute or location)
+    name = attribute or (Path(location).stem if location.endswith(".py") else location)
     return Target.from_adapter(adapter, name=name, source=spec)
 
 

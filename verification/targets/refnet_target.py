@@ -6,6 +6,8 @@ any user's. ``as_component`` turns a module handed to a public check function in
 refnet's own business), any other module has none unless the caller passes ``layer=``.
 """
 
+import re
+
 import refnet
 from verification.targets.protocol import ModuleView
 from verification.targets.spec import Component, Layer, describe
@@ -90,6 +92,7 @@ def _label(module):
     if type(module).__repr__ is object.__repr__:
         return type(module).__name__
     try:
-        return " ".join(repr(module).split())
+        text = " ".join(repr(module).split())
     except Exception:  # a foreign __repr__ that raises must not break the harness
         return type(module).__name__
+    return re.sub(r",? \)", ")", re.sub(r"\( ", "(", text))
