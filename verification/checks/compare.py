@@ -4,13 +4,22 @@ The rule is ``|got - expected| <= atol + rtol·|expected|`` element by element: 
 absorbs errors that do not scale with the value (round-off of a finite difference, which
 grows like machine-epsilon·|L|/eps), ``rtol`` those that do (accumulated float round-off).
 Each check derives its own ``atol`` and ``rtol`` and says why in its docstring.
+
+Two cases are named rather than measured. A comparison that demands equality (``rtol = 0``
+and ``atol`` at most the smallest normal float64, ``EXACT``) reports an error ratio of 0 when
+equal and ``inf`` when not, never the meaningless quotient of an error by 1e-308. A ``got``
+that is NaN or infinite where ``expected`` is finite fails with "returned NaN at element …",
+the first such element, whatever the other elements' errors; equal infinities are a match.
 """
 
 import torch
 
 from verification.checks.result import CheckResult
 
-__all__ = ["compare"]
+__all__ = ["compare", "EXACT"]
+
+EXACT = torch.finfo(torch.float64).tiny
+"""The ``atol`` of an exact comparison (with ``rtol = 0``)."""
 
 
 def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context="",
@@ -37,10 +46,16 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     if expected.shape != got.shape:
         return _shape_mismatch(check_id, module, kind, expected, got, what)
     keep = torch.ones_like(expected, dtype=torch.bool) if excluded is None else ~excluded
-    abs_error = (got - expected).abs()
+    not_finite = keep & ~torch.isfinite(got) & torch.isfinite(expected)
+    if bool(not_finite.any()):
+        return _not_finite(check_id, module, kind, expected, got, not_finite, what, context)
+    equal = got == expected  # equal infinities included; a zero error never reads 0/0
+    abs_error = torch.where(equal, torch.zeros_like(got), (got - expected).abs())
     allowed = atol + rtol * expected.abs()
-    exact = abs_error == 0  # so that atol = rtol = 0 demands equality instead of reading 0/0
-    ratio = torch.where(keep & ~exact, abs_error / allowed, torch.zeros_like(abs_error))
+    if rtol == 0 and atol <= EXACT:
+        ratio = torch.where(keep & ~equal, float("inf"), 0.0).to(abs_error)
+    else:
+        ratio = torch.where(keep & ~equal, abs_error / allowed, torch.zeros_like(abs_error))
     ratio = torch.where(torch.isnan(ratio) & keep, torch.full_like(ratio, float("inf")), ratio)
     nonzero = keep & (expected != 0)
     relative = torch.where(nonzero, abs_error / expected.abs(), torch.zeros_like(abs_error))
@@ -54,13 +69,14 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     passed = worst_ratio <= 1.0
     tolerance = float(allowed.flatten()[worst])
     verdict = "passed" if passed else "FAILED"
+    rule = ("exact equality required" if rtol == 0 and atol <= EXACT else
+            f"tolerance {tolerance:.3g} (atol={atol:.3g} + rtol={rtol:.3g}·|expected|), "
+            f"error/tolerance {worst_ratio:.3g}")
     detail = (
         f"{kind} check {verdict} for {module}, {what}, worst element {index}: "
         f"expected {float(expected.flatten()[worst]):.10g}, "
         f"got {float(got.flatten()[worst]):.10g}, "
-        f"abs error {float(abs_error.flatten()[worst]):.3g}, "
-        f"tolerance {tolerance:.3g} (atol={atol:.3g} + rtol={rtol:.3g}·|expected|), "
-        f"error/tolerance {worst_ratio:.3g}"
+        f"abs error {float(abs_error.flatten()[worst]):.3g}, {rule}"
         + (f", {count_excluded} element(s) excluded" if count_excluded else "")
         + (f"; {context}" if context else "")
     )
@@ -84,5 +100,18 @@ def _unravel(flat_index, shape):
 def _shape_mismatch(check_id, module, kind, expected, got, what):
     detail = (f"{kind} check FAILED for {module}, {what}: expected shape "
               f"{list(expected.shape)}, got {list(got.shape)}")
+    inf = float("inf")
+    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)
+
+
+def _not_finite(check_id, module, kind, expected, got, mask, what, context):
+    """The first element where ``got`` is NaN or infinite and ``expected`` is finite."""
+    flat = int(mask.flatten().nonzero()[0])
+    index = _unravel(flat, expected.shape)
+    value = float(got.flatten()[flat])
+    detail = (f"{kind} check FAILED for {module}, {what}: the module returned {value} at "
+              f"element {index} for this input, where the reference is "
+              f"{float(expected.flatten()[flat]):.10g} ({int(mask.sum())} such element(s))"
+              + (f"; {context}" if context else ""))
     inf = float("inf")
     return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)
