@@ -34,10 +34,9 @@ def test_dropout_passes_every_check(p, shape, dtype):
 def test_result_ids_cover_the_three_parts():
     ids = [result.id for result in _check(_dropout(0.5))]
     name = "Dropout(p=0.5)"
-    expected = [f"autograd/{name}/output", f"autograd/{name}/grad_input",
-                f"statistical/{name}/drop-rate", f"statistical/{name}/fresh-mask",
-                f"property/{name}/kept-scale", f"property/{name}/eval-forward",
-                f"property/{name}/eval-backward"]
+    expected = [f"statistical/{name}/drop-rate", f"statistical/{name}/fresh-mask",
+                f"property/{name}/kept-scale", f"property/{name}/backward-under-mask",
+                f"property/{name}/eval-forward", f"property/{name}/eval-backward"]
     assert ids == expected, f"ids {ids} differ from {expected}"
 
 
@@ -88,8 +87,8 @@ def test_planted_dropout_bug_is_caught(monkeypatch, defect, failing_check):
     results = _check(_dropout(0.4))
     assert failing_check in failed_ids(results), (
         f"{failing_check} passed; failed: {failed_ids(results)}")
-    assert not any(result.id.startswith("autograd/") for result in results if not result.passed), (
-        f"the fixed-mask check should pass under refnet's own mask: {failed_ids(results)}")
+    assert f"property/{results[0].module}/backward-under-mask" not in failed_ids(results), (
+        f"backward under the forward's own mask should pass: {failed_ids(results)}")
 
 
 def test_planted_apply_without_defect_passes(monkeypatch):
@@ -97,10 +96,11 @@ def test_planted_apply_without_defect_passes(monkeypatch):
     assert_all_pass(_check(_dropout(0.4)))
 
 
-def test_planted_unscaled_backward_fails_the_fixed_mask_gradient(monkeypatch):
+def test_planted_unscaled_backward_fails_the_backward_under_the_mask(monkeypatch):
     monkeypatch.setattr(refnet.Dropout, "_slope", lambda self, mask: (mask != 0) * 1.0)
     results = _check(_dropout(0.4))
-    assert "autograd/Dropout(p=0.4)/grad_input" in failed_ids(results), failed_ids(results)
+    assert failed_ids(results) == {"property/Dropout(p=0.4)/backward-under-mask"}, (
+        failed_ids(results))
 
 
 def test_drop_rate_failure_states_counts_and_p_value(monkeypatch):

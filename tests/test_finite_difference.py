@@ -9,9 +9,9 @@ from refnet.network import report_network
 from verification.checks.finite_difference import (
     assert_backward_matches,
     check_backward,
-    check_kink,
     finite_differences,
 )
+from verification.checks.kink import check_kink
 from verification.checks.result import CheckFailure
 
 F64 = torch.float64
@@ -154,8 +154,11 @@ def test_kink_check_catches_the_other_convention(monkeypatch):
     at_zero = torch.tensor([[-1.0, 0.0, 1.0]], dtype=F64)
     [finite_difference] = assert_backward_matches(refnet.ReLU(), at_zero)
     assert finite_difference.excluded > 0, "finite differences cannot see the kink value"
-    result = check_kink(refnet.ReLU())
+    result = check_kink(refnet.ReLU(), declared_slope=0.0)
     assert not result.passed and "kink" in result.detail, result.detail
+    undeclared = check_kink(refnet.ReLU())
+    assert undeclared.passed and "derivative 1 at x = 0" in undeclared.convention, (
+        undeclared.convention)
 
 
 # --- planted bugs fail, naming module, tensor and element --------------------------------

@@ -32,7 +32,8 @@ def test_mse_matches_torch(reduction, shape, dtype):
 
 def test_ids_name_value_and_gradient():
     ids = [result.id for result in check_loss(refnet.MSELoss("sum"), *_pair((3, 2)), name="mse")]
-    assert ids == ["autograd/mse/loss", "autograd/mse/grad_prediction"], ids
+    assert ids == ["finite_difference/mse/input", "autograd/mse/loss",
+                   "autograd/mse/grad_prediction"], ids
 
 
 def test_extreme_values():
@@ -57,7 +58,8 @@ def test_report_literal_pair_fails_by_the_factor_n(shape):
 
 def test_report_literal_forward_alone_is_the_mean():
     results = check_loss(ReportLiteralMSE(), *_pair((5, 2)), name="literal")
-    assert failed_ids(results) == {"autograd/literal/grad_prediction"}, (
+    assert failed_ids(results) == {"finite_difference/literal/input",
+                                   "autograd/literal/grad_prediction"}, (
         f"eq. 14 itself is torch's mean MSE; only its pairing with eq. 15 must fail: "
         f"{failed_ids(results)}")
 
@@ -74,8 +76,9 @@ def test_batch_of_one_output_is_consistent():
 def test_planted_mean_gradient_without_division_fails_gradient_only(monkeypatch):
     monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 2 * self._difference)
     results = check_loss(refnet.MSELoss("mean"), *_pair((6, 2)), name="mse")
-    assert failed_ids(results) == {"autograd/mse/grad_prediction"}, failed_ids(results)
-    assert "dL/dprediction" in results[1].detail, results[1].detail
+    assert failed_ids(results) == {"finite_difference/mse/input",
+                                   "autograd/mse/grad_prediction"}, failed_ids(results)
+    assert "dL/dprediction" in results[2].detail, results[2].detail
 
 
 def test_planted_replica_losses_mixed_fail_the_value(monkeypatch):
@@ -89,5 +92,90 @@ def test_planted_replica_losses_mixed_fail_the_value(monkeypatch):
 def test_refnet_error_becomes_failed_result():
     prediction, target = _pair((4, 2))
     results = check_loss(refnet.MSELoss("sum"), prediction, target.to(F32))
-    assert len(results) == 1 and not results[0].passed, results
-    assert "dtype" in results[0].detail, results[0].detail
+    assert results and not any(result.passed for result in results), results
+    assert all("dtype" in result.detail for result in results), [r.detail for r in results]
+
+
+# --- other frameworks' losses: consistency apart from the normalisation convention ---------
+
+
+class _ScaledMSE:
+    """Σ (x − t)² divided by ``divisor(prediction)``, with the matching (or a wrong) gradient."""
+
+    def __init__(self, divisor, gradient_divisor=None):
+        self.divisor, self.gradient_divisor = divisor, gradient_divisor or divisor
+
+    def forward(self, prediction, target):
+        self.difference = prediction - target
+        return self.difference.pow(2).sum() / self.divisor(prediction)
+
+    def backward(self):
+        return 2 * self.difference / self.gradient_divisor(self.difference)
+
+
+def _batch(prediction):
+    return prediction.shape[0]
+
+
+def test_batch_mean_loss_is_a_convention_not_a_bug():
+    results = check_loss(_ScaledMSE(_batch), *_pair((6, 3)), name="batch-mean")
+    assert_all_pass(results)
+    value = next(r for r in results if r.id == "autograd/batch-mean/loss")
+    assert "divided by the batch size only" in value.convention, value.convention
+
+
+def test_declared_reduction_must_hold():
+    results = check_loss(_ScaledMSE(_batch), *_pair((6, 3)), name="m", reduction="mean")
+    assert failed_ids(results) == {"autograd/m/loss", "autograd/m/grad_prediction"}, (
+        failed_ids(results))
+
+
+def test_gradient_divided_by_batch_where_the_loss_divides_by_all_elements_fails():
+    loss = _ScaledMSE(lambda p: p.numel(), gradient_divisor=_batch)
+    results = check_loss(loss, *_pair((6, 3)), name="m")
+    assert "finite_difference/m/input" in failed_ids(results), failed_ids(results)
+
+
+class _CrossEntropy:
+    def __init__(self, softmax=True):
+        self.softmax = softmax
+
+    def forward(self, logits, target):
+        self.logits, self.target = logits, target
+        shifted = logits - logits.max(dim=1, keepdim=True).values
+        log_softmax = shifted - shifted.exp().sum(dim=1, keepdim=True).log()
+        return -(target * log_softmax).sum() / logits.shape[0]
+
+    def backward(self):
+        probabilities = self.logits.softmax(dim=1) if self.softmax else self.logits
+        return (probabilities - self.target) / self.logits.shape[0]
+
+
+class _BCE:
+    def forward(self, p, t):
+        self.p, self.t = p, t
+        return -(t * p.log() + (1 - t) * (1 - p).log()).mean()
+
+    def backward(self):
+        return (self.p - self.t) / (self.p * (1 - self.p)) / self.p.numel()
+
+
+def _one_hot_pair(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.randn(5, 4, generator=generator, dtype=F64)
+    labels = torch.randint(4, (5,), generator=generator)
+    return logits, torch.nn.functional.one_hot(labels, 4).to(F64)
+
+
+def test_cross_entropy_and_bce_match_torch():
+    assert_all_pass(check_loss(_CrossEntropy(), *_one_hot_pair(), kind="cross_entropy"))
+    generator = torch.Generator().manual_seed(1)
+    p = 0.05 + 0.9 * torch.rand(4, 3, generator=generator, dtype=F64)
+    t = (torch.rand(4, 3, generator=generator) > 0.5).to(F64)
+    assert_all_pass(check_loss(_BCE(), p, t, kind="bce"))
+
+
+def test_cross_entropy_without_softmax_fails_consistency():
+    results = check_loss(_CrossEntropy(softmax=False), *_one_hot_pair(), kind="cross_entropy",
+                         name="ce")
+    assert "finite_difference/ce/input" in failed_ids(results), failed_ids(results)

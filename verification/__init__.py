@@ -4,9 +4,9 @@ from verification.checks.dropout import check_dropout
 from verification.checks.finite_difference import (
     assert_backward_matches,
     check_backward,
-    check_kink,
     finite_differences,
 )
+from verification.checks.kink import check_kink
 from verification.checks.loss import (
     REPORT_LITERAL_ID,
     ReportLiteralMSE,

@@ -1,19 +1,25 @@
-"""Dropout checks (report section 2.7.2): fixed-mask autograd, drop statistics, evaluation mode.
+"""Dropout checks (report section 2.7.2) on any framework: drop rate, rescale, fresh masks,
+backward under the same mask, evaluation mode.
 
-1. Fixed mask (kind ``autograd``): ``check_against_reference`` in training mode; the twin
-   multiplies by the very mask refnet's forward drew (``last_scaled_mask``), so output and
-   dL/dx are compared with the usual autograd tolerance.
-2. Drop rate (kind ``statistical``): on an input with no zeros, the dropped count D of n
-   elements is Binomial(n, p). The check passes when |D/n − p| ≤ z·sqrt(p(1 − p)/n) with
-   z = ``Z_THRESHOLD`` = 5, a two-sided false-alarm probability of 5.7·10⁻⁷ under the normal
-   approximation (n·p·(1 − p) ≫ 1 for the default n = 10⁵ and 0.01 ≤ p ≤ 0.99); the exact
-   binomial p-value (scipy) goes into the detail.
-3. Fresh masks (kind ``statistical``): two forwards on the same input drop the same unit with
+Everything is read from the module's outputs on positive inputs (no zeros, so ``y == 0`` means
+dropped, and ``y / x`` is the factor the forward applied); nothing depends on the module's
+attributes, so the same check judges refnet and any other framework. ``p`` is the DROP
+probability.
+
+1. Drop rate (kind ``statistical``): the dropped count D of n elements is Binomial(n, p). The
+   check passes when |D/n − p| ≤ z·sqrt(p(1 − p)/n) with z = ``Z_THRESHOLD`` = 5, a two-sided
+   false-alarm probability of 5.7·10⁻⁷ under the normal approximation (n·p·(1 − p) ≫ 1 for the
+   default n = 10⁵ and 0.01 ≤ p ≤ 0.99); the exact binomial p-value (scipy) goes into the
+   detail. Keep and drop probabilities swapped read 1 − p.
+2. Fresh masks (kind ``statistical``): two forwards on the same input drop the same unit with
    probability p² when masks are independent (and p when a mask is reused), held to the same
    z-threshold with sqrt(p²(1 − p²)/n).
-4. Kept scale (kind ``property``): every output is 0 or x / (1 − p). refnet rounds three times
-   (1 − p to the dtype, 1 / (1 − p), the product with x), so rtol = 4u of the dtype and
-   dropped units must be exactly 0.
+3. Kept scale (kind ``property``): every output is 0 or x / (1 − p). The module rounds about
+   three times (1 − p, its inverse, the product with x), so rtol = 4u of its dtype and dropped
+   units must be exactly 0.
+4. Backward under the same mask (kind ``property``): after a forward, ``backward(g)`` must be
+   g ⊙ (y / x), the factor that forward applied (rtol = 4u: the module's g·s against
+   g·(x·s)/x).
 5. Evaluation mode (kind ``property``): forward and backward are exactly the identity.
 """
 
@@ -22,26 +28,23 @@ import math
 import torch
 from scipy import stats
 
-from verification.checks.compare import compare
-from verification.checks.reference import (
-    EXACT_ATOL,
-    check_against_reference,
-    guarded,
-    unit_roundoff,
-    upstream_gradient,
-)
+from verification.checks.compare import EXACT, compare
+from verification.checks.reference import guarded, unit_roundoff, upstream_gradient
+from verification.targets.refnet_target import as_component
 
 __all__ = ["Z_THRESHOLD", "check_dropout"]
 
 Z_THRESHOLD = 5.0
 """Standard deviations allowed to a statistical check: false alarms with probability 5.7·10⁻⁷."""
+_ROW = 100
+"""Width of the rows of the statistical input."""
 
 
-def _positive_input(samples, like, seed):
-    """``samples`` values uniform in [0.5, 1.5), dtype and device of ``like``: no zeros, so
-    ``y == 0`` means dropped. Drawn on the CPU from ``seed``, so any device sees the same."""
+def _positive_input(shape, like, seed):
+    """Values uniform in [0.5, 1.5) shaped ``shape``, dtype and device of ``like``: no zeros.
+    Drawn on the CPU from ``seed``, so any device sees the same."""
     generator = torch.Generator().manual_seed(seed)
-    values = 0.5 + torch.rand(samples, generator=generator, dtype=like.dtype)
+    values = 0.5 + torch.rand(shape, generator=generator, dtype=like.dtype)
     return values.to(like.device)
 
 
@@ -54,89 +57,91 @@ def _proportion_check(check_id, module, what, count, total, probability):
     return compare(check_id=check_id, module=module, kind="statistical",
                    expected=torch.tensor(probability, dtype=torch.float64),
                    got=torch.tensor(count / total, dtype=torch.float64),
-                   atol=max(spread, EXACT_ATOL), rtol=0.0, what=what, context=context)
+                   atol=max(spread, EXACT), rtol=0.0, what=what, context=context)
 
 
-def _drop_rate_check(dropout, output, name):
-    dropped = int((output == 0).sum())
-    return _proportion_check(f"statistical/{name}/drop-rate", name, "fraction of dropped units",
-                             dropped, output.numel(), dropout.p)
-
-
-def _fresh_mask_check(dropout, first_output, x, name):
-    second_output = dropout.forward(x)
-    both = int(((first_output == 0) & (second_output == 0)).sum())
-    return _proportion_check(f"statistical/{name}/fresh-mask", name,
-                             "fraction dropped by two successive forwards", both, x.numel(),
-                             dropout.p ** 2)
-
-
-def _kept_scale_check(dropout, output, x, name):
+def _statistical_checks(view, p, x, name):
+    view.mode(True)
+    output = view.forward(x)
+    second = view.forward(x)
+    dropped, both = int((output == 0).sum()), int(((output == 0) & (second == 0)).sum())
     kept = output != 0
-    expected = torch.where(kept, x.to(torch.float64) / (1 - dropout.p), 0.0)
-    return compare(check_id=f"property/{name}/kept-scale", module=name, kind="property",
-                   expected=expected, got=output, atol=EXACT_ATOL,
-                   rtol=4 * unit_roundoff(x.dtype), what="output: 0 or x / (1 - p)",
-                   context=f"p={dropout.p}, {x.numel()} units")
+    return [
+        _proportion_check(f"statistical/{name}/drop-rate", name, "fraction of dropped units "
+                          f"(p = {p:g} is the drop probability)", dropped, output.numel(), p),
+        _proportion_check(f"statistical/{name}/fresh-mask", name,
+                          "fraction dropped by two successive forwards", both, x.numel(), p * p),
+        compare(check_id=f"property/{name}/kept-scale", module=name, kind="property",
+                expected=torch.where(kept, x.to(torch.float64) / (1 - p), 0.0), got=output,
+                atol=EXACT, rtol=4 * unit_roundoff(output.dtype),
+                what="output: 0 or x / (1 - p)", context=f"p={p}, {x.numel()} units"),
+    ]
 
 
-def _statistical_checks(dropout, x, name):
-    output = dropout.train().forward(x)
-    return [_drop_rate_check(dropout, output, name), _fresh_mask_check(dropout, output, x, name),
-            _kept_scale_check(dropout, output, x, name)]
+def _backward_check(view, x, seed, name):
+    view.mode(True)
+    output = view.forward(x)
+    grad_output = upstream_gradient(output, seed)
+    factor = output.to(torch.float64) / x.to(torch.float64)
+    return compare(check_id=f"property/{name}/backward-under-mask", module=name, kind="property",
+                   expected=grad_output.to(torch.float64) * factor,
+                   got=view.backward(grad_output), atol=EXACT,
+                   rtol=4 * unit_roundoff(output.dtype),
+                   what="dL/dx = dL/dy ⊙ (y / x), the factor of the same forward",
+                   context=f"seed={seed}")
 
 
 def _identity_check(check_id, name, what, x, got):
     return compare(check_id=check_id, module=name, kind="property", expected=x, got=got,
-                   atol=EXACT_ATOL, rtol=0.0, what=what, context="evaluation mode")
+                   atol=EXACT, rtol=0.0, what=what, context="evaluation mode")
 
 
-def _eval_checks(dropout, x, seed, name):
-    output = dropout.eval().forward(x)
+def _eval_checks(view, x, seed, name):
+    view.mode(False)
+    output = view.forward(x)
     grad_output = upstream_gradient(output, seed)
-    grad_input = dropout.backward(grad_output)
+    grad_input = view.backward(grad_output)
     return [_identity_check(f"property/{name}/eval-forward", name, "y = x", x, output),
             _identity_check(f"property/{name}/eval-backward", name, "dL/dx = dL/dy",
                             grad_output, grad_input)]
 
 
-def _restore_mode(dropout, training):
-    if training:
-        dropout.train()
-    else:
-        dropout.eval()
+def check_dropout(dropout, x, *, p=None, seed=0, samples=100_000, name=None):
+    """Check a Dropout: drop rate, mask freshness, kept scale, backward, evaluation identity.
 
-
-def check_dropout(dropout, x, *, seed=0, samples=100_000, name=None):
-    """Check a refnet ``Dropout``: fixed-mask autograd, drop statistics, evaluation identity.
-
-    Steps (see the module docstring): the autograd check on ``x`` under refnet's own mask; the
-    drop rate, mask freshness and kept scale on ``samples`` units drawn from ``seed``; forward
-    and backward in evaluation mode. The masks come from the module's generator. The module is
-    left in the mode it was in.
+    Steps (module docstring): the statistics on ``samples`` positive units drawn from
+    ``seed``; backward under the mask of the same forward, and the evaluation identity, on
+    positive inputs shaped like ``x``. The masks come from the module's own generator. A
+    refnet module is left in the mode it was in.
 
     Args:
-        dropout: a refnet ``Dropout``.
-        x: input of the autograd and evaluation checks, any shape.
-        seed: seed of the upstream gradient and of the statistical input.
-        samples: units in the statistical checks.
-        name: the module's name in the ids; its ``repr`` when ``None``.
+        dropout: a Dropout of any framework (or a ``Component``).
+        x: gives the shape, dtype and device of the backward and evaluation inputs.
+        p: the drop probability it was built with; its ``p`` attribute when ``None``.
+        seed: seed of the upstream gradient and of the inputs.
+        samples: units in the statistical checks (rounded down to rows of 100).
+        name: the module's name in the ids; its description when ``None``.
 
     Returns:
-        ``autograd/<name>/output`` and ``…/grad_input``, ``statistical/<name>/drop-rate`` and
-        ``…/fresh-mask``, ``property/<name>/kept-scale``, ``…/eval-forward`` and
-        ``…/eval-backward``; a failed ``…/raised`` result replaces a part that raised.
+        ``statistical/<name>/drop-rate`` and ``…/fresh-mask``, ``property/<name>/kept-scale``,
+        ``…/backward-under-mask``, ``…/eval-forward`` and ``…/eval-backward``; a failed
+        ``…/raised`` result replaces a part that raised.
     """
-    name = repr(dropout) if name is None else name
-    was_training = dropout.training
-    statistical_input = _positive_input(samples, x, seed)
+    component = as_component(dropout, name=name)
+    view, name = component.view, component.name
+    p = view.module.p if p is None else p
+    was_training = getattr(view.module, "training", None)
+    statistical_input = _positive_input((max(1, samples // _ROW), _ROW), x, seed)
+    positive = _positive_input(tuple(x.shape), x, seed + 1)
     try:
         return [
-            *check_against_reference(dropout.train(), x, seed=seed, name=name),
             *guarded(f"statistical/{name}/raised", name, "statistical",
-                     lambda: _statistical_checks(dropout, statistical_input, name)),
+                     lambda: _statistical_checks(view, p, statistical_input, name)),
+            *guarded(f"property/{name}/backward-raised", name, "property",
+                     lambda: [_backward_check(view, positive, seed, name)]),
             *guarded(f"property/{name}/raised", name, "property",
-                     lambda: _eval_checks(dropout, x, seed, name)),
+                     lambda: _eval_checks(view, positive, seed, name)),
         ]
     finally:
-        _restore_mode(dropout, was_training)
+        if was_training is not None:
+            guarded("restore", name, "property", lambda: [view.mode(was_training)])

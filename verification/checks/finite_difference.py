@@ -129,7 +129,7 @@ from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
 
 __all__ = [
-    "check_backward", "assert_backward_matches", "finite_differences", "check_kink",
+    "check_backward", "assert_backward_matches", "finite_differences",
     "tolerances", "DEFAULT_EPS", "FLOAT32_EPS", "ROUNDOFF_GROWTH", "DEFAULT_CHUNK_ELEMENTS",
 ]
 
@@ -293,43 +293,6 @@ def _view(module, name):
 
 def _default_eps(dtype):
     return FLOAT32_EPS if dtype == torch.float32 else DEFAULT_EPS
-
-
-def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, name=None):
-    """Pin the module's derivative exactly at a kink to torch's convention.
-
-    Finite differences cannot decide the derivative at a kink (its one-sided slopes differ,
-    so the finite-difference check leaves such elements out); torch.autograd fixes a value,
-    0 for ``torch.relu`` at 0. The module's ``backward`` must match it exactly.
-
-    Args:
-        module: an element-wise module, e.g. a ReLU.
-        reference: the torch function of the same activation.
-        at: the kink's position.
-        shape: the input's shape (every element equals ``at``).
-        seed: seeds the random grad_output.
-        name: the module's label; a one-line ``repr`` when ``None``.
-
-    Returns:
-        A ``CheckResult`` of kind ``kink`` with ``rtol = 0`` and ``atol`` the smallest normal
-        float64 (``compare`` divides by the tolerance, so exactly zero would read 0/0).
-    """
-    module = _view(module, name)
-    label = module.name
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.full(shape, float(at), dtype=torch.float64)
-    weights = torch.randn(shape, generator=generator, dtype=torch.float64)
-    try:
-        got = _backward_at(module, x, weights)
-    except _ModuleError as error:
-        return _error_result("kink", label, error, seed)
-    return compare(
-        check_id=f"kink/{label}/x={at:g}", module=label, kind="kink",
-        expected=_autograd_input_gradient(reference, x, weights), got=got, atol=_EXACT, rtol=0.0,
-        what=f"dL/dx exactly at the kink x = {at:g}, against torch.autograd of "
-             f"{getattr(reference, '__name__', reference)}",
-        context=f"seed={seed}; reproduce: verification.check_kink({label}, at={at:g})",
-    )
 
 
 # --- step 1: the analytic pass --------------------------------------------------------------
@@ -930,16 +893,3 @@ def _failure_message(failed, results, seed, options):
     lines.append(f"reproduce: verification.assert_backward_matches(module, x, seed={seed}{extra})"
                  f" with module = {failed[0].module}")
     return "\n".join(lines)
-
-
-def _backward_at(module, x, weights):
-    _call("zero_grad", module.zero_grad)
-    _call("forward", module.forward, x)
-    return _call("backward", module.backward, weights)
-
-
-def _autograd_input_gradient(reference, x, weights):
-    with torch.enable_grad():
-        leaf = x.clone().requires_grad_(True)
-        (gradient,) = torch.autograd.grad(reference(leaf), leaf, grad_outputs=weights)
-    return gradient

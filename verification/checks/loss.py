@@ -1,16 +1,30 @@
-"""Loss checks: refnet's ``MSELoss`` against ``torch.nn.functional.mse_loss`` and autograd.
+"""Loss checks: MSE, cross-entropy and binary cross-entropy of any framework, in two parts.
 
-``check_loss`` compares the loss value and dL/dprediction of any object with refnet's loss
-protocol (``forward(prediction, target) -> loss``, ``backward() -> dL/dprediction`` and a
-``reduction`` attribute) with ``F.mse_loss`` of the same reduction, differentiated by autograd in
-float64. Predictions with a replica axis give one loss per replica, as in refnet.
+A loss follows the protocol ``forward(prediction, target) -> loss`` and ``backward() ->
+dL/dprediction``. ``check_loss`` separates what is a bug from what is a convention:
 
-The tolerance is ``autograd_tolerance`` (verification/reference.py) with summation length
-n = N + ``ELEMENTWISE_TERMS``, N the elements of one replica's prediction: the loss sums N
-squares, and each side rounds that sum in its own order. No cancellation can occur — the
-squares are all positive and each gradient element is one subtraction, rounded relative to its
-result, times a constant — so Σ|terms| is the compared value itself and the scale is
-max|expected|.
+1. **Consistency** (kind ``finite_difference``): the loss seen as a module of its prediction
+   (``LossAsModule``) through the central-difference check, samples coupled
+   (``row_wise=False``). ``backward`` must be the derivative of ``forward``, whatever the
+   normalisation: a loss divided by B with a gradient divided by B passes, a mean whose
+   gradient lacks the 1/N fails.
+2. **Normalisation** (a fact): the measured factor c = L / S, S the unnormalised sum of the
+   loss terms (Σ (x − t)² for MSE; Σ over samples of −Σ_c t log softmax for cross-entropy;
+   Σ −[t log p + (1 − t) log(1 − p)] for BCE), named ``"sum"`` (c = 1), ``"mean"`` (÷ the
+   number of terms: B × outputs for MSE and BCE, B for cross-entropy, as torch) or
+   ``"batch_mean"`` (÷ B). A reduction other than torch's ``"mean"`` is reported in the value
+   result's ``convention``, not as a failure. A DECLARED reduction (the target's
+   ``mse_reduction``, or a ``reduction`` attribute as refnet's ``MSELoss`` has) must hold.
+3. **Reference** (kind ``autograd``): the value and dL/dprediction against c·S computed by
+   torch in float64 and differentiated by autograd, with c the declared reduction's (or the
+   measured one).
+
+The tolerance is ``autograd_tolerance`` (verification/checks/reference.py) with summation
+length n = N + ``ELEMENTWISE_TERMS``, N the elements of one replica's prediction: the loss sums
+N terms, and each side rounds that sum in its own order. The terms are all positive and each
+gradient element is a few operations rounded relative to its result, so Σ|terms| is the
+compared value itself and the scale is max|expected|. The normalisation is named when c is
+within that same rtol of a candidate.
 
 The report's literal pair is a negative control. Eq. 14 is the mean
 L = (1/N) Σ (x_i − t_i)², whose gradient is 2(x − t)/N; eq. 15, 2(x − t), is the gradient of the
@@ -20,17 +34,20 @@ derivative, and the same gradient check must fail with the measured gradient N t
 ``autograd/report-literal-eq14-eq15``, and ``report_literal_ratio`` measures the factor.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional
 
 from verification.checks.compare import compare
+from verification.checks.finite_difference import check_backward
 from verification.checks.reference import ELEMENTWISE_TERMS, autograd_tolerance, guarded
+from verification.targets.protocol import LossView
 
 __all__ = [
-    "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss",
-    "check_report_literal_pair", "report_literal_ratio",
+    "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss", "LossAsModule",
+    "measured_reduction",
+    "LOSS_KINDS", "check_report_literal_pair", "report_literal_ratio",
 ]
 
 KIND = "autograd"
@@ -82,6 +99,36 @@ def torch_mse(prediction, target, reduction):
                         for replica in replicas])
 
 
+LOSS_KINDS = ("mse", "cross_entropy", "bce")
+"""The losses ``check_loss`` knows."""
+
+
+class LossAsModule:
+    """``prediction ↦ loss(prediction, target)``: a loss seen through the module protocol, so
+    that the finite-difference check can judge its backward (samples are coupled by the
+    reduction: check it with ``row_wise=False``)."""
+
+    def __init__(self, loss, target):
+        self.loss, self.target = loss, target
+
+    def forward(self, x):
+        return self.loss.forward(x, self.target)
+
+    def backward(self, grad_output):
+        gradient = self.loss.backward()
+        return grad_output.reshape(grad_output.shape + (1,) * (gradient.ndim - grad_output.ndim)
+                                   ) * gradient
+
+    def param(self):
+        return []
+
+    def zero_grad(self):
+        pass
+
+    def __repr__(self):
+        return repr(self.loss)
+
+
 @dataclass(frozen=True)
 class _LossPass:
     """A loss value (0-d, or [R]) and its gradient (shaped like the prediction)."""
@@ -96,12 +143,152 @@ def _protocol_pass(loss, prediction, target):
     return _LossPass(value, loss.backward())
 
 
-def _autograd_pass(prediction, target, reduction):
-    """The reference: ``F.mse_loss`` in float64, differentiated by autograd."""
-    prediction = prediction.detach().to(torch.float64).requires_grad_()
-    value = torch_mse(prediction, target.detach().to(torch.float64), reduction)
-    value.sum().backward()
-    return _LossPass(value.detach(), prediction.grad)
+def _unnormalised(kind, prediction, target):
+    """S: the sum of the loss terms per replica (0-d, or [R]), in float64, differentiable."""
+    replicated = prediction.ndim == 3
+    dims = (-2, -1) if replicated else None
+
+    def total(terms):
+        return terms.sum(dim=dims) if replicated else terms.sum()
+
+    if kind == "mse":
+        return total((prediction - target) ** 2)
+    if kind == "bce":
+        return total(functional.binary_cross_entropy(prediction, target, reduction="none"))
+    if target.dtype == torch.int64:
+        target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
+    return total(-(target * functional.log_softmax(prediction, dim=-1)))
+
+
+def _candidates(kind, prediction, per_sample):
+    """Named reductions → factor c of S (module docstring); per sample, B counts as 1."""
+    batch = 1 if per_sample else prediction.shape[-2]
+    outputs = prediction.shape[-1]
+    terms = batch if kind == "cross_entropy" else batch * outputs
+    return {"sum": 1.0, "mean": 1.0 / terms, "batch_mean": 1.0 / batch}
+
+
+def _classify(factor, candidates, rtol):
+    """The name of the candidate reduction that the measured factors all match, else None."""
+    for name, value in candidates.items():
+        if bool(((factor - value).abs() <= rtol * value).all()):
+            return name
+    return None
+
+
+def _declared(loss, reduction):
+    if reduction is not None:
+        return reduction
+    attribute = getattr(loss, "reduction", None)
+    return attribute if attribute in ("mean", "sum", "batch_mean") else None
+
+
+def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_sample=False,
+               name=None, seed=0):
+    """Check a loss's backward against its forward, then both against torch (module docstring).
+
+    Args:
+        loss: an object with ``forward(prediction, target)`` and ``backward()`` (or a
+            ``LossView``), e.g. ``refnet.MSELoss("sum")``.
+        prediction: [batch, outputs], or [R, batch, outputs] with replicas (MSE only);
+            probabilities in (0, 1) for BCE, logits for cross-entropy.
+        target: same shape (one-hot or 0/1), or int64 class indices [batch] for
+            cross-entropy.
+        kind: ``"mse"``, ``"cross_entropy"`` or ``"bce"``.
+        reduction: the declared normalisation, ``"mean"``, ``"sum"`` or ``"batch_mean"``;
+            when ``None``, the loss's ``reduction`` attribute if it has one, else measured.
+        per_sample: the loss takes one sample at a time (the view sums the rows).
+        name: the loss's name in the ids; its ``repr`` when ``None``.
+        seed: seed of the finite-difference check's random weight.
+
+    Returns:
+        ``finite_difference/<name>/input`` (consistency), ``autograd/<name>/loss`` (whose
+        ``convention`` states a normalisation other than torch's) and
+        ``autograd/<name>/grad_prediction``; a failed ``…/raised`` for a part that raised.
+    """
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"check_loss: kind must be one of {LOSS_KINDS}, got {kind!r}")
+    view = loss if isinstance(loss, LossView) else LossView(loss, name or _loss_label(loss),
+                                                            per_sample=per_sample)
+    name = view.name if name is None else name
+    declared = _declared(view.loss, reduction)
+    consistency = guarded(f"finite_difference/{name}/raised", name, "finite_difference",
+                          lambda: check_backward(LossAsModule(view, target), prediction,
+                                                 seed=seed, row_wise=False, name=name))
+    reference = guarded(f"{KIND}/{name}/raised", name, KIND,
+                        lambda: _check_loss(view, prediction, target, kind, declared, name))
+    return consistency + reference
+
+
+def _loss_label(loss):
+    try:
+        return " ".join(repr(loss).split())
+    except Exception:  # a foreign __repr__ that raises must not break the harness
+        return type(loss).__name__
+
+
+def _wide(prediction, target):
+    wide_target = target.detach() if target.dtype == torch.int64 else target.detach().to(
+        torch.float64)
+    return prediction.detach().to(torch.float64), wide_target
+
+
+def _measure(view, value, prediction, target, kind):
+    """``(factor c = L / S, the name of the reduction it matches or None)``."""
+    total = _unnormalised(kind, *_wide(prediction, target))
+    factor = value.detach().to(torch.float64) / total
+    candidates = _candidates(kind, prediction, view.per_sample)
+    return factor, _classify(factor, candidates, _tolerance(prediction, 1.0).rtol)
+
+
+def measured_reduction(loss, prediction, target, *, kind="mse"):
+    """The normalisation a loss applies at one point: ``"mean"``, ``"sum"``, ``"batch_mean"``
+    (module docstring) or ``None`` when it is none of them.
+
+    Args:
+        loss: a ``LossView`` (or any loss with the protocol).
+        prediction: [batch, outputs].
+        target: as ``check_loss`` takes it.
+        kind: ``"mse"``, ``"cross_entropy"`` or ``"bce"``.
+    """
+    view = loss if isinstance(loss, LossView) else LossView(loss, _loss_label(loss))
+    return _measure(view, view.forward(prediction, target), prediction, target, kind)[1]
+
+
+def _check_loss(view, prediction, target, kind, declared, name):
+    """Steps 2 and 3 of ``check_loss``."""
+    got = _protocol_pass(view, prediction, target)
+    wide_prediction, wide_target = _wide(prediction, target)
+    candidates = _candidates(kind, prediction, view.per_sample)
+    factor, measured = _measure(view, got.value, prediction, target, kind)
+    scale = candidates[declared] if declared else (
+        candidates[measured] if measured else float(factor.flatten()[0]))
+    with torch.enable_grad():
+        leaf = wide_prediction.clone().requires_grad_()
+        value = scale * _unnormalised(kind, leaf, wide_target)
+        value.sum().backward()
+    expected = _LossPass(value.detach(), leaf.grad)
+    context = (f"{_describe_inputs(prediction)}; {kind} loss, normalisation "
+               f"{'declared ' + declared if declared else 'measured'}: L = {scale:.6g}·S")
+    value_result = _compare(f"{KIND}/{name}/loss", name, "loss value", expected.value,
+                            got.value, prediction, context)
+    gradient_result = _gradient_result(f"{KIND}/{name}/grad_prediction", name, expected, got,
+                                       prediction, context)
+    return [replace(value_result, convention=_convention(kind, measured, factor, declared)),
+            gradient_result]
+
+
+def _convention(kind, measured, factor, declared):
+    """A sentence when the loss is not normalised as torch's default ``"mean"``."""
+    if measured == "mean":
+        return ""
+    divisor = {"sum": "not divided (the sum)", "batch_mean": "divided by the batch size only",
+               "mean": ""}
+    described = divisor.get(measured) or f"scaled by {float(factor.flatten()[0]):.6g}"
+    torch_rule = "B" if kind == "cross_entropy" else "B × outputs"
+    text = (f"normalisation: the sum of the loss terms {described}, where torch's default "
+            f"(reduction='mean') divides by {torch_rule}")
+    return text + (f"; declared {declared!r}" if declared else "")
 
 
 def _tolerance(prediction, scale):
@@ -127,38 +314,13 @@ def _describe_inputs(prediction):
     return f"prediction {list(prediction.shape)} {prediction.dtype}"
 
 
-def check_loss(loss, prediction, target, *, name=None):
-    """Compare a loss's value and dL/dprediction with ``F.mse_loss`` and autograd.
-
-    Steps: run the loss's forward and backward; run ``F.mse_loss`` with the same reduction
-    under autograd in float64; compare the values, then the gradients.
-
-    Args:
-        loss: an object with ``forward(prediction, target)``, ``backward()`` and ``reduction``
-            (``"mean"`` or ``"sum"``), e.g. ``refnet.MSELoss("sum")``.
-        prediction: [batch, outputs], or [R, batch, outputs] with replicas.
-        target: same shape and dtype.
-        name: the loss's name in the ids; its ``repr`` when ``None``.
-
-    Returns:
-        Two ``CheckResult``s, ``autograd/<name>/loss`` and ``autograd/<name>/grad_prediction``;
-        one failed ``autograd/<name>/raised`` when the loss raises.
-    """
-    name = repr(loss) if name is None else name
-    return guarded(f"{KIND}/{name}/raised", name, KIND,
-                   lambda: _check_loss(loss, prediction, target, name))
-
-
-def _check_loss(loss, prediction, target, name):
-    """The steps of ``check_loss``."""
-    got = _protocol_pass(loss, prediction, target)
-    expected = _autograd_pass(prediction, target, loss.reduction)
-    context = _describe_inputs(prediction)
-    value_result = _compare(f"{KIND}/{name}/loss", name, "loss value", expected.value,
-                            got.value, prediction, context)
-    gradient_result = _gradient_result(f"{KIND}/{name}/grad_prediction", name, expected, got,
-                                       prediction, context)
-    return [value_result, gradient_result]
+def _autograd_pass(prediction, target, reduction):
+    """The reference of the report pair: ``F.mse_loss`` in float64, differentiated by autograd."""
+    with torch.enable_grad():
+        prediction = prediction.detach().to(torch.float64).requires_grad_()
+        value = torch_mse(prediction, target.detach().to(torch.float64), reduction)
+        value.sum().backward()
+    return _LossPass(value.detach(), prediction.grad)
 
 
 def _report_literal_passes(prediction, target):

@@ -182,8 +182,8 @@ def _weight_converter(component, linear, weight, index):
                             f"{describe_layer(linear)}, has shape {list(weight.shape)}; "
                             f"expected {list(stored)} for weight_layout={layout!r}{hint}")
     if layout == "out_in":
-        return lambda tensor: tensor.detach().to(torch.float64)
-    return lambda tensor: tensor.detach().to(torch.float64).transpose(-1, -2)
+        return lambda tensor: tensor.detach().to(torch.float64, copy=True)
+    return lambda tensor: tensor.detach().to(torch.float64, copy=True).transpose(-1, -2)
 
 
 def _bias_converter(component, linear, bias, index):
@@ -192,7 +192,7 @@ def _bias_converter(component, linear, bias, index):
         raise ProtocolError(f"{component.name}.param()[{index}], the bias of "
                             f"{describe_layer(linear)}, has shape {list(bias.shape)}; expected "
                             f"{linear.out_features} elements")
-    return lambda tensor: tensor.detach().to(torch.float64).reshape(shape)
+    return lambda tensor: tensor.detach().to(torch.float64, copy=True).reshape(shape)
 
 
 class _LinearTwin(nn.Module):

@@ -13,7 +13,7 @@ class CheckResult:
         id: unique, stable name, e.g. ``"finite_difference/Linear/weight"``.
         module: the module checked, as its ``repr``.
         kind: ``finite_difference``, ``autograd``, ``trajectory``, ``property``, ``replica``,
-            ``kink`` or ``statistical``.
+            ``kink``, ``statistical``, ``accumulation``, ``side_effect`` or ``error``.
         passed: whether every compared element met ``|got - expected| <= atol + rtol·|expected|``.
         max_abs_error: largest ``|got - expected|`` over the compared elements.
         max_rel_error: largest ``|got - expected| / |expected|`` (elements with expected 0 skipped).
@@ -21,6 +21,11 @@ class CheckResult:
         error_ratio: largest ``|got - expected| / (atol + rtol·|expected|)``; passes when <= 1.
         detail: the failure message (worst element first), or a one-line description.
         excluded: elements left out of the comparison, e.g. points within reach of a kink.
+        convention: where the module follows another convention than refnet's (ReLU's slope
+            at 0, a loss's normalisation), one sentence saying so; a convention difference is
+            a fact about the module, not a failure.
+        component: the component of a target the check belongs to (``linear``, ``mse_loss``,
+            ``training``, …; see ``verification.suite.conformance``), empty outside a target run.
     """
 
     id: str
@@ -33,9 +38,12 @@ class CheckResult:
     error_ratio: float
     detail: str = ""
     excluded: int = 0
+    convention: str = ""
+    component: str = ""
 
     def as_dict(self):
-        """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``."""
+        """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
+        ``convention`` and ``component``."""
         record = asdict(self)
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record

@@ -1,11 +1,15 @@
-"""K-step training trajectories: refnet's SGD and Adam against torch.optim on the torch twin.
+"""K-step training trajectories: a framework's own network, loss and optimiser against the
+torch twin trained by autograd and ``torch.optim``.
 
-A copy of the model and its float64 twin (``torch_twin``) start from the same weights and
-take the same K mini-batches, drawn from ``seed``; each step runs forward, ``MSELoss``,
-zero_grad, backward and the optimiser step on both sides (refnet through the module protocol,
-the twin through autograd and ``torch.optim``). The loss of every step and every parameter
-after every step are compared; each quantity yields one ``CheckResult``, that of its worst step
-(largest error/tolerance), whose detail names the step.
+The model and its float64 twin (``torch_twin``: the structure and the values ``param()``
+lists) start from the same weights and take the same K mini-batches, drawn from ``seed``; each
+step runs forward, the MSE loss, zero_grad, backward and the optimiser step on both sides (the
+framework through the module protocol with ITS loss and optimiser, refnet's by default; the
+twin through autograd and ``torch.optim``, with the loss normalised as the framework's:
+``"mean"``, ``"sum"`` or ``"batch_mean"``). The model's parameter values are put back
+afterwards; the model is never copied (some frameworks cannot be). The loss of every step and
+every parameter after every step are compared; each quantity yields one ``CheckResult``, that
+of its worst step (largest error/tolerance), whose detail names the step.
 
 Tolerance at step k (``_step_tolerance``). One step's gradient agrees to the autograd bound
 ε·G, with ε = ``SAFETY``·n·u and G the largest Σ|terms| of the gradient (``term_magnitudes``
@@ -27,7 +31,6 @@ far weighted by |dL/dθ|: atol_k = 3·k·ε·(|L_k| + Σ|dL/dy|·Σ|terms of y|
 + Σ_θ ‖dL/dθ‖₁·(Θ_k + A_k·η·G_k)), gradients again replaced by their Σ|terms| bounds, per replica.
 """
 
-import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -39,7 +42,7 @@ from verification.checks.reference import (
     EXACT_ATOL,
     SAFETY,
     Tolerance,
-    describe,
+    canonical_pairs,
     guarded,
     parameter_labels,
     summation_length,
@@ -47,6 +50,8 @@ from verification.checks.reference import (
     torch_twin,
     unit_roundoff,
 )
+from verification.targets.protocol import LossView
+from verification.targets.refnet_target import as_component
 
 __all__ = ["GROWTH", "OPTIMIZERS", "check_trajectory"]
 
@@ -137,44 +142,55 @@ def _draw_batches(samples, steps, batch_size, seed):
     return torch.randint(samples, (steps, batch_size), generator=generator)
 
 
+def _mse_factor(targets, reduction):
+    """c of L = c·Σ (y − t)²: 1/N (mean), 1 (sum) or 1/B (batch_mean)."""
+    return {"mean": 1 / (targets.shape[-2] * targets.shape[-1]), "sum": 1.0,
+            "batch_mean": 1 / targets.shape[-2]}[reduction]
+
+
 def _mse_gradient_bound(output_bound, targets, reduction):
-    """Σ|terms| of dL/dy = c·(y − t): c·(bound of y + |t|), c = 2/N (mean) or 2 (sum)."""
-    count = targets.shape[-2] * targets.shape[-1]
-    factor = 2 / count if reduction == "mean" else 2
-    return factor * (output_bound + targets.to(torch.float64).abs())
+    """Σ|terms| of dL/dy = 2c·(y − t): 2c·(bound of y + |t|)."""
+    return 2 * _mse_factor(targets, reduction) * (output_bound + targets.to(torch.float64).abs())
 
 
-def _refnet_step(model, loss, optimizer, x, targets, record):
-    prediction = model.forward(x)
+def _target_step(component, loss, optimizer, x, targets, reduction, record):
+    view = component.view
+    prediction = view.forward(x)
     record.bounds.append(term_magnitudes(
-        model, x, lambda bound: _mse_gradient_bound(bound, targets, loss.reduction)))
+        component, x, lambda bound: _mse_gradient_bound(bound, targets, reduction)))
     record.losses.append(loss.forward(prediction, targets).clone())
-    model.zero_grad()
-    model.backward(loss.backward())
+    view.zero_grad()
+    view.backward(loss.backward())
     optimizer.step()
-    record.params.append([value.clone() for value, _ in model.param()])
+    record.params.append([value for value, _ in canonical_pairs(component)])
 
 
 def _torch_step(twin, reduction, optimizer, x, targets, record):
     optimizer.zero_grad()
-    loss = torch_mse(twin(x.to(torch.float64)), targets.to(torch.float64), reduction)
-    loss.sum().backward()
+    with torch.enable_grad():
+        prediction = twin(x.to(torch.float64))
+        wide_targets = targets.to(torch.float64)
+        if reduction == "batch_mean":
+            loss = torch_mse(prediction, wide_targets, "sum") * _mse_factor(targets, reduction)
+        else:
+            loss = torch_mse(prediction, wide_targets, reduction)
+        loss.sum().backward()
     record.losses.append(loss.detach())
     record.grads.append([parameter.grad.clone() for parameter in twin.parameters()])
     optimizer.step()
     record.params.append([parameter.detach().clone() for parameter in twin.parameters()])
 
 
-def _train_side_by_side(model, twin, x, targets, batches, settings):
-    """Both trainings, step by step (a Dropout twin needs refnet's forward of the same step)."""
+def _train_side_by_side(component, twin, x, targets, batches, settings, loss, build):
+    """Both trainings, step by step (a Dropout twin needs the module's forward of the step)."""
     choice = OPTIMIZERS[settings.optimizer]
-    loss = refnet.MSELoss(settings.reduction)
-    refnet_optimizer = choice.build_refnet(model.param(), settings.lr)
+    target_optimizer = build(component.view.param(), settings.lr)
     torch_optimizer = choice.build_torch(twin.parameters(), settings.lr)
     got, expected = _Trajectory(), _Trajectory()
     for rows in batches:
         batch_x, batch_targets = x[..., rows, :], targets[..., rows, :]
-        _refnet_step(model, loss, refnet_optimizer, batch_x, batch_targets, got)
+        _target_step(component, loss, target_optimizer, batch_x, batch_targets,
+                     settings.reduction, got)
         _torch_step(twin, settings.reduction, torch_optimizer, batch_x, batch_targets, expected)
     return got, expected
 
@@ -252,47 +268,66 @@ def _compare_trajectories(name, labels, expected, got, settings, context):
 
 
 def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=10,
-                     reduction="sum", seed=0, name=None):
-    """Train a copy of ``model`` and its torch twin side by side; compare every step.
+                     reduction="sum", seed=0, name=None, loss=None, build_optimizer=None):
+    """Train ``model`` and its torch twin side by side; compare every step.
 
-    Steps: copy the model and build its twin; draw the batches; train both for ``steps``
-    steps; compare the losses and each parameter, step by step, under the step-dependent
-    tolerance of the module docstring. ``model`` itself is not changed.
+    Steps: build the twin; draw the batches; train both for ``steps`` steps; compare the
+    losses and each parameter, step by step, under the step-dependent tolerance of the module
+    docstring; put the model's parameter values back.
 
     Args:
-        model: a refnet module (any ``Sequential`` of Linear, activations and Dropout).
+        model: a refnet module (any ``Sequential`` of Linear, activations and Dropout), or a
+            ``Component`` of any framework.
         x: inputs, [N, features] or [R, N, features] with replicas.
         targets: targets, [N, outputs] or [R, N, outputs].
         optimizer: ``"sgd"`` or ``"adam"`` (see ``OPTIMIZERS``).
         lr: the learning rate.
         steps: number of updates K.
         batch_size: rows per batch, drawn with replacement (the same rows for every replica).
-        reduction: ``"sum"`` (the report's eq. 15, refnet's training default) or ``"mean"``.
+        reduction: the loss's normalisation: ``"sum"`` (the report's eq. 15, refnet's
+            training default), ``"mean"`` or ``"batch_mean"``.
         seed: seed of the batch draw.
-        name: the model's name in the ids; ``describe(model)`` when ``None``.
+        name: the model's name in the ids; its description when ``None``.
+        loss: the framework's MSE loss object; ``refnet.MSELoss(reduction)`` when ``None``.
+        build_optimizer: the framework's optimiser, ``build(params, lr)``; refnet's
+            ``optimizer`` when ``None``.
 
     Returns:
         One ``CheckResult`` for the loss (``trajectory/<optimizer>/<name>/loss``) and one per
         parameter (``…/0.weight``, …), each at its worst step; one failed ``…/raised`` result
-        when refnet raises.
+        when the framework raises.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"check_trajectory: optimizer must be one of {sorted(OPTIMIZERS)}, "
                          f"got {optimizer!r}")
-    name = describe(model) if name is None else name
-    model = copy.deepcopy(model)
-    twin = torch_twin(model)
+    component = as_component(model, name=name)
+    name = component.name
+    loss = LossView(refnet.MSELoss(reduction) if loss is None else loss, "loss")
+    build = OPTIMIZERS[optimizer].build_refnet if build_optimizer is None else build_optimizer
     batches = _draw_batches(x.shape[-2], steps, batch_size, seed)
-    epsilon = SAFETY * summation_length(model, batch_size) * unit_roundoff(x.dtype)
-    settings = _Settings(optimizer, lr, reduction, epsilon)
-    context = (f"worst of {steps} steps; {optimizer} lr={lr}, {reduction} loss, batch "
-               f"{batch_size}, batch seed {seed}, {x.dtype}, ε={epsilon:.3g}")
-    return guarded(f"{KIND}/{optimizer}/{name}/raised", name, KIND,
-                   lambda: _train_and_compare(model, twin, x, targets, batches, settings,
-                                              name, context))
+
+    def run():
+        dtype = (torch.float32 if torch.float32 in {x.dtype} | {value.dtype for value, _ in
+                                                           component.view.param()}
+                 else torch.float64)
+        epsilon = SAFETY * summation_length(component.layer, batch_size) * unit_roundoff(dtype)
+        settings = _Settings(optimizer, lr, reduction, epsilon)
+        context = (f"worst of {steps} steps; {optimizer} lr={lr}, {reduction} loss, batch "
+                   f"{batch_size}, batch seed {seed}, {dtype}, ε={epsilon:.3g}")
+        return _train_and_compare(component, x, targets, batches, settings, name, context,
+                                  loss, build)
+
+    return guarded(f"{KIND}/{optimizer}/{name}/raised", name, KIND, run)
 
 
-def _train_and_compare(model, twin, x, targets, batches, settings, name, context):
-    """The training and comparison steps of ``check_trajectory``."""
-    got, expected = _train_side_by_side(model, twin, x, targets, batches, settings)
+def _train_and_compare(component, x, targets, batches, settings, name, context, loss, build):
+    """The training and comparison steps of ``check_trajectory``; values put back after."""
+    twin = torch_twin(component)
+    saved = [value.detach().clone() for value, _ in component.view.param()]
+    try:
+        got, expected = _train_side_by_side(component, twin, x, targets, batches, settings,
+                                            loss, build)
+    finally:
+        for (value, _), kept in zip(component.view.param(), saved, strict=True):
+            value.copy_(kept)
     return _compare_trajectories(name, parameter_labels(twin), expected, got, settings, context)

@@ -16,7 +16,8 @@ import torch
 import refnet
 from verification.checks.compare import compare
 from verification.checks.dropout import check_dropout
-from verification.checks.finite_difference import check_backward, check_kink
+from verification.checks.finite_difference import check_backward
+from verification.checks.kink import check_kink
 from verification.checks.loss import check_loss
 from verification.checks.reference import (
     EXACT_ATOL,

@@ -67,8 +67,10 @@ class Facts:
         per_sample: modules take one sample (``[in] -> [out]``); the harness loops over rows.
         dtype: the dtype the framework computes in; ``None`` for whatever it is given
             (the checks then run in float64).
-        mse_reduction: ``"mean"`` (÷ batch × outputs), ``"sum"`` or ``"batch_mean"`` (÷ batch).
-        relu_slope_at_zero: the derivative its ReLU uses at exactly 0 (torch: 0).
+        mse_reduction: ``"mean"`` (÷ batch × outputs), ``"sum"`` or ``"batch_mean"`` (÷ batch);
+            ``None``: not declared, measured and reported.
+        relu_slope_at_zero: the derivative its ReLU uses at exactly 0 (torch: 0); ``None``:
+            not declared, any single valid value is reported as a convention.
         cross_entropy_target: ``"one_hot"`` ([B, C] floats) or ``"index"`` (int64 [B]).
         sequential_returns_grad: whether the container's ``backward`` returns dL/dx.
     """
@@ -76,8 +78,8 @@ class Facts:
     weight_layout: str = "out_in"
     per_sample: bool = False
     dtype: torch.dtype | None = None
-    mse_reduction: str = "mean"
-    relu_slope_at_zero: float = 0.0
+    mse_reduction: str | None = None
+    relu_slope_at_zero: float | None = None
     cross_entropy_target: str = "one_hot"
     sequential_returns_grad: bool = True
 
@@ -86,7 +88,7 @@ class Facts:
                                      ("mse_reduction", self.mse_reduction, _REDUCTIONS),
                                      ("cross_entropy_target", self.cross_entropy_target,
                                       _CE_TARGETS)):
-            if value not in allowed:
+            if value not in allowed and not (name == "mse_reduction" and value is None):
                 raise TargetError(f"declared fact {name}={value!r}: expected one of {allowed}")
         if self.dtype not in (None, torch.float32, torch.float64):
             raise TargetError(f"declared fact dtype={self.dtype!r}: expected None, "

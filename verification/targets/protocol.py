@@ -184,6 +184,8 @@ class LossView:
         if isinstance(value, (int, float)):
             value = torch.tensor(float(value), dtype=prediction.dtype)
         value = _tensor(self.name, "forward", value)
+        if prediction.ndim == 3 and tuple(value.shape) == prediction.shape[:1]:
+            return value.clone()  # one loss per replica (refnet's replica axis)
         if value.numel() != 1:
             raise ProtocolError(f"{self.name}.forward returned shape {list(value.shape)}, not "
                                 "one number")

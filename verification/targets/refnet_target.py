@@ -19,6 +19,8 @@ class RefnetAdapter:
     """refnet through the adapter contract (verification/targets/adapter.py)."""
 
     NAME = "refnet"
+    relu_slope_at_zero = 0.0  # eq. 9: "otherwise" 0, as torch
+    mse_reduction = "mean"  # MSELoss("mean") divides by batch × outputs, as torch
 
     def linear(self, in_features, out_features, generator):
         import torch

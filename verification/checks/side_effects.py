@@ -1,0 +1,69 @@
+"""Side effects: a module must not write into tensors it did not create.
+
+Callers rely on three tensors staying as they were: the input handed to ``forward`` (the caller
+may reuse it: a finite-difference stencil, the next layer's cached input), the gradient handed
+to ``backward`` (a container passes it on), and the output ``forward`` returned (a container
+or the loss still holds it). A forward that clamps its input in place, or a backward that
+computes σ(1 − σ) into the output it returned, gives right gradients through the protocol
+view, which hands the module copies, and so passes every other check; here the module gets
+the very tensors and they are compared, element by element and exactly, with copies kept
+aside. For a per-sample module one sample is used.
+"""
+
+import torch
+
+from verification.checks.compare import EXACT, compare
+from verification.checks.reference import guarded, upstream_gradient
+from verification.targets.protocol import call
+from verification.targets.refnet_target import as_component
+
+__all__ = ["check_side_effects"]
+
+KIND = "side_effect"
+
+
+def check_side_effects(module, x, *, seed=0, name=None):
+    """Check that forward leaves its input, and backward its gradient and the output, intact.
+
+    Args:
+        module: a refnet module, a ``Component`` or any module with the protocol.
+        x: input, ``[B, in]`` (its first row for a per-sample module).
+        seed: seed of the upstream gradient.
+        name: the module's name in the ids; its description when ``None``.
+
+    Returns:
+        ``side_effect/<name>/input``, ``…/grad_output`` and ``…/output``, each passing exactly
+        when the tensor is unchanged; one failed ``side_effect/<name>/raised`` when the module
+        raises.
+    """
+    component = as_component(module, name=name)
+    return guarded(f"{KIND}/{component.name}/raised", component.name, KIND,
+                   lambda: _check(component, x, seed))
+
+
+def _unchanged(name, what, kept, handed, seed):
+    return compare(check_id=f"{KIND}/{name}/{what}", module=name, kind=KIND, expected=kept,
+                   got=handed, atol=EXACT, rtol=0.0, what=_WHAT[what],
+                   context=f"seed={seed}; the module must not write into a tensor it did not "
+                           "create: callers still use it")
+
+
+_WHAT = {"input": "the input after forward", "grad_output": "the incoming gradient after "
+         "backward", "output": "the output forward returned, after backward"}
+
+
+def _check(component, x, seed):
+    view, name = component.view, component.name
+    view.zero_grad()
+    given = (x[0] if view.per_sample else x).detach().clone()
+    kept_input = given.clone()
+    output = call(name, "forward", view.module.forward, given)
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"{name}.forward returned {type(output).__name__}, not a tensor")
+    kept_output = output.detach().clone()
+    gradient = upstream_gradient(kept_output, seed)
+    kept_gradient = gradient.clone()
+    call(name, "backward", view.module.backward, gradient)
+    return [_unchanged(name, "input", kept_input, given, seed),
+            _unchanged(name, "grad_output", kept_gradient, gradient, seed),
+            _unchanged(name, "output", kept_output, output, seed)]

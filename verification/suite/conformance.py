@@ -1,0 +1,338 @@
+"""Every check kind on every component of a target: the same cases for refnet and any other.
+
+``target_cases(target)`` turns a ``Target`` (verification/targets/adapter.py) into ``Case``s,
+one group per component the adapter provides. Each case builds FRESH objects through the
+adapter (the harness never copies a target's object), writes its own seeded parameter values
+through ``param()`` (so that every framework is checked at the same point whatever its
+initialisation), and runs:
+
+==========================  ===================================================================
+component                   checks (kinds)
+==========================  ===================================================================
+``linear``                  finite differences, autograd twin, accumulation and zero_grad, side
+                            effects; Linear 3→4 at batch 5 and 25→2 at batch 1
+``relu``, ``tanh``,         finite differences, autograd twin, side effects; hand-picked points
+``sigmoid``                 (±30, ±1e-3, …) and extreme ones (±800: a Tanh written as an exp
+                            ratio returns NaN there); ReLU's slope at 0 (``kink``: a declared
+                            or any single valid slope is a convention, not a failure)
+``sequential``              the report's 2-25-25-25-2 network with ReLU and with Tanh, and a
+                            nested container (not for a container declared to return no dL/dx,
+                            which cannot nest): finite differences, autograd twin,
+                            accumulation, side effects (a reused activation instance fails here)
+``mse_loss``,               consistency (finite differences), normalisation (a fact, or the
+``cross_entropy_loss``,     declared one), value and gradient against torch
+``bce_loss``
+``dropout``                 drop rate, fresh masks, rescale, backward under the mask, eval mode
+``sgd``, ``adam``,          the target's optimiser against ``torch.optim`` on the same values
+extra optimisers            and gradients, 20 steps
+``training``                the report network (Tanh) trained for 20 steps with the target's
+                            loss and SGD (and Adam), against the twin and ``torch.optim`` from
+                            the same weights, data and batch order
+==========================  ===================================================================
+
+Finite differences take the protocol path (one element at a time) for any framework but
+refnet, whose own classes have a faster exact twin (verification/checks/finite_difference.py).
+Every result carries its ``component``. A case that raises is one failed result; the run goes
+on (``run_cases``).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+import refnet
+from verification.checks.accumulation import check_accumulation
+from verification.checks.dropout import check_dropout
+from verification.checks.finite_difference import check_backward
+from verification.checks.kink import check_kink
+from verification.checks.loss import check_loss, measured_reduction
+from verification.checks.optimizer import check_optimizer
+from verification.checks.reference import check_against_reference, guarded
+from verification.checks.side_effects import check_side_effects
+from verification.checks.trajectory import check_trajectory
+from verification.targets import spec
+from verification.targets.protocol import LossView
+
+__all__ = ["Case", "target_cases", "run_cases", "check_target", "ADAM_SETTINGS"]
+
+ADAM_SETTINGS = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8}
+HAND_PICKED = (-30.0, -1.0, -1e-3, 0.5, 1.0, 30.0)
+EXTREME = (-800.0, -50.0, 50.0, 800.0)
+"""Beyond exp's range in float64 (|x| > 709.8): a correct activation is still finite there."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One group of checks.
+
+    Attributes:
+        name: unique, e.g. ``"linear 3→4"``.
+        classes: what it exercises: component names (``"linear"``, …), or for refnet's own
+            cases its classes (the mutation self-test matches them with its mutants).
+        kinds: the check kinds it produces.
+        run: returns a list of ``CheckResult``.
+        component: the component its results are filed under.
+    """
+
+    name: str
+    classes: tuple
+    kinds: tuple
+    run: Callable[[], list]
+    component: str = ""
+
+
+def _input(shape, seed, scale=2.0, dtype=torch.float64):
+    """Uniform in [-scale, scale), drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return (scale * (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1)).to(dtype)
+
+
+def _initialise(component, seed):
+    """Write seeded values into the target's parameters through ``param()``: weights normal
+    with Xavier's std (eq. 16), biases normal with std 0.5 (nonzero, so a bias that is never
+    added shows in the output), in the target's own layout and dtype."""
+    generator = torch.Generator().manual_seed(seed)
+    pairs = component.view.param()
+    linears = [leaf for leaf in spec.leaves(component.layer) if leaf.kind == "linear"]
+    for index, linear in enumerate(linears[:len(pairs) // 2]):
+        weight, bias = pairs[2 * index][0], pairs[2 * index + 1][0]
+        std = (2 / (linear.in_features + linear.out_features)) ** 0.5
+        values = std * torch.randn(linear.out_features, linear.in_features,
+                                   generator=generator, dtype=torch.float64)
+        if component.weight_layout == "in_out":
+            values = values.T
+        if tuple(weight.shape) == tuple(values.shape):
+            weight.copy_(values.to(weight.dtype))
+        if bias.numel() == linear.out_features:
+            bias.copy_((0.5 * torch.randn(linear.out_features, generator=generator,
+                                          dtype=torch.float64)).view_as(bias).to(bias.dtype))
+    return component
+
+
+class _Builder:
+    """Builds a target's components at seeded values, in its check dtype."""
+
+    def __init__(self, target, seed):
+        self.target, self.seed = target, seed
+        self.dtype = target.facts.check_dtype
+
+    def module(self, layer, name=None, seed_offset=0):
+        generator = torch.Generator().manual_seed(self.seed + seed_offset)
+        return _initialise(spec.build(self.target, layer, generator, name=name),
+                           self.seed + seed_offset)
+
+    def input(self, shape, scale=2.0, seed_offset=1):
+        return _input(shape, self.seed + seed_offset, scale, self.dtype)
+
+    def points(self, values):
+        return torch.tensor([values], dtype=torch.float64).to(self.dtype)
+
+
+def _module_checks(build, layer, batch, kinds, name=None):
+    """The named check kinds on a fresh module of ``layer`` each, at one input."""
+    width = next(spec.leaves(layer)).in_features or 5
+    x = build.input((batch, width))
+    runs = {
+        "finite_difference": lambda: check_backward(build.module(layer, name), x),
+        "autograd": lambda: check_against_reference(build.module(layer, name), x),
+        "accumulation": lambda: check_accumulation(build.module(layer, name), x),
+        "side_effect": lambda: check_side_effects(build.module(layer, name), x),
+    }
+    return [result for kind in kinds for result in runs[kind]()]
+
+
+_MODULE_KINDS = ("finite_difference", "autograd", "accumulation", "side_effect")
+_ACTIVATION_KINDS = ("finite_difference", "autograd", "side_effect")
+
+
+def _activation_cases(build, kind):
+    layer = spec.Layer(kind)
+    cases = [
+        Case(f"{kind}", (kind,), _ACTIVATION_KINDS, lambda: _activation_checks(build, layer)),
+        Case(f"{kind} at hand-picked and extreme points", (kind,), ("autograd",),
+             lambda: [*check_against_reference(build.module(layer, f"{spec.describe(layer)} "
+                                                                   "at hand-picked points"),
+                                               build.points(HAND_PICKED)),
+                      *check_against_reference(build.module(layer, f"{spec.describe(layer)} "
+                                                                   "at extreme points"),
+                                               build.points(EXTREME))]),
+    ]
+    if kind == "relu":
+        cases.append(Case("relu at its kink", (kind,), ("kink",), lambda: [check_kink(
+            build.module(layer), declared_slope=build.target.facts.relu_slope_at_zero)]))
+    return cases
+
+
+def _activation_checks(build, layer):
+    x = build.input((7, 5), scale=4.0)
+    return [*check_backward(build.module(layer), x),
+            *check_against_reference(build.module(layer), x),
+            *check_side_effects(build.module(layer), x)]
+
+
+def _loss_inputs(kind, facts, dtype, seed):
+    generator = torch.Generator().manual_seed(seed)
+    if kind == "bce_loss":
+        prediction = 0.05 + 0.9 * torch.rand(6, 2, generator=generator, dtype=torch.float64)
+        return prediction.to(dtype), (torch.rand(6, 2, generator=generator) > 0.5).to(dtype)
+    scale = 3.0 if kind == "cross_entropy_loss" else 1.0
+    prediction = (scale * torch.randn(6, 3, generator=generator, dtype=torch.float64)).to(dtype)
+    if kind == "mse_loss":
+        return prediction, torch.rand(6, 3, generator=generator, dtype=torch.float64).to(dtype)
+    labels = torch.randint(3, (6,), generator=generator)
+    if facts.cross_entropy_target == "index":
+        return prediction, labels
+    return prediction, torch.nn.functional.one_hot(labels, 3).to(dtype)
+
+
+_LOSS_KINDS = {"mse_loss": "mse", "cross_entropy_loss": "cross_entropy", "bce_loss": "bce"}
+
+
+def _loss_case(build, component):
+    facts = build.target.facts
+
+    def run():
+        loss = LossView(build.target.build(component), component, per_sample=facts.per_sample)
+        prediction, target = _loss_inputs(component, facts, build.dtype, build.seed)
+        declared = facts.mse_reduction if component == "mse_loss" else None
+        return check_loss(loss, prediction, target, kind=_LOSS_KINDS[component],
+                          reduction=declared, name=component)
+
+    return Case(component, (component,), ("finite_difference", "autograd"), run)
+
+
+def _dropout_case(build):
+    def run():
+        dropout = build.module(spec.dropout(0.3), "Dropout(p=0.3)")
+        return check_dropout(dropout, build.input((6, 5)), p=0.3, seed=build.seed,
+                             samples=20_000)
+
+    return Case("dropout", ("dropout",), ("statistical", "property"), run)
+
+
+def _optimizer_cases(build):
+    target, dtype = build.target, build.dtype
+    cases = []
+    if target.has("sgd"):
+        cases.append(Case("sgd", ("sgd",), ("trajectory",), lambda: check_optimizer(
+            lambda params: target.build("sgd", params, 0.1), torch.optim.SGD, lr=0.1,
+            dtype=dtype, seed=build.seed, name="sgd")))
+    if target.has("adam"):
+        settings = ADAM_SETTINGS
+        cases.append(Case("adam", ("adam",), ("trajectory",), lambda: check_optimizer(
+            lambda params: target.build("adam", params, settings["lr"], settings["betas"],
+                                        settings["eps"]),
+            torch.optim.Adam, lr=settings["lr"],
+            options={"betas": settings["betas"], "eps": settings["eps"]}, dtype=dtype,
+            seed=build.seed, name="adam")))
+    for torch_name, factory in sorted(target.optimizers.items()):
+        component = torch_name.lower()
+        cases.append(Case(component, (component,), ("trajectory",),
+                          lambda factory=factory, torch_name=torch_name, component=component:
+                          check_optimizer(lambda params: target.build(factory, params, 0.05),
+                                          getattr(torch.optim, torch_name), lr=0.05,
+                                          dtype=dtype, seed=build.seed, name=component)))
+    return cases
+
+
+def _training_case(build):
+    target = build.target
+    optimizers = [name for name in ("sgd", "adam") if target.has(name)]
+
+    def run():
+        generator = torch.Generator().manual_seed(build.seed)
+        x, labels = refnet.disk_dataset(40, generator=generator, dtype=torch.float64)
+        x, targets = x.to(build.dtype), refnet.one_hot(labels, dtype=torch.float64).to(
+            build.dtype)
+        reduction = target.facts.mse_reduction or measured_reduction(
+            LossView(target.build("mse_loss"), "mse_loss", per_sample=target.facts.per_sample),
+            *_loss_inputs("mse_loss", target.facts, build.dtype, build.seed))
+        if reduction is None:
+            raise ValueError("the MSE loss is normalised as none of sum, mean or batch_mean, so "
+                             "the torch side of the training cannot be set up")
+        results = []
+        for optimizer in optimizers:
+            lr = 0.05 if optimizer == "sgd" else ADAM_SETTINGS["lr"]
+            model = build.module(spec.report_network("tanh"), "report network (tanh)")
+            results += check_trajectory(
+                model, x, targets, optimizer=optimizer, lr=lr, steps=20, reduction=reduction,
+                seed=build.seed, loss=target.build("mse_loss"),
+                build_optimizer=_optimizer_factory(target, optimizer))
+        return results
+
+    return Case("training", ("training", "sequential", "linear", "tanh", "sigmoid", "mse_loss",
+                             *optimizers), ("trajectory",), run)
+
+
+def _optimizer_factory(target, optimizer):
+    if optimizer == "sgd":
+        return lambda params, lr: target.build("sgd", params, lr)
+    return lambda params, lr: target.build("adam", params, lr, ADAM_SETTINGS["betas"],
+                                           ADAM_SETTINGS["eps"])
+
+
+def target_cases(target, seed=0):
+    """Every case for ``target``, in a fixed order (module docstring); optional components
+    only where the adapter provides them."""
+    build = _Builder(target, seed)
+    linear, tiny = spec.linear(3, 4), spec.linear(25, 2)
+    nested = spec.sequential(spec.sequential(spec.linear(3, 4), spec.tanh()),
+                             spec.sequential(spec.linear(4, 2), spec.sigmoid()))
+    cases = [
+        Case("linear 3→4", ("linear",), _MODULE_KINDS,
+             lambda: _module_checks(build, linear, 5, _MODULE_KINDS)),
+        Case("linear 25→2, batch 1", ("linear",), ("finite_difference", "autograd"),
+             lambda: _module_checks(build, tiny, 1, ("finite_difference", "autograd"))),
+        *[case for kind in ("relu", "tanh", "sigmoid") for case in _activation_cases(build, kind)],
+        *[Case(f"report network ({activation})",
+               ("sequential", "linear", activation, "sigmoid"), _MODULE_KINDS,
+               lambda activation=activation: _module_checks(
+                   build, spec.report_network(activation), 8, _MODULE_KINDS,
+                   name=f"report network ({activation})"))
+          for activation in ("relu", "tanh")],
+        *[Case("nested sequential", ("sequential", "linear", "tanh", "sigmoid"),
+               ("finite_difference", "autograd"),
+               lambda: _module_checks(build, nested, 5, ("finite_difference", "autograd")))
+          for _ in range(int(target.facts.sequential_returns_grad))],
+        *[_loss_case(build, component) for component in _LOSS_KINDS if target.has(component)],
+    ]
+    if target.has("dropout"):
+        cases.append(_dropout_case(build))
+    cases += _optimizer_cases(build)
+    if target.has("sgd") or target.has("adam"):
+        cases.append(_training_case(build))
+    return [replace(case, component=case.component or case.classes[0]) for case in cases]
+
+
+def run_cases(selected, progress=None):
+    """Run ``selected`` cases; a case that raises becomes one failed result.
+
+    Each result is filed under its case's ``component``.
+
+    Args:
+        selected: a list of ``Case``.
+        progress: optional callable ``progress(case_name)`` called before each case.
+
+    Returns:
+        The concatenated ``CheckResult`` list.
+    """
+    results = []
+    for case in selected:
+        if progress is not None:
+            progress(case.name)
+        results += [replace(result, component=case.component)
+                    for result in guarded(f"error/{case.name}", case.name, "error", case.run)]
+    return results
+
+
+def check_target(target, *, seed=0, progress=None):
+    """Run every case of ``target`` (a ``Target``, or a spec for ``load_target``).
+
+    Returns:
+        The ``CheckResult``s, each with its ``component``.
+    """
+    if isinstance(target, str):
+        from verification.targets.adapter import load_target
+        target = load_target(target)
+    return run_cases(target_cases(target, seed), progress)
