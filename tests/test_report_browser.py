@@ -41,7 +41,7 @@ def _rows_with_colour(image, colour, tolerance=0.02):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    selected = [case for case in registry.cases() if case.name == "Tanh"]
+    selected = [case for case in registry.cases() if case.name == "tanh"]
     original = registry.cases
     registry.cases = lambda seed=0: selected
     try:

@@ -34,7 +34,10 @@ def module_class(module_description):
 
 
 def conformance_matrix(checks):
-    """Module × check-kind cells, each with the worst error/tolerance ratio and a count.
+    """Component × check-kind cells, each with the worst error/tolerance ratio and a count.
+
+    A check is filed under its ``component`` (``linear``, ``mse_loss``, …), or under its
+    module's class where it has none.
 
     Args:
         checks: check records (``CheckResult.as_dict()``).
@@ -46,7 +49,7 @@ def conformance_matrix(checks):
     kinds = sorted({check["kind"] for check in checks})
     cells = {}
     for check in checks:
-        key = (module_class(check["module"]), check["kind"])
+        key = (check.get("component") or module_class(check["module"]), check["kind"])
         cell = cells.setdefault(key, {"passed": True, "worst_ratio": 0.0, "worst_id": "",
                                       "count": 0})
         cell["count"] += 1

@@ -1,61 +1,50 @@
-"""The conformance registry: every public refnet module × the kinds of check that cover it.
+"""refnet's registry: the conformance cases of refnet as a target, plus refnet's own extras.
 
-Each ``Case`` names the refnet class it checks, the check kinds it produces and a function
-that runs it. ``run_cases`` runs any list of cases, turning a case that raises into a failed
-result, so one broken module never stops the run. ``tests/test_registry.py`` fails when refnet
-exports a module, loss or optimiser that no case covers.
+refnet goes through exactly the path any other framework takes (``load_target("refnet")`` and
+``verification.suite.conformance.target_cases``); its cases are tagged with refnet's classes so
+that the coverage matrix and the mutation self-test can match them. The extras check what only
+refnet has: the replica axis (Linear with replicas, replica equivalence, batched ``train``), the
+``"sum"`` reduction of ``MSELoss`` (refnet's training default, the report's eq. 15), Dropout
+inside the autograd twin under its own mask (refnet exposes ``last_mask``), and random
+architectures drawn from every module kind. ``tests/test_registry.py`` fails when refnet exports
+a module, loss or optimiser that no case covers.
 
 All checks run in float64 on inputs drawn from explicit seeds.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 
 import refnet
+from verification.checks.accumulation import check_accumulation
 from verification.checks.compare import compare
-from verification.checks.dropout import check_dropout
 from verification.checks.finite_difference import check_backward
-from verification.checks.kink import check_kink
 from verification.checks.loss import check_loss
 from verification.checks.reference import (
-    EXACT_ATOL,
-    autograd_tolerance,
     check_against_reference,
     describe,
-    guarded,
     summation_length,
     term_magnitudes,
     unit_roundoff,
-    upstream_gradient,
 )
 from verification.checks.trajectory import check_trajectory
+from verification.suite.conformance import Case, run_cases, target_cases
+from verification.targets.adapter import load_target
 
 __all__ = ["Case", "cases", "run_cases", "covered_classes", "public_module_classes",
            "random_architecture", "replica_equivalence", "train_replica_equivalence",
-           "check_accumulation"]
+           "REFNET_CLASSES"]
 
 F64 = torch.float64
 PROPERTY_ARCHITECTURES = 12
 """Random architectures drawn for the ``property`` kind in ``refnet verify``."""
-
-
-@dataclass(frozen=True)
-class Case:
-    """One group of checks.
-
-    Attributes:
-        name: unique, e.g. ``"Linear 2→25"``.
-        classes: the refnet classes it exercises (for the coverage matrix).
-        kinds: the check kinds it produces.
-        run: returns a list of ``CheckResult``.
-    """
-
-    name: str
-    classes: tuple
-    kinds: tuple
-    run: Callable[[], list]
+REFNET_CLASSES = {
+    "linear": refnet.Linear, "relu": refnet.ReLU, "tanh": refnet.Tanh,
+    "sigmoid": refnet.Sigmoid, "sequential": refnet.Sequential, "dropout": refnet.Dropout,
+    "mse_loss": refnet.MSELoss, "sgd": refnet.SGD, "adam": refnet.Adam,
+}
+"""The refnet class behind each component of the target path."""
 
 
 def _input(shape, seed, scale=2.0):
@@ -82,30 +71,6 @@ def _gradient_checks(module, x, seed=0):
 def _as_kind(kind, results):
     """Relabel results under another check kind (their ids are prefixed with it)."""
     return [replace(result, kind=kind, id=f"{kind}/{result.id}") for result in results]
-
-
-class _LossAsModule(refnet.Module):
-    """``prediction ↦ loss(prediction, target)``: a loss seen through the module protocol,
-    so the finite-difference harness can check it (samples are coupled by the reduction)."""
-
-    def __init__(self, loss, target):
-        self.loss, self.target = loss, target
-
-    def forward(self, x):
-        return self.loss.forward(x, self.target)
-
-    def backward(self, grad_output):
-        return grad_output * self.loss.backward()
-
-    def __repr__(self):
-        return repr(self.loss)
-
-
-def _loss_checks(reduction, seed):
-    prediction, target = _input((6, 2), seed), _input((6, 2), seed + 1)
-    loss = refnet.MSELoss(reduction)
-    finite = check_backward(_LossAsModule(loss, target), prediction, seed=seed, row_wise=False)
-    return finite + check_loss(loss, prediction, target)
 
 
 def _trajectory_checks(optimizer, lr, replicas, seed):
@@ -214,51 +179,6 @@ def train_replica_equivalence(seeds):
     return results
 
 
-def check_accumulation(module, x, *, seed=0, name=None):
-    """``backward`` adds into the ``param()`` gradients, and ``zero_grad`` clears them.
-
-    Steps: zero_grad, forward, backward(g), keep the gradients G; forward and backward(g) again
-    without zeroing, the gradients must be 2G; zero_grad, they must be exactly 0. Both passes
-    compute the same sums on the same values, so 2G is held to ``autograd_tolerance`` (n the
-    chain's summation length, the scale max|2G|); an overwrite is off by G, a factor 2.
-
-    Args:
-        module: a refnet module without training-mode Dropout (two forwards must agree).
-        x: input, ``[B, in]`` or ``[R, B, in]``.
-        seed: seed of the upstream gradient g.
-        name: the module's name in the ids; ``describe(module)`` when ``None``.
-
-    Returns:
-        Per ``param()`` pair, ``property/<name>/accumulation/param[i]`` and
-        ``property/<name>/zero_grad/param[i]``.
-    """
-    name = describe(module) if name is None else name
-    module.zero_grad()
-    grad_output = upstream_gradient(module.forward(x), seed)
-    module.backward(grad_output)
-    once = [gradient.clone() for _, gradient in module.param()]
-    module.forward(x)
-    module.backward(grad_output)
-    twice = [gradient.clone() for _, gradient in module.param()]
-    module.zero_grad()
-    terms = summation_length(module, x.shape[-2])
-    results = []
-    for index, (first, second, (_, cleared)) in enumerate(
-            zip(once, twice, module.param(), strict=True)):
-        tolerance = autograd_tolerance(x.dtype, terms, float(2 * first.abs().max()))
-        results += [
-            compare(check_id=f"property/{name}/accumulation/param[{index}]", module=name,
-                    kind="property", expected=2 * first, got=second, atol=tolerance.atol,
-                    rtol=tolerance.rtol, what=f"param[{index}] gradient after two backwards",
-                    context=f"seed={seed}; twice the gradient of one backward"),
-            compare(check_id=f"property/{name}/zero_grad/param[{index}]", module=name,
-                    kind="property", expected=torch.zeros_like(cleared), got=cleared,
-                    atol=EXACT_ATOL, rtol=0.0, what=f"param[{index}] gradient after zero_grad",
-                    context=f"seed={seed}"),
-        ]
-    return results
-
-
 def random_architecture(generator):
     """A random ``Sequential`` drawn from every module kind, with its input.
 
@@ -300,77 +220,43 @@ def _property_checks(count, seed):
     return results
 
 
+def _refnet_tagged(case):
+    """A conformance case with its components replaced by refnet's classes."""
+    return replace(case, classes=tuple(REFNET_CLASSES[tag] for tag in case.classes
+                                       if tag in REFNET_CLASSES))
+
+
 def cases(seed=0):
-    """Every registered case, in a fixed order."""
-    L, R, T, S, D = refnet.Linear, refnet.ReLU, refnet.Tanh, refnet.Sigmoid, refnet.Dropout
-    hand_picked = torch.tensor([[-30.0, -1.0, -1e-3, 0.5, 1.0, 30.0]], dtype=F64)
+    """Every registered case, in a fixed order: refnet as a target, then refnet's extras."""
+    L, S = refnet.Linear, refnet.Sequential
     return [
-        Case("Linear 2→25", (L,), ("finite_difference", "autograd"),
-             lambda: _gradient_checks(_linear(2, 25, seed), _input((8, 2), seed))),
-        Case("Linear 25→2, batch 1", (L,), ("finite_difference", "autograd"),
-             lambda: _gradient_checks(_linear(25, 2, seed), _input((1, 25), seed))),
+        *[_refnet_tagged(case) for case in target_cases(load_target("refnet"), seed)],
         Case("Linear with replicas", (L,), ("finite_difference", "autograd"),
-             lambda: _gradient_checks(_linear(3, 4, seed, replicas=3), _input((3, 5, 3), seed))),
-        *[Case(f"{cls.__name__}", (cls,), ("finite_difference", "autograd"),
-               lambda cls=cls: _gradient_checks(cls(), _input((7, 5), seed, scale=4.0)))
-          for cls in (R, T, S)],
-        *[Case(f"{cls.__name__} at hand-picked points", (cls,), ("autograd",),
-               lambda cls=cls: check_against_reference(cls(), hand_picked, seed=seed))
-          for cls in (R, T, S)],
-        Case("ReLU at its kink", (R,), ("kink",), lambda: [check_kink(R())]),
-        Case("Dropout", (D,), ("autograd", "statistical", "property"),
-             lambda: check_dropout(D(0.3, generator=torch.Generator().manual_seed(seed)),
-                                   _input((6, 5), seed), seed=seed)),
-        Case("Dropout in evaluation mode", (D,), ("finite_difference",),
-             lambda: check_backward(D(0.3).eval(), _input((6, 5), seed), seed=seed)),
-        *[Case(f"report network, {act}", (refnet.Sequential, L, R if act == "relu" else T, S),
-               ("finite_difference", "autograd"),
-               lambda act=act: _gradient_checks(_report_network(act, seed), _input((8, 2), seed)))
-          for act in ("relu", "tanh")],
-        Case("nested Sequential", (refnet.Sequential,), ("finite_difference", "autograd"),
-             lambda: _gradient_checks(
-                 refnet.Sequential(refnet.Sequential(_linear(3, 4, seed), T()),
-                                   refnet.Sequential(_linear(4, 2, seed + 1), S())),
-                 _input((5, 3), seed))),
-        *[Case(f"MSELoss {reduction}", (refnet.MSELoss,), ("finite_difference", "autograd"),
-               lambda reduction=reduction: _loss_checks(reduction, seed))
-          for reduction in ("mean", "sum")],
-        Case("SGD trajectory", (refnet.SGD,), ("trajectory",),
-             lambda: _trajectory_checks("sgd", 0.05, None, seed)),
-        Case("Adam trajectory", (refnet.Adam,), ("trajectory",),
-             lambda: _trajectory_checks("adam", 0.01, None, seed)),
-        Case("SGD trajectory with replicas", (refnet.SGD, L), ("trajectory",),
-             lambda: _trajectory_checks("sgd", 0.05, 3, seed)),
-        Case("replica equivalence", (L, T, S, refnet.Sequential), ("replica",),
-             lambda: _replica_case(seed)),
-        Case("train, error and disk_dataset with replicas", (L, refnet.Sequential, refnet.SGD),
-             ("replica",), lambda: train_replica_equivalence([seed, seed + 1, seed + 2])),
-        Case("gradient accumulation and zero_grad", (L, refnet.Sequential), ("property",),
-             lambda: check_accumulation(_report_network("tanh", seed), _input((6, 2), seed),
-                                        seed=seed)
-             + check_accumulation(_linear(3, 4, seed, replicas=2), _input((2, 5, 3), seed),
-                                  seed=seed)),
-        Case("random architectures", (L, R, T, S, D, refnet.Sequential), ("property",),
-             lambda: _property_checks(PROPERTY_ARCHITECTURES, seed)),
+             lambda: _gradient_checks(_linear(3, 4, seed, replicas=3), _input((3, 5, 3), seed)),
+             "linear"),
+        Case("Dropout under its own mask, and in evaluation mode", (refnet.Dropout,),
+             ("finite_difference", "autograd"),
+             lambda: [*check_against_reference(
+                 refnet.Dropout(0.3, generator=torch.Generator().manual_seed(seed)),
+                 _input((6, 5), seed), seed=seed),
+                 *check_backward(refnet.Dropout(0.3).eval(), _input((6, 5), seed), seed=seed)],
+             "dropout"),
+        Case("MSELoss sum", (refnet.MSELoss,), ("finite_difference", "autograd"),
+             lambda: check_loss(refnet.MSELoss("sum"), _input((6, 2), seed),
+                                _input((6, 2), seed + 1)), "mse_loss"),
+        Case("SGD trajectory with replicas, sum loss", (refnet.SGD, L), ("trajectory",),
+             lambda: _trajectory_checks("sgd", 0.05, 3, seed), "training"),
+        Case("replica equivalence", (L, refnet.Tanh, refnet.Sigmoid, S), ("replica",),
+             lambda: _replica_case(seed), "replicas"),
+        Case("train, error and disk_dataset with replicas", (L, S, refnet.SGD), ("replica",),
+             lambda: train_replica_equivalence([seed, seed + 1, seed + 2]), "replicas"),
+        Case("gradient accumulation with replicas", (L,), ("accumulation",),
+             lambda: check_accumulation(_linear(3, 4, seed, replicas=2), _input((2, 5, 3), seed),
+                                        seed=seed), "linear"),
+        Case("random architectures", (L, refnet.ReLU, refnet.Tanh, refnet.Sigmoid,
+                                      refnet.Dropout, S), ("property",),
+             lambda: _property_checks(PROPERTY_ARCHITECTURES, seed), "sequential"),
     ]
-
-
-def run_cases(selected, progress=None):
-    """Run ``selected`` cases; a case that raises becomes one failed result.
-
-    Args:
-        selected: a list of ``Case``.
-        progress: optional callable ``progress(case_name)`` called before each case.
-
-    Returns:
-        The concatenated ``CheckResult`` list.
-    """
-    results = []
-    for case in selected:
-        if progress is not None:
-            progress(case.name)
-        results += guarded(f"error/{case.name}", case.name, "error", case.run)
-    return results
 
 
 def public_module_classes():
