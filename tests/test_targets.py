@@ -1,0 +1,344 @@
+"""Checking other frameworks: adapters, the six fixture frameworks and their planted bugs.
+
+Every correct fixture (and refnet) must pass every check; every planted bug must be flagged by a
+check of its kind on its component, and nothing may fail on a component that does not use the
+adapter factory the bug replaces.
+"""
+
+import ast
+import copy
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from verification import (
+    Target,
+    TargetError,
+    check_accumulation,
+    check_against_reference,
+    check_backward,
+    check_kink,
+    check_side_effects,
+    check_target,
+    load_target,
+    target_cases,
+)
+from verification.checks.reference import canonical_pairs
+from verification.suite.conformance import run_cases
+from verification.targets import spec
+from verification.targets.protocol import ModuleView
+from verification.targets.state import torch_state_kept
+
+FRAMEWORKS = Path(__file__).parent / "frameworks"
+NAMES = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention")
+F64 = torch.float64
+
+
+def _adapter_module(name):
+    """The adapter module itself (for its PLANTED table), imported with torch's global state
+    kept: ``handout`` switches autograd off at import, as the course handout asks."""
+    sys.path.insert(0, str(FRAMEWORKS))
+    try:
+        with torch_state_kept():
+            return importlib.import_module(f"{name}_adapter")
+    finally:
+        sys.path.remove(str(FRAMEWORKS))
+
+
+def _target(name, variant=None):
+    path = FRAMEWORKS / f"{name}_adapter.py"
+    return load_target(f"{path}:{variant}" if variant else str(path))
+
+
+def _failures(results):
+    return [result for result in results if not result.passed]
+
+
+def _planted():
+    for name in NAMES:
+        for variant, expected in _adapter_module(name).PLANTED.items():
+            yield pytest.param(name, variant, expected, id=f"{name}-{variant}")
+
+
+def _overridden_factory(name, variant):
+    module = _adapter_module(name)
+    buggy = getattr(module, variant)
+    [factory] = [key for key in vars(buggy) if callable(getattr(buggy, key))
+                 and not key.startswith("_") and not isinstance(vars(buggy)[key], type)]
+    return factory
+
+
+# --- correct frameworks pass, planted bugs are flagged by the right kind --------------------
+
+
+@pytest.mark.parametrize("name", ("refnet", *NAMES))
+def test_correct_framework_passes_every_check(name):
+    target = load_target("refnet") if name == "refnet" else _target(name)
+    results = check_target(target)
+    assert len(results) > 100, f"{name}: only {len(results)} checks ran"
+    assert not _failures(results), "\n".join(r.detail for r in _failures(results))
+    assert all(result.component for result in results), "every result names its component"
+
+
+@pytest.mark.parametrize(("name", "variant", "expected"), list(_planted()))
+def test_planted_bug_is_flagged_by_its_kind_and_only_where_it_is_used(name, variant, expected):
+    target = _target(name, variant)
+    cases = target_cases(target)
+    results = run_cases(cases)
+    flagged = {(result.component, result.kind) for result in _failures(results)}
+    assert expected in flagged, f"{variant}: {expected} not flagged; flagged {sorted(flagged)}"
+    factory = _overridden_factory(name, variant)
+    users = {case.component for case in cases if factory in case.classes}
+    stray = {component for component, _ in flagged} - users
+    assert not stray, f"{variant} (replaces {factory}) fails components that do not use it: {stray}"
+
+
+def test_every_fixture_is_independent_of_refnet_and_of_each_other():
+    for path in FRAMEWORKS.glob("*.py"):
+        imported = {node.names[0].name.split(".")[0] for node in ast.walk(ast.parse(
+            path.read_text())) if isinstance(node, ast.Import)} | {
+            node.module.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module}
+        allowed = {"math", "torch", path.stem.removesuffix("_adapter")}
+        assert imported <= allowed, f"{path.name} imports {sorted(imported - allowed)}"
+
+
+# --- loading targets ----------------------------------------------------------------------------
+
+
+def test_refnet_is_a_target_like_any_other():
+    target = load_target("refnet")
+    assert isinstance(target, Target) and target.facts.relu_slope_at_zero == 0.0
+    assert target.description()["components"][:6] == [
+        "linear", "relu", "tanh", "sigmoid", "sequential", "mse_loss"]
+
+
+def test_importable_name_and_attribute(monkeypatch):
+    monkeypatch.syspath_prepend(str(FRAMEWORKS))
+    target = load_target("convention_adapter:SGDAscent")
+    assert target.name == "SGDAscent" and target.facts.relu_slope_at_zero == 1.0
+
+
+def test_a_framework_that_disables_autograd_at_import_leaves_grad_mode_alone():
+    assert torch.is_grad_enabled()
+    target = _target("handout")
+    assert torch.is_grad_enabled(), "loading a target must restore torch's grad mode"
+    assert target.facts.declared() == {}
+
+
+@pytest.mark.parametrize(("spec_text", "message"), [
+    ("no/such/adapter.py", "does not exist"),
+    ("no_such_module_anywhere", "failed to import: ModuleNotFoundError"),
+])
+def test_unloadable_target_is_a_clear_error(spec_text, message):
+    with pytest.raises(TargetError, match=message):
+        load_target(spec_text)
+
+
+def test_import_that_raises_is_reported_with_its_message(tmp_path):
+    broken = tmp_path / "broken_adapter.py"
+    broken.write_text("raise RuntimeError('planted import failure')\n")
+    with pytest.raises(TargetError, match="failed to import: RuntimeError: planted import"):
+        load_target(str(broken))
+
+
+def test_adapter_without_required_factories_is_refused():
+    class Half:
+        def linear(self, in_features, out_features, generator):
+            raise AssertionError("never called")
+
+    with pytest.raises(TargetError, match=r"lacks the required factories \['relu'"):
+        Target.from_adapter(Half)
+
+
+def test_malformed_fact_is_refused():
+    class Odd(_adapter_module("handout").Adapter):
+        weight_layout = "rows"
+
+    with pytest.raises(TargetError, match="weight_layout='rows'"):
+        Target.from_adapter(Odd)
+
+
+# --- the cases of points 2-9 of the issue, one test each -----------------------------------------
+
+
+class Linear:
+    """A foreign layer that happens to look like refnet's (same class name and attributes)
+    while its forward reads other tensors: recognising modules by name must not matter."""
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(0)
+        self.in_features, self.out_features, self.replicas = 3, 2, None
+        self.w = torch.randn(2, 3, generator=generator, dtype=F64)
+        self.b = torch.randn(2, generator=generator, dtype=F64)
+        self.weight, self.bias = self.w.clone(), self.b.clone()  # decoys the forward ignores
+        self.dw, self.db = torch.zeros_like(self.w), torch.zeros_like(self.b)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.w.T + self.b
+
+    def backward(self, gradient):
+        self.dw += gradient.T @ self.x
+        self.db += gradient.sum(0)
+        return gradient @ self.w
+
+    def param(self):
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def zero_grad(self):
+        self.dw.zero_()
+        self.db.zero_()
+
+
+def _x(*shape, seed=1):
+    return 2 * torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=F64) - 1
+
+
+def test_point2_a_foreign_class_named_linear_is_no_false_alarm():
+    results = check_backward(Linear(), _x(4, 3))
+    assert not _failures(results), [r.detail for r in _failures(results)]
+    assert all("protocol, one element at a time" in r.detail for r in results[1:]), (
+        results[1].detail)
+
+
+def test_point3_checks_run_with_autograd_switched_off_globally():
+    with torch.no_grad():
+        results = [*check_against_reference(Linear(), _x(4, 3), layer=spec.linear(3, 2)),
+                   check_kink(ModuleView(_adapter_module("handout").fw.ReLU(), "ReLU"))]
+        assert not torch.is_grad_enabled(), "the caller's grad mode is restored"
+    assert not _failures(results), [r.detail for r in _failures(results)]
+
+
+def test_point5_overwritten_gradients_are_flagged_by_the_exported_check():
+    class Overwriting(Linear):
+        def backward(self, gradient):
+            self.dw.copy_(gradient.T @ self.x)
+            self.db.copy_(gradient.sum(0))
+            return gradient @ self.w
+
+    assert not _failures(check_accumulation(Linear(), _x(4, 3)))
+    failed = _failures(check_accumulation(Overwriting(), _x(4, 3)))
+    assert [r.id for r in failed] == ["accumulation/Overwriting/param[0]",
+                                      "accumulation/Overwriting/param[1]"], failed
+    assert "overwritten instead of added" in failed[0].detail, failed[0].detail
+
+
+class _ZeroesItsInput(Linear):
+    def forward(self, x):
+        y = super().forward(x)
+        self.x = x.clone()
+        x.zero_()
+        return y
+
+
+class _OverwritesItsOutput(Linear):
+    def forward(self, x):
+        self.y = super().forward(x)
+        return self.y
+
+    def backward(self, gradient):
+        grad_input = super().backward(gradient)
+        self.y.zero_()
+        return grad_input
+
+
+@pytest.mark.parametrize(("module", "tensor"), [(_ZeroesItsInput, "input"),
+                                                 (_OverwritesItsOutput, "output")])
+def test_point6_side_effects_are_failures_of_their_own_and_move_no_check(module, tensor):
+    failed = _failures(check_side_effects(module(), _x(4, 3)))
+    assert [r.id.rsplit("/", 1)[-1] for r in failed] == [tensor], [r.id for r in failed]
+    assert "must not write into a tensor it did not create" in failed[0].detail
+    results = check_backward(module(), _x(4, 3))
+    assert not _failures(results) and not any(r.excluded for r in results), (
+        "the harness works on its own copies: the point of the check does not move")
+
+
+def test_point7_param_property_missing_zero_grad_and_in_out_layout_work():
+    target = _target("transposed")
+    component = spec.build(target, spec.report_network("tanh"), torch.Generator())
+    assert not callable(component.view.module.param), "param is a property here"
+    assert not component.view.has_zero_grad
+    assert not _failures(check_backward(component, _x(5, 2)))
+    assert "param is an attribute, not a method" in component.view.notes
+    assert any("no zero_grad()" in note for note in component.view.notes)
+    assert canonical_pairs(component)[0][0].shape == (25, 2), "weights read as [out, in]"
+
+
+def test_point7_wrong_layout_declaration_is_told_what_to_declare():
+    class Undeclared(_adapter_module("transposed").Adapter):
+        weight_layout = "out_in"
+
+    results = check_target(Target.from_adapter(Undeclared))
+    linear = next(r for r in results if r.id.startswith("autograd/Linear(3, 4)"))
+    assert not linear.passed and "declare weight_layout = 'in_out'" in linear.detail, (
+        linear.detail)
+
+
+def test_point7_container_returning_none_without_the_declaration_is_a_clear_message():
+    class Undeclared(_adapter_module("dynamic").Adapter):
+        sequential_returns_grad = True
+
+    results = check_target(Target.from_adapter(Undeclared))
+    failed = [r for r in _failures(results) if r.module.startswith("report network")]
+    assert failed and all("declare sequential_returns_grad = False" in r.detail
+                          for r in failed), [r.detail for r in failed]
+
+
+def test_point7_per_sample_and_float32_frameworks_are_checked_not_refused():
+    per_sample = check_target(_target("per_sample"))
+    float32 = check_target(_target("float32"))
+    assert not _failures(per_sample) and not _failures(float32)
+    assert any("torch.float32" in r.detail for r in float32 if r.kind == "finite_difference")
+
+
+def test_point8_nan_is_named_and_an_exact_match_reads_zero():
+    results = check_target(_target("dynamic", "ExpRatioTanh"))
+    failed = [r for r in _failures(results) if r.component == "tanh"]
+    assert any("the module returned nan at element" in r.detail for r in failed), (
+        [r.detail for r in failed])
+    kink = check_kink(ModuleView(_adapter_module("handout").fw.ReLU(), "ReLU"))
+    assert kink.passed and kink.error_ratio == 0.0 and "exact" in kink.detail, kink.detail
+
+
+def test_point9_a_target_that_cannot_be_copied_is_checked_without_copying():
+    target = _target("dynamic")
+    module = target.build("linear", 2, 3, torch.Generator())
+    with pytest.raises(RecursionError):
+        copy.deepcopy(module)
+    training = [case for case in target_cases(target) if case.name == "training"]
+    assert not _failures(run_cases(training))
+
+
+def test_a_target_that_changes_global_state_during_a_check_fails_it_and_is_undone():
+    class Silencer(Linear):
+        def forward(self, x):
+            torch.set_grad_enabled(False)
+            return super().forward(x)
+
+    results = check_against_reference(Silencer(), _x(4, 3), layer=spec.linear(3, 2))
+    assert torch.is_grad_enabled(), "the harness restores grad mode"
+    [changed] = [r for r in results if r.id.endswith("global-state")]
+    assert "grad mode True → False" in changed.detail, changed.detail
+
+
+def test_a_target_that_raises_or_returns_none_gives_failed_checks_with_its_message():
+    class Raising(Linear):
+        def forward(self, x):
+            raise RuntimeError("planted failure")
+
+    class ReturnsNone(Linear):
+        def forward(self, x):
+            return None
+
+    for module, message in ((Raising(), "forward raised RuntimeError: planted failure"),
+                            (ReturnsNone(), "forward returned NoneType, not a tensor")):
+        for results in (check_backward(module, _x(4, 3)),
+                        check_against_reference(module, _x(4, 3), layer=spec.linear(3, 2)),
+                        check_accumulation(module, _x(4, 3)),
+                        check_side_effects(module, _x(4, 3))):
+            assert results and all(not r.passed and message in r.detail for r in results), (
+                [r.detail for r in results])
