@@ -17,8 +17,8 @@ no piece swapped, which must survive, so a kill is due to the planted edit, not 
 
 Gradients overwritten instead of accumulated (``linear-overwrite``) are invisible to a check
 that runs backward once after ``zero_grad``, and to training, which zeroes before every
-backward; ``check_accumulation`` (run twice without zeroing, then zero) catches it and is added
-to the registry's cases by ``suite``.
+backward; ``check_accumulation`` (verification/checks/accumulation.py: twice without zeroing,
+then zero), part of every target's cases, catches it.
 
 ``detection_power`` measures, per check kind, the smallest relative error of a gradient that
 the kind flags: every Linear weight gradient is scaled by ``1 + δ`` for δ = 10⁻¹ … 10⁻¹².
@@ -269,8 +269,6 @@ CONTROLS = (
 )
 """The skeletons unedited: each must survive, or the kills above prove nothing."""
 
-
-# --- the accumulation check ---------------------------------------------------------------------
 
 # --- running ------------------------------------------------------------------------------------
 
