@@ -268,7 +268,8 @@ def _compare_trajectories(name, labels, expected, got, settings, context):
 
 
 def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=10,
-                     reduction="sum", seed=0, name=None, loss=None, build_optimizer=None):
+                     reduction="sum", seed=0, name=None, loss=None, build_optimizer=None,
+                     layer=None, weight_layout="out_in"):
     """Train ``model`` and its torch twin side by side; compare every step.
 
     Steps: build the twin; draw the batches; train both for ``steps`` steps; compare the
@@ -291,6 +292,8 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
         loss: the framework's MSE loss object; ``refnet.MSELoss(reduction)`` when ``None``.
         build_optimizer: the framework's optimiser, ``build(params, lr)``; refnet's
             ``optimizer`` when ``None``.
+        layer: the structure of a model that is not refnet's (``verification.targets.spec``).
+        weight_layout: ``"out_in"`` or ``"in_out"`` for such a model.
 
     Returns:
         One ``CheckResult`` for the loss (``trajectory/<optimizer>/<name>/loss``) and one per
@@ -300,7 +303,7 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"check_trajectory: optimizer must be one of {sorted(OPTIMIZERS)}, "
                          f"got {optimizer!r}")
-    component = as_component(model, name=name)
+    component = as_component(model, layer, weight_layout=weight_layout, name=name)
     name = component.name
     loss = LossView(refnet.MSELoss(reduction) if loss is None else loss, "loss")
     build = OPTIMIZERS[optimizer].build_refnet if build_optimizer is None else build_optimizer
