@@ -1,7 +1,8 @@
 """The ``refnet`` command line (CONTRACT.md): ``refnet train`` runs the report's single run,
-``refnet verify`` the verification suite."""
+``refnet verify`` the verification suite, ``refnet conform`` checks other implementations."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,23 @@ def _build_parser():
                         help="an earlier results.json: regressions against it fail the run")
     verify.add_argument("--device", type=_device, default=torch.device("cpu"), help="cpu or cuda")
     verify.set_defaults(handler=_run_verify)
+
+    conform = commands.add_parser(
+        "conform", help="check implementations of the module protocol: a report for each, a "
+                        "scoreboard for several")
+    conform.add_argument("targets", nargs="+", metavar="TARGET",
+                         help="an adapter: a file path or importable name (optionally :Name), "
+                              "or refnet")
+    conform.add_argument("--out", type=Path, default=Path("reports/conform"),
+                         help="output folder (created when missing)")
+    conform.add_argument("--baseline", type=Path, default=None,
+                         help="an earlier results.json of refnet conform: regressions fail the run")
+    conform.add_argument("--jobs", type=_at_least(1), default=os.cpu_count() or 1,
+                         help="targets checked at once (default: the CPU count)")
+    conform.add_argument("--timeout", type=_at_least(1e-3, float), default=300.0,
+                         help="seconds each target may take before it is stopped")
+    conform.add_argument("--quick", action="store_true", help="shorter trajectories")
+    conform.set_defaults(handler=_run_conform)
     return parser
 
 
@@ -121,6 +139,20 @@ def _run_verify(args):
         return run_verification(options)
     except VerifyError as failure:
         print(f"refnet verify: error: {failure}", file=sys.stderr)
+        return 2
+
+
+def _run_conform(args):
+    """Check the given targets (``verification.conform``)."""
+    from verification.conform import ConformError, ConformOptions, run_conform
+
+    options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
+                             jobs=args.jobs, timeout=args.timeout, quick=args.quick,
+                             command=" ".join(["refnet", *args.argv]))
+    try:
+        return run_conform(options)
+    except ConformError as failure:
+        print(f"refnet conform: error: {failure}", file=sys.stderr)
         return 2
 
 

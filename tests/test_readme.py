@@ -33,6 +33,6 @@ def test_the_example_runs_as_written_and_finds_the_planted_bug(monkeypatch):
     with contextlib.redirect_stdout(printed), torch_state_kept():
         exec(compile(example, "README.md", "exec"), {})
     lines = printed.getvalue().splitlines()
-    assert re.fullmatch(r"handout_adapter: \d+ checks, 0 failed", lines[0]), lines[0]
+    assert re.fullmatch(r"handout: \d+ checks, 0 failed", lines[0]), lines[0]
     assert any("FAILED for Tanh()" in line for line in lines[1:]), lines
     assert torch.is_grad_enabled() and os.getcwd() == str(ROOT)

@@ -119,7 +119,7 @@ def test_refnet_is_a_target_like_any_other():
 def test_importable_name_and_attribute(monkeypatch):
     monkeypatch.syspath_prepend(str(FRAMEWORKS))
     target = load_target("convention_adapter:SGDAscent")
-    assert target.name == "SGDAscent" and target.facts.relu_slope_at_zero == 1.0
+    assert target.name == "convention:SGDAscent" and target.facts.relu_slope_at_zero == 1.0
 
 
 def test_a_framework_that_disables_autograd_at_import_leaves_grad_mode_alone():

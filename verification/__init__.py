@@ -31,7 +31,7 @@ from verification.checks.reference import check_against_reference, torch_twin
 from verification.checks.result import CheckFailure, CheckResult
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import check_trajectory
-from verification.suite.conformance import check_target, target_cases
+from verification.suite.conformance import check_target, rerun, target_cases
 from verification.targets.adapter import Facts, Target, TargetError, load_target
 
 __all__ = [
@@ -40,5 +40,5 @@ __all__ = [
     "LossAsModule", "measured_reduction", "check_accumulation", "check_side_effects",
     "check_optimizer", "check_report_literal_pair", "report_literal_ratio", "ReportLiteralMSE",
     "REPORT_LITERAL_ID", "CheckResult", "CheckFailure", "Target", "Facts", "TargetError",
-    "load_target", "target_cases", "check_target",
+    "load_target", "target_cases", "check_target", "rerun",
 ]

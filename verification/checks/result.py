@@ -26,6 +26,7 @@ class CheckResult:
             a fact about the module, not a failure.
         component: the component of a target the check belongs to (``linear``, ``mse_loss``,
             ``training``, …; see ``verification.suite.conformance``), empty outside a target run.
+        case: the name of the case that produced it (``verification.rerun`` reruns it).
     """
 
     id: str
@@ -40,10 +41,11 @@ class CheckResult:
     excluded: int = 0
     convention: str = ""
     component: str = ""
+    case: str = ""
 
     def as_dict(self):
         """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
-        ``convention`` and ``component``."""
+        ``convention``, ``component`` and ``case``."""
         record = asdict(self)
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record

@@ -63,9 +63,10 @@ def conformance_matrix(checks):
     return {"kinds": kinds, "rows": rows}
 
 
-def render_html(context):
-    """Render the report from ``context`` (see ``verification.verify`` for its keys)."""
-    return _ENVIRONMENT.get_template("report.html.j2").render(**context)
+def render_html(context, template="report.html.j2"):
+    """Render ``template`` from ``context``: the verify report (``verification.verify`` gives
+    its keys), ``conform.html.j2`` or ``scoreboard.html.j2`` (``verification.conform``)."""
+    return _ENVIRONMENT.get_template(template).render(**context)
 
 
 def write_report(path, context):

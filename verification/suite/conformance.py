@@ -36,6 +36,7 @@ Every result carries its ``component``. A case that raises is one failed result;
 on (``run_cases``).
 """
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -54,9 +55,16 @@ from verification.checks.trajectory import check_trajectory
 from verification.targets import spec
 from verification.targets.protocol import LossView
 
-__all__ = ["Case", "target_cases", "run_cases", "check_target", "ADAM_SETTINGS"]
+__all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "ADAM_SETTINGS",
+           "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
 ADAM_SETTINGS = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8}
+COMPONENT_ORDER = ("linear", "relu", "tanh", "sigmoid", "dropout", "mse_loss",
+                   "cross_entropy_loss", "bce_loss", "sgd", "adam", "sequential", "training")
+"""Components from the smallest to those built of others (reports list failures so)."""
+STEPS = 20
+"""Steps of the optimiser and training trajectories; ``QUICK_STEPS`` with ``quick=True``."""
+QUICK_STEPS = 5
 HAND_PICKED = (-30.0, -1.0, -1e-3, 0.5, 1.0, 30.0)
 EXTREME = (-800.0, -50.0, 50.0, 800.0)
 """Beyond exp's range in float64 (|x| > 709.8): a correct activation is still finite there."""
@@ -113,9 +121,10 @@ def _initialise(component, seed):
 class _Builder:
     """Builds a target's components at seeded values, in its check dtype."""
 
-    def __init__(self, target, seed):
+    def __init__(self, target, seed, quick):
         self.target, self.seed = target, seed
         self.dtype = target.facts.check_dtype
+        self.steps = QUICK_STEPS if quick else STEPS
 
     def module(self, layer, name=None, seed_offset=0):
         generator = torch.Generator().manual_seed(self.seed + seed_offset)
@@ -217,7 +226,7 @@ def _optimizer_cases(build):
     if target.has("sgd"):
         cases.append(Case("sgd", ("sgd",), ("trajectory",), lambda: check_optimizer(
             lambda params: target.build("sgd", params, 0.1), torch.optim.SGD, lr=0.1,
-            dtype=dtype, seed=build.seed, name="sgd")))
+            dtype=dtype, seed=build.seed, name="sgd", steps=build.steps)))
     if target.has("adam"):
         settings = ADAM_SETTINGS
         cases.append(Case("adam", ("adam",), ("trajectory",), lambda: check_optimizer(
@@ -225,14 +234,15 @@ def _optimizer_cases(build):
                                         settings["eps"]),
             torch.optim.Adam, lr=settings["lr"],
             options={"betas": settings["betas"], "eps": settings["eps"]}, dtype=dtype,
-            seed=build.seed, name="adam")))
+            seed=build.seed, name="adam", steps=build.steps)))
     for torch_name, factory in sorted(target.optimizers.items()):
         component = torch_name.lower()
         cases.append(Case(component, (component,), ("trajectory",),
                           lambda factory=factory, torch_name=torch_name, component=component:
                           check_optimizer(lambda params: target.build(factory, params, 0.05),
                                           getattr(torch.optim, torch_name), lr=0.05,
-                                          dtype=dtype, seed=build.seed, name=component)))
+                                          dtype=dtype, seed=build.seed, name=component,
+                                          steps=build.steps)))
     return cases
 
 
@@ -256,7 +266,8 @@ def _training_case(build):
             lr = 0.05 if optimizer == "sgd" else ADAM_SETTINGS["lr"]
             model = build.module(spec.report_network("tanh"), "report network (tanh)")
             results += check_trajectory(
-                model, x, targets, optimizer=optimizer, lr=lr, steps=20, reduction=reduction,
+                model, x, targets, optimizer=optimizer, lr=lr, steps=build.steps,
+                reduction=reduction,
                 seed=build.seed, loss=target.build("mse_loss"),
                 build_optimizer=_optimizer_factory(target, optimizer))
         return results
@@ -272,10 +283,11 @@ def _optimizer_factory(target, optimizer):
                                            ADAM_SETTINGS["eps"])
 
 
-def target_cases(target, seed=0):
+def target_cases(target, seed=0, quick=False):
     """Every case for ``target``, in a fixed order (module docstring); optional components
-    only where the adapter provides them."""
-    build = _Builder(target, seed)
+    only where the adapter provides them. ``quick`` shortens the trajectories to
+    ``QUICK_STEPS`` steps (every other check is the same)."""
+    build = _Builder(target, seed, quick)
     linear, tiny = spec.linear(3, 4), spec.linear(25, 2)
     nested = spec.sequential(spec.sequential(spec.linear(3, 4), spec.tanh()),
                              spec.sequential(spec.linear(4, 2), spec.sigmoid()))
@@ -321,18 +333,50 @@ def run_cases(selected, progress=None):
     for case in selected:
         if progress is not None:
             progress(case.name)
-        results += [replace(result, component=case.component)
+        results += [replace(result, component=case.component, case=case.name)
                     for result in guarded(f"error/{case.name}", case.name, "error", case.run)]
     return results
 
 
-def check_target(target, *, seed=0, progress=None):
+def check_target(target, *, seed=0, quick=False, progress=None):
     """Run every case of ``target`` (a ``Target``, or a spec for ``load_target``).
 
     Returns:
-        The ``CheckResult``s, each with its ``component``.
+        The ``CheckResult``s, each with its ``component`` and ``case``.
     """
+    return run_cases(target_cases(_loaded(target), seed, quick), progress)
+
+
+def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
+    """Rerun one case of a target (the one-line reproducer of a report's failure).
+
+    Args:
+        target: a ``Target`` or a spec for ``load_target``.
+        case: the case's name (a result's ``case``), e.g. ``"tanh"``.
+        check_id: keep only this check's result.
+        seed: the seed of the run being reproduced.
+        quick: whether it was a ``--quick`` run.
+        stream: where each result's detail is printed; ``sys.stdout`` when ``None``.
+
+    Returns:
+        The results (of ``check_id`` alone when given).
+
+    Raises:
+        ValueError: no case of that name.
+    """
+    target = _loaded(target)
+    cases = [c for c in target_cases(target, seed, quick) if c.name == case]
+    if not cases:
+        names = [c.name for c in target_cases(target, seed, quick)]
+        raise ValueError(f"rerun: {target.name} has no case {case!r}; its cases: {names}")
+    results = [r for r in run_cases(cases) if check_id is None or r.id == check_id]
+    for result in results:
+        print(("PASS " if result.passed else "FAIL ") + result.detail, file=stream or sys.stdout)
+    return results
+
+
+def _loaded(target):
     if isinstance(target, str):
         from verification.targets.adapter import load_target
-        target = load_target(target)
-    return run_cases(target_cases(target, seed), progress)
+        return load_target(target)
+    return target

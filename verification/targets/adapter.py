@@ -36,6 +36,7 @@ Loading runs the adapter's code, and so the framework's, with the user's permiss
 
 import importlib
 import importlib.util
+import subprocess
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -44,7 +45,7 @@ import torch
 
 from verification.targets.state import torch_state_kept
 
-__all__ = ["Facts", "Target", "TargetError", "load_target", "COMPONENTS", "OPTIONAL"]
+__all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS", "OPTIONAL"]
 
 REQUIRED = ("linear", "relu", "tanh", "sigmoid", "sequential", "mse_loss")
 OPTIONAL = ("dropout", "sgd", "adam", "cross_entropy_loss", "bce_loss")
@@ -160,9 +161,29 @@ class Target:
     def description(self):
         """The JSON form recorded in a report's ``target`` object."""
         return {"name": self.name, "adapter": self.source or type(self.adapter).__name__,
+                "version": _version(self.adapter, self.source),
                 "declared_facts": self.facts.declared(),
                 "components": [c for c in COMPONENTS if self.has(c)],
                 "optimizers": sorted(self.optimizers)}
+
+
+def _version(adapter, source):
+    """The target's ``__version__`` (or ``VERSION``), else the git commit of the adapter's
+    folder, else ``None``."""
+    for holder in (adapter, sys.modules.get(type(adapter).__module__)):
+        value = getattr(holder, "__version__", None) or getattr(holder, "VERSION", None)
+        if value:
+            return str(value)
+    location = source.partition(":")[0]
+    if not location.endswith(".py"):
+        return None
+    try:
+        completed = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                   cwd=Path(location).resolve().parent, timeout=10, check=False)
+    except OSError:
+        return None
+    commit = completed.stdout.strip() if completed.returncode == 0 else ""
+    return f"git {commit}" if commit else None
 
 
 def load_target(spec):
@@ -190,8 +211,16 @@ def load_target(spec):
         adapter = getattr(module, attribute)
     else:
         adapter = getattr(module, "Adapter", module)
-    name = attribute or (Path(location).stem if location.endswith(".py") else location)
+    name = target_name(location, attribute)
     return Target.from_adapter(adapter, name=name, source=spec)
+
+
+def target_name(location, attribute):
+    """``handout`` for ``…/handout_adapter.py``; ``handout:WrongTanhDerivative`` with an
+    attribute; the module name for an importable one."""
+    base = Path(location).stem if location.endswith(".py") else location
+    base = base.removesuffix("_adapter")
+    return f"{base}:{attribute}" if attribute else base
 
 
 def _import(location, spec):

@@ -7,6 +7,7 @@ refnet's own business), any other module has none unless the caller passes ``lay
 """
 
 import re
+from importlib import metadata
 
 import refnet
 from verification.targets.protocol import ModuleView
@@ -15,10 +16,18 @@ from verification.targets.spec import Component, Layer, describe
 __all__ = ["RefnetAdapter", "as_component", "structure_of"]
 
 
+def _refnet_version():
+    try:
+        return f"refnet {metadata.version('refnet')}"
+    except metadata.PackageNotFoundError:
+        return None
+
+
 class RefnetAdapter:
     """refnet through the adapter contract (verification/targets/adapter.py)."""
 
     NAME = "refnet"
+    VERSION = _refnet_version()
     relu_slope_at_zero = 0.0  # eq. 9: "otherwise" 0, as torch
     mse_reduction = "mean"  # MSELoss("mean") divides by batch × outputs, as torch
 

@@ -1,0 +1,317 @@
+"""``refnet conform``: check implementations of the module protocol; a report each, a scoreboard.
+
+Steps: prepare (validate the arguments, create the output folder, read the baseline); run every
+target in its own process, at most ``jobs`` at a time, each under ``timeout``
+(``verification/targets/isolation.py``); assemble each target's ``results.json`` (the schema of
+``refnet verify`` plus ``target``, ``components`` and ``conventions``); compare with the
+baseline; write the reports atomically (one target: ``DIR/index.html`` and
+``DIR/results.json``; several: ``DIR/<target>/`` each, and a scoreboard in ``DIR``); print a
+summary. The exit status is 0 exactly when every check of every target passes and nothing
+regressed.
+"""
+
+import json
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from refnet._io import write_atomically
+from verification.report.html import conformance_matrix, render_html
+from verification.report.results import (
+    SCHEMA_VERSION,
+    BaselineError,
+    environment,
+    find_regressions,
+    load_baseline,
+)
+from verification.suite.conformance import COMPONENT_ORDER
+from verification.targets.adapter import target_name
+from verification.targets.isolation import run_all
+
+__all__ = ["ConformOptions", "ConformError", "run_conform", "component_summary"]
+
+
+class ConformError(Exception):
+    """A problem with the arguments, the output folder or the baseline, before any target runs."""
+
+
+@dataclass(frozen=True)
+class ConformOptions:
+    """What ``refnet conform`` was asked to do.
+
+    Attributes:
+        targets: adapter specs (``load_target``'s: a path, an importable name, ``refnet``).
+        out: the output folder.
+        baseline: an earlier ``results.json`` of ``refnet conform``, or ``None``.
+        jobs: targets run at once.
+        timeout: seconds each target may take.
+        quick: shorter trajectories.
+        seed: the seed of every input, parameter value and upstream gradient.
+        command: the command line, recorded in the reports.
+        show_progress: progress on stderr when it is a terminal.
+    """
+
+    targets: tuple
+    out: Path
+    baseline: Path | None = None
+    jobs: int = os.cpu_count() or 1
+    timeout: float = 300.0
+    quick: bool = False
+    seed: int = 0
+    command: str = "refnet conform"
+    show_progress: bool = True
+
+
+def _prepare(options):
+    if not options.targets:
+        raise ConformError("give at least one target")
+    if options.jobs < 1 or options.timeout <= 0:
+        raise ConformError(f"--jobs must be at least 1 and --timeout positive, got "
+                           f"{options.jobs} and {options.timeout}")
+    out = Path(options.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as failure:
+        raise ConformError(f"cannot create output folder {out}: {failure.strerror}") from None
+    if options.baseline is None:
+        return None
+    try:
+        return load_baseline(options.baseline)
+    except BaselineError as failure:
+        raise ConformError(str(failure)) from None
+
+
+def component_summary(checks):
+    """``{component: {status, checks, failed, worst_ratio, worst_id}}`` in ``COMPONENT_ORDER``."""
+    summary = {}
+    for check in checks:
+        entry = summary.setdefault(check.get("component") or "target", {
+            "status": "pass", "checks": 0, "failed": 0, "worst_ratio": 0.0, "worst_id": ""})
+        entry["checks"] += 1
+        if check["status"] == "fail":
+            entry["failed"] += 1
+            entry["status"] = "fail"
+        if check["error_ratio"] >= entry["worst_ratio"]:
+            entry["worst_ratio"], entry["worst_id"] = check["error_ratio"], check["id"]
+    return dict(sorted(summary.items(), key=lambda item: _component_rank(item[0])))
+
+
+def _component_rank(component):
+    return (COMPONENT_ORDER.index(component) if component in COMPONENT_ORDER
+            else len(COMPONENT_ORDER), component)
+
+
+def _not_completed(run):
+    """The one failed check that stands for a target that did not finish."""
+    inf = float("inf")
+    return {"id": f"target/{run.status}", "module": run.spec, "kind": "error", "status": "fail",
+            "max_abs_error": inf, "max_rel_error": inf, "tolerance": 0.0, "error_ratio": inf,
+            "detail": f"the target did not complete ({run.status}): {run.message}",
+            "excluded": 0, "convention": "", "component": "target", "case": ""}
+
+
+def _target_results(run, options):
+    """One target's ``results.json``: the verify schema plus ``target``, ``components``,
+    ``conventions`` and ``run``."""
+    record = run.record or {}
+    checks = record.get("checks") or [_not_completed(run)]
+    target = record.get("target") or {"name": _fallback_name(run.spec), "adapter": run.spec,
+                                      "version": None, "declared_facts": {}, "components": [],
+                                      "optimizers": []}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "pass" if all(check["status"] == "pass" for check in checks) else "fail",
+        "environment": environment(command=options.command, device="cpu"),
+        "checks": checks,
+        "mutation": {"total": 0, "killed": 0, "survived": []},
+        "reproduction": {"seeds": 0, "configs": []},
+        "benchmarks": [],
+        "target": {**target, "spec": run.spec},
+        "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3)},
+        "components": component_summary(checks),
+        "conventions": [{"component": c["component"], "id": c["id"], "convention":
+                         c["convention"]} for c in checks if c.get("convention")],
+        "seed": options.seed,
+        "quick": options.quick,
+        "regressions": [],
+    }
+
+
+def _fallback_name(spec):
+    location, _, attribute = spec.partition(":")
+    return target_name(location, attribute) or spec
+
+
+def _reproducer(spec, check, options):
+    if not check.get("case"):
+        return f"refnet conform {spec}"
+    extra = ", quick=True" if options.quick else ""
+    extra += f", seed={options.seed}" if options.seed else ""
+    return (f'python -c "import verification; verification.rerun({spec!r}, '
+            f'{check["case"]!r}, {check["id"]!r}{extra})"')
+
+
+def _target_context(results, options, back_link):
+    checks = results["checks"]
+    failed = sorted((c for c in checks if c["status"] == "fail"),
+                    key=lambda c: (_component_rank(c.get("component", "")), c["id"]))
+    spec = results["target"]["spec"]
+    return {
+        "verdict": results["status"], "target": results["target"], "run": results["run"],
+        "counts": {"total": len(checks), "passed": len(checks) - len(failed)},
+        "failed_components": [name for name, entry in results["components"].items()
+                              if entry["status"] == "fail"],
+        "matrix": conformance_matrix(checks),
+        "failures": [{**c, "reproduce": _reproducer(spec, c, options)} for c in failed],
+        "conventions": results["conventions"], "checks": checks,
+        "environment": results["environment"], "seed": options.seed,
+        "baseline_path": str(options.baseline) if options.baseline else "",
+        "regressions": results["regressions"], "back_link": back_link,
+    }
+
+
+def _with_regressions(results, baseline):
+    if baseline is not None:
+        results["regressions"] = [r.as_dict() for r in find_regressions(results, baseline)]
+        if results["regressions"]:
+            results["status"] = "fail"
+    return results
+
+
+def _write(folder, results, html):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_atomically(folder / "index.html", html)
+
+
+def _folder_names(results_list):
+    """A file-system-safe, unique folder name per target, from its name."""
+    names, seen = [], {}
+    for results in results_list:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", results["target"]["name"]).strip("._") or "target"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return names
+
+
+def _scoreboard(results_list, folders, options, baseline):
+    """The scoreboard's ``results.json`` and HTML context."""
+    checks = [{**check, "id": f"{folder}/{check['id']}"}
+              for results, folder in zip(results_list, folders, strict=True)
+              for check in results["checks"]]
+    failing = {}
+    for results in results_list:
+        for name, entry in results["components"].items():
+            failing[name] = failing.get(name, 0) + (entry["status"] == "fail")
+    components = sorted(failing, key=lambda name: (-failing[name], _component_rank(name)))
+    targets = [{"name": r["target"]["name"], "spec": r["target"]["spec"], "folder": folder,
+                "status": r["status"], "run": r["run"], "checks": len(r["checks"]),
+                "failed": sum(c["status"] == "fail" for c in r["checks"]),
+                "components": r["components"]}
+               for r, folder in zip(results_list, folders, strict=True)]
+    results = _with_regressions({
+        "schema_version": SCHEMA_VERSION,
+        "status": "pass" if all(t["status"] == "pass" for t in targets) else "fail",
+        "environment": environment(command=options.command, device="cpu"),
+        "checks": checks, "mutation": {"total": 0, "killed": 0, "survived": []},
+        "reproduction": {"seeds": 0, "configs": []}, "benchmarks": [],
+        "targets": targets, "components": components, "seed": options.seed,
+        "quick": options.quick, "regressions": [],
+    }, baseline)
+    rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
+             "cells": [t["components"].get(name) for name in components],
+             "summary": _summary_line(t), "status_class": t["status"]}
+            for t in sorted(targets, key=lambda t: t["name"].lower())]
+    context = {"verdict": results["status"], "rows": rows, "components": components,
+               "passing": sum(t["status"] == "pass" for t in targets),
+               "environment": results["environment"], "regressions": results["regressions"],
+               "baseline_path": str(options.baseline) if options.baseline else ""}
+    return results, context
+
+
+def _summary_line(target):
+    if target["run"]["status"] != "completed":
+        return f"{target['run']['status']}: {target['run']['message']}"
+    failed = [name for name, entry in target["components"].items() if entry["status"] == "fail"]
+    text = f"{target['checks'] - target['failed']}/{target['checks']} checks pass"
+    return text + (f"; failing: {', '.join(failed)}" if failed else "")
+
+
+class _Progress:
+    """One bar over the targets on stderr, naming the case each running target is at."""
+
+    def __init__(self, enabled, total):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = tqdm(total=total, desc="targets", unit="target", file=sys.stderr,
+                        disable=not self.enabled, dynamic_ncols=True, leave=False)
+        self.current, self.lock = {}, threading.Lock()
+
+    def case(self, spec, case):
+        with self.lock:
+            self.current[_fallback_name(spec)] = case
+            self.bar.set_postfix_str(" | ".join(f"{k}: {v}" for k, v in self.current.items())[:80])
+
+    def done(self, count):
+        with self.lock:
+            self.bar.update(count - self.bar.n)
+
+    def close(self):
+        self.bar.close()
+
+
+def run_conform(options, stream=None):
+    """Run ``refnet conform``; return the exit status (0 exactly when every check of every
+    target passes and nothing regressed).
+
+    Raises:
+        ConformError: bad arguments, an unusable output folder or a bad baseline.
+    """
+    baseline = _prepare(options)
+    out = Path(options.out)
+    progress = _Progress(options.show_progress, len(options.targets))
+    try:
+        runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
+                       quick=options.quick, seed=options.seed, progress=progress.case)
+        progress.done(len(runs))
+    finally:
+        progress.close()
+    results_list = [_target_results(run, options) for run in runs]
+    stream = stream or sys.stdout
+    if len(results_list) == 1:
+        results = _with_regressions(results_list[0], baseline)
+        _write(out, results, render_html(_target_context(results, options, ""), "conform.html.j2"))
+        _print_target(results, out / "index.html", stream)
+        return 0 if results["status"] == "pass" else 1
+    folders = _folder_names(results_list)
+    for results, folder in zip(results_list, folders, strict=True):
+        _write(out / folder, results, render_html(_target_context(
+            results, options, "../index.html"), "conform.html.j2"))
+    board, context = _scoreboard(results_list, folders, options, baseline)
+    _write(out, board, render_html(context, "scoreboard.html.j2"))
+    for results in results_list:
+        _print_target(results, None, stream)
+    print(f"refnet conform: {context['passing']} of {len(results_list)} targets pass; "
+          f"scoreboard: {out / 'index.html'}", file=stream)
+    return 0 if board["status"] == "pass" else 1
+
+
+def _print_target(results, html_path, stream):
+    target, checks = results["target"], results["checks"]
+    failed = [c for c in checks if c["status"] == "fail"]
+    lines = [f"{target['name']}: {results['status'].upper()} — {len(checks) - len(failed)} of "
+             f"{len(checks)} checks pass ({results['run']['status']}, "
+             f"{results['run']['seconds']:.1f} s)"]
+    for name, entry in results["components"].items():
+        if entry["status"] == "fail":
+            kinds = sorted({c["kind"] for c in failed if c.get("component") == name})
+            lines.append(f"  FAILED {name}: {', '.join(kinds)}; worst ratio "
+                         f"{entry['worst_ratio']:.3g} ({entry['worst_id']})")
+    lines += [f"  REGRESSION {r['kind']} {r['id']}" for r in results["regressions"]]
+    if html_path is not None:
+        lines.append(f"  report: {html_path}")
+    print("\n".join(lines), file=stream)
