@@ -208,7 +208,8 @@ def _scoreboard(results_list, folders, options, baseline):
     for results in results_list:
         for name, entry in results["components"].items():
             failing[name] = failing.get(name, 0) + (entry["status"] == "fail")
-    components = sorted(failing, key=lambda name: (-failing[name], _component_rank(name)))
+    components = sorted((name for name in failing if name != "target"),
+                        key=lambda name: (-failing[name], _component_rank(name)))
     targets = [{"name": r["target"]["name"], "spec": r["target"]["spec"], "folder": folder,
                 "status": r["status"], "run": r["run"], "checks": len(r["checks"]),
                 "failed": sum(c["status"] == "fail" for c in r["checks"]),
@@ -225,7 +226,8 @@ def _scoreboard(results_list, folders, options, baseline):
     }, baseline)
     rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
              "cells": [t["components"].get(name) for name in components],
-             "summary": _summary_line(t), "status_class": t["status"]}
+             "summary": _summary_line(t), "status_class": t["status"],
+             "completed": t["run"]["status"] == "completed", "run_status": t["run"]["status"]}
             for t in sorted(targets, key=lambda t: t["name"].lower())]
     context = {"verdict": results["status"], "rows": rows, "components": components,
                "passing": sum(t["status"] == "pass" for t in targets),

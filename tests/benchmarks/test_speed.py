@@ -8,6 +8,7 @@ import pytest
 
 from verification.suite.benchmarks import (
     best_time,
+    conformance_workload,
     finite_difference_workload,
     replica_training_workload,
     single_training_workload,
@@ -17,6 +18,7 @@ WORKLOADS = {
     "train_single_vs_torch_nn": (single_training_workload, 1.5),
     "train_replicas_vs_torch_nn_sequential": (replica_training_workload, 100.0),
     "finite_difference_vs_torch_gradcheck": (lambda: finite_difference_workload()[0], 40.0),
+    "conformance_vs_torch_gradcheck": (conformance_workload, 1.0),
 }
 
 

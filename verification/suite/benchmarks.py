@@ -17,7 +17,8 @@ import refnet
 from refnet.network import LAYER_SIZES
 
 __all__ = [
-    "BenchmarkResult", "Workload", "best_time", "finite_difference_vs_torch_gradcheck",
+    "BenchmarkResult", "Workload", "best_time", "conformance_vs_torch_gradcheck",
+    "conformance_workload", "finite_difference_vs_torch_gradcheck",
     "finite_difference_workload", "flops_per_sample", "matmul_gflops", "measure",
     "replica_training_workload", "single_training_workload", "torch_nn_network",
     "train_replicas_vs_torch_nn_sequential", "train_single_vs_torch_nn", "train_torch_nn",
@@ -240,3 +241,61 @@ def finite_difference_vs_torch_gradcheck(*, repeats=5, batch=8, seed=0):
                            "torch.autograd.gradcheck, slow mode, same coverage",
                            gradcheck_seconds / refnet_seconds, refnet_seconds, gradcheck_seconds,
                            40.0, notes)
+
+
+def conformance_workload(target="refnet", *, seed=0):
+    """Every check kind on every component of a target (``check_target``) against
+    ``torch.autograd.gradcheck`` (slow mode) on float64 twins of the same modules at the same
+    input shapes: Linear 3→4 (batch 5) and 25→2 (batch 1), ReLU, Tanh and Sigmoid on 7×5, the
+    report network with ReLU and with Tanh (batch 8). gradcheck checks only the gradients, so
+    the ratio understates what the conformance run does per second."""
+    from verification.suite.conformance import check_target
+    from verification.targets import spec
+    from verification.targets.adapter import load_target
+
+    loaded = load_target(target)
+    generator = torch.Generator().manual_seed(seed)
+    problems = [(spec.linear(3, 4), (5, 3)), (spec.linear(25, 2), (1, 25)),
+                *[(spec.Layer(kind), (7, 5)) for kind in ("relu", "tanh", "sigmoid")],
+                *[(spec.report_network(kind), (8, 2)) for kind in ("relu", "tanh")]]
+    checks = [_gradcheck_problem(layer, shape, generator) for layer, shape in problems]
+
+    def run_gradcheck():
+        for function, leaves in checks:
+            torch.autograd.gradcheck(function, leaves, eps=1e-6, atol=1e-5, fast_mode=False)
+
+    return Workload(lambda: check_target(loaded, seed=seed), run_gradcheck, 1)
+
+
+def _gradcheck_problem(layer, shape, generator):
+    """``(function, leaves)`` for gradcheck: a float64 ``torch.nn`` twin of ``layer``."""
+    from verification.targets import spec
+
+    modules = []
+    for leaf in spec.leaves(layer):
+        if leaf.kind == "linear":
+            modules.append(torch.nn.Linear(leaf.in_features, leaf.out_features,
+                                           dtype=torch.float64))
+        else:
+            modules.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh,
+                            "sigmoid": torch.nn.Sigmoid}[leaf.kind]())
+    twin = torch.nn.Sequential(*modules)
+    names = [name for name, _ in twin.named_parameters()]
+    x = 2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1
+    leaves = [x.requires_grad_(), *(p.detach().clone().requires_grad_()
+                                    for p in twin.parameters())]
+
+    def function(x, *params):
+        return torch.func.functional_call(twin, dict(zip(names, params, strict=True)), (x,))
+
+    return function, leaves
+
+
+def conformance_vs_torch_gradcheck(*, target="refnet", repeats=3):
+    """Seconds of a whole conformance run of ``target`` against gradcheck on the same
+    components (``conformance_workload``)."""
+    refnet_seconds, gradcheck_seconds = measure(conformance_workload(target), repeats)
+    return BenchmarkResult("conformance_vs_torch_gradcheck",
+                           "torch.autograd.gradcheck, slow mode, gradients of the same modules",
+                           gradcheck_seconds / refnet_seconds, refnet_seconds, gradcheck_seconds,
+                           1.0, {"target": target})

@@ -1,0 +1,74 @@
+"""The pytest plugin: ``pytest --conform ADAPTER`` puts refnet's checks into a test run.
+
+Registered through the ``pytest11`` entry point of refnet's package, so it is active wherever
+refnet is installed; without ``--conform`` it adds nothing. With it, the target runs in its
+own process (as under ``refnet conform``: a hang is stopped at ``--conform-timeout``, a crash
+or a failed import is one failing item) and every check becomes one test item named
+``<target>::<component>::<kind>::<check id>``, so ``-k linear`` or ``-k "tanh and autograd"``
+selects; a failing item's message is the check's own detail and its one-line reproducer. The
+checks and tolerances are those of ``refnet conform``.
+"""
+
+import pytest
+
+from verification.targets.isolation import run_isolated
+
+__all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem"]
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("refnet", "refnet conformance checks")
+    group.addoption("--conform", action="append", default=[], metavar="ADAPTER",
+                    help="check this implementation of the module protocol (a file path, an "
+                         "importable name, or refnet); may be repeated")
+    group.addoption("--conform-timeout", type=float, default=300.0, metavar="S",
+                    help="seconds a target may take (default 300)")
+    group.addoption("--conform-quick", action="store_true", help="shorter trajectories")
+
+
+class ConformFailure(AssertionError):
+    """A failed conformance check; its message is the check's detail."""
+
+
+class ConformItem(pytest.Item):
+    """One check of one target, already run; ``runtest`` reports its verdict."""
+
+    def __init__(self, *, record, spec, **kwargs):
+        super().__init__(**kwargs)
+        self.record, self.spec = record, spec
+
+    def runtest(self):
+        if self.record["status"] != "pass":
+            raise ConformFailure(self.record["detail"])
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ConformFailure):
+            case = self.record.get("case")
+            rerun = (f'\nreproduce: python -c "import verification; verification.rerun('
+                     f'{self.spec!r}, {case!r}, {self.record["id"]!r})"' if case else "")
+            return f"{excinfo.value}{rerun}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"conform {self.name}"
+
+
+def _records(run):
+    if run.status == "completed":
+        return run.record["target"]["name"], run.record["checks"]
+    inf = float("inf")
+    return run.spec, [{"id": f"target/{run.status}", "component": "target", "kind": "error",
+                       "status": "fail", "error_ratio": inf, "case": "",
+                       "detail": f"the target did not complete ({run.status}): {run.message}"}]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Append one item per check of every ``--conform`` target."""
+    for spec in config.getoption("conform"):
+        run = run_isolated(spec, timeout=config.getoption("conform_timeout"),
+                           quick=config.getoption("conform_quick"))
+        name, records = _records(run)
+        for record in records:
+            items.append(ConformItem.from_parent(
+                session, name=f"{name}::{record['component']}::{record['kind']}::{record['id']}",
+                record=record, spec=spec))
