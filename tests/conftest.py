@@ -6,6 +6,8 @@ import os
 import torch
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ("pytester",)  # runs `pytest --conform` in a scratch folder (test_conform.py)
+
 
 def pytest_configure(config):
     """The tests multiply matrices of a few hundred elements, where OpenMP's hand-off between

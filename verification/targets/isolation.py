@@ -60,24 +60,26 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None):
         record_path = Path(folder) / "record.json"
         command = [sys.executable, "-m", "verification.targets.worker", spec, str(record_path),
                    "--seed", str(seed), *(["--quick"] if quick else [])]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, start_new_session=True)
-        errors = []
-        readers = [threading.Thread(target=_read_progress, daemon=True,
-                                    args=(process.stdout, spec, progress)),
-                   threading.Thread(target=lambda: errors.append(process.stderr.read()),
-                                    daemon=True)]
-        for reader in readers:
-            reader.start()
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            return TargetRun(spec, "timeout", f"stopped after the timeout of {timeout:g} s",
-                             time.perf_counter() - start, None)
-        for reader in readers:
-            reader.join(timeout=5)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True) as process:
+            errors = []
+            readers = [threading.Thread(target=_read_progress, daemon=True,
+                                        args=(process.stdout, spec, progress)),
+                       threading.Thread(target=lambda: errors.append(process.stderr.read()),
+                                        daemon=True)]
+            for reader in readers:
+                reader.start()
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                code = None
+            for reader in readers:
+                reader.join(timeout=5)
         seconds = time.perf_counter() - start
+        if code is None:
+            return TargetRun(spec, "timeout", f"stopped after the timeout of {timeout:g} s",
+                             seconds, None)
         stderr = "".join(errors)[-_STDERR_TAIL:].strip()
         return _outcome(spec, code, record_path, stderr, seconds)
 

@@ -1,0 +1,183 @@
+"""``refnet conform``: one target's report, a scoreboard of many, isolation, baselines, and the
+pytest plugin."""
+
+import json
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from refnet.cli import main
+from verification.conform import ConformOptions, run_conform
+from verification.report.results import validate
+from verification.suite.conformance import check_target
+
+FRAMEWORKS = Path(__file__).parent / "frameworks"
+CORRECT = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention")
+BUGGY = {"handout_adapter.py:WrongTanhDerivative": {"tanh", "sequential", "training"},
+         "float32_adapter.py:DropoutMaskReused": {"dropout"},
+         "dynamic_adapter.py:ExpRatioTanh": {"tanh"}}
+CHROMIUM = shutil.which("chromium")
+
+
+def _spec(name):
+    return str(FRAMEWORKS / name)
+
+
+def _failing_components(results):
+    return {name for name, entry in results["components"].items() if entry["status"] == "fail"}
+
+
+@pytest.fixture(scope="module")
+def broken_targets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broken")
+    (folder / "hang_adapter.py").write_text("import time\ntime.sleep(3600)\n")
+    (folder / "import_error_adapter.py").write_text("raise ImportError('planted: no framework')\n")
+    (folder / "crash_adapter.py").write_text(
+        "import os\n\nclass Adapter:\n" + "".join(
+            f"    def {name}(self, *args):\n        os._exit(7)\n\n" for name in (
+                "linear", "relu", "tanh", "sigmoid", "sequential", "mse_loss")))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scoreboard(tmp_path_factory, broken_targets):
+    out = tmp_path_factory.mktemp("scoreboard")
+    specs = ("refnet", *(_spec(f"{name}_adapter.py") for name in CORRECT),
+             *(_spec(spec) for spec in BUGGY),
+             *(str(broken_targets / f"{name}_adapter.py")
+               for name in ("hang", "import_error", "crash")))
+    status = run_conform(ConformOptions(targets=specs, out=out, jobs=2, timeout=15, quick=True,
+                                        show_progress=False))
+    return out, status, json.loads((out / "results.json").read_text())
+
+
+def test_refnet_conforms(tmp_path, capsys):
+    assert main(["conform", "refnet", "--out", str(tmp_path)]) == 0
+    results = validate(json.loads((tmp_path / "results.json").read_text()))
+    assert results["status"] == "pass" and results["target"]["name"] == "refnet"
+    assert results["target"]["declared_facts"] == {"mse_reduction": "mean",
+                                                   "relu_slope_at_zero": 0.0}
+    assert set(results["components"]) >= {"linear", "tanh", "mse_loss", "adam", "training"}
+    html = (tmp_path / "index.html").read_text()
+    assert "Verdict: PASS" in html and "Component × check kind" in html
+    assert capsys.readouterr().err == "", "no progress output when stderr is not a terminal"
+
+
+def test_one_buggy_target_names_its_failures_with_reproducers(tmp_path):
+    spec = _spec("handout_adapter.py:WrongTanhDerivative")
+    assert main(["conform", spec, "--out", str(tmp_path), "--quick"]) == 1
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert _failing_components(results) == BUGGY["handout_adapter.py:WrongTanhDerivative"]
+    html = (tmp_path / "index.html").read_text()
+    assert "verification.rerun(" in html and "quick=True" in html
+    failing = next(c for c in results["checks"] if c["status"] == "fail")
+    command = (f"import verification; verification.rerun({spec!r}, {failing['case']!r}, "
+               f"{failing['id']!r}, quick=True)")
+    rerun = subprocess.run(["python", "-c", command], capture_output=True, text=True, timeout=120)
+    assert rerun.stdout.startswith("FAIL ") and failing["id"].split("/")[1] in rerun.stdout, (
+        rerun.stdout + rerun.stderr)
+
+
+def test_scoreboard_has_a_row_per_target_and_every_correct_one_passes(scoreboard):
+    out, status, board = scoreboard
+    assert status == 1 and board["status"] == "fail"
+    by_spec = {target["spec"]: target for target in board["targets"]}
+    assert len(by_spec) == 1 + len(CORRECT) + len(BUGGY) + 3
+    for name in ("refnet", *(_spec(f"{n}_adapter.py") for n in CORRECT)):
+        assert by_spec[name]["status"] == "pass", (name, by_spec[name]["run"])
+    for spec, components in BUGGY.items():
+        target = by_spec[_spec(spec)]
+        failing = {c for c, e in target["components"].items() if e["status"] == "fail"}
+        assert failing == components, (spec, failing)
+    html = (out / "index.html").read_text()
+    for target in board["targets"]:
+        assert (out / target["folder"] / "index.html").is_file(), target["folder"]
+        assert f'href="{target["folder"]}/index.html"' in html
+
+
+def test_a_hang_a_crash_and_a_failed_import_are_rows_and_the_others_finish(scoreboard):
+    _, _, board = scoreboard
+    runs = {Path(t["spec"].partition(":")[0]).stem if ":" not in t["spec"] else t["spec"]:
+            t["run"] for t in board["targets"]}
+    assert runs["hang_adapter"]["status"] == "timeout" and runs["hang_adapter"]["seconds"] < 45
+    assert runs["import_error_adapter"]["status"] == "import-error"
+    assert "planted: no framework" in runs["import_error_adapter"]["message"]
+    assert runs["crash_adapter"]["status"] == "crashed"
+    assert "exited with status 7" in runs["crash_adapter"]["message"]
+    assert sum(run["status"] == "completed" for run in runs.values()) == 1 + len(CORRECT) + len(
+        BUGGY)
+
+
+def test_columns_put_the_most_broken_component_first(scoreboard):
+    _, _, board = scoreboard
+    failing = [sum(t["components"].get(c, {}).get("status") == "fail" for t in board["targets"])
+               for c in board["components"]]
+    assert failing == sorted(failing, reverse=True) and board["components"][0] == "tanh", (
+        board["components"], failing)
+
+
+def test_baseline_regressions_fail_the_run(tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert main(["conform", _spec("handout_adapter.py"), "--out", str(before), "--quick"]) == 0
+    status = main(["conform", _spec("handout_adapter.py:BiasNeverAdded"), "--out", str(after),
+                   "--quick", "--baseline", str(before / "results.json")])
+    results = json.loads((after / "results.json").read_text())
+    assert status == 1 and any(r["kind"] == "check" and "Linear" in r["id"]
+                               for r in results["regressions"]), results["regressions"]
+
+
+@pytest.mark.parametrize("argv", [["conform", "refnet", "--jobs", "0"],
+                                  ["conform", "refnet", "--baseline", "/no/such/file.json"]])
+def test_bad_arguments_are_refused_before_running(argv, tmp_path, capsys):
+    code = None
+    try:
+        code = main([*argv, "--out", str(tmp_path)])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2, code
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+def test_scoreboard_renders_in_chromium_with_working_links(scoreboard, tmp_path):
+    out, _, board = scoreboard
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", (out / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    table = dom[dom.index('<table id="scoreboard"'):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr>") == len(board["targets"]) + 1, "one row per target, one header"
+    for target in board["targets"]:
+        page = subprocess.run(
+            [CHROMIUM, *flags, "--dump-dom", (out / target["folder"] / "index.html").as_uri()],
+            capture_output=True, text=True, timeout=120, check=True).stdout
+        assert "Conformance of" in page and 'href="../index.html"' in page, target["folder"]
+
+
+def test_the_plugin_is_registered_as_a_pytest11_entry_point():
+    points = {point.value for point in metadata.entry_points(group="pytest11")}
+    assert "verification.pytest_plugin" in points
+
+
+def _plugin_run(pytester, spec):
+    result = pytester.runpytest_subprocess("--conform", spec, "-p", "no:cacheprovider", "-rf")
+    failed = {line.split("::", 4)[-1] for line in result.outlines if line.startswith("FAILED ")}
+    return result, failed
+
+
+def test_pytest_conform_fails_exactly_the_failing_checks(pytester):
+    spec = _spec("handout_adapter.py:WrongTanhDerivative")
+    result, failed = _plugin_run(pytester, spec)
+    expected = {r.id for r in check_target(spec) if not r.passed}
+    assert failed == expected, (sorted(failed ^ expected), result.outlines[-5:])
+    assert "reproduce: python -c" in result.stdout.str()
+
+
+def test_pytest_conform_on_refnet_passes_every_item(pytester):
+    result, failed = _plugin_run(pytester, "refnet")
+    assert not failed and result.ret == 0, result.outlines[-5:]
+    assert result.parseoutcomes()["passed"] > 100
