@@ -181,3 +181,13 @@ def test_pytest_conform_on_refnet_passes_every_item(pytester):
     result, failed = _plugin_run(pytester, "refnet")
     assert not failed and result.ret == 0, result.outlines[-5:]
     assert result.parseoutcomes()["passed"] > 100
+
+
+def test_the_plugin_imports_nothing_of_refnet_until_asked():
+    """Loaded by every pytest run; importing refnet early would hide refnet's module-level
+    lines from coverage, which starts after plugins load."""
+    probe = ("import sys, verification.pytest_plugin; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('refnet', 'torch')))")
+    loaded = subprocess.run(["python", "-c", probe], capture_output=True, text=True, timeout=60,
+                            check=True).stdout.strip()
+    assert loaded == "[]", loaded

@@ -11,8 +11,6 @@ checks and tolerances are those of ``refnet conform``.
 
 import pytest
 
-from verification.targets.isolation import run_isolated
-
 __all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem"]
 
 
@@ -64,6 +62,10 @@ def _records(run):
 
 def pytest_collection_modifyitems(session, config, items):
     """Append one item per check of every ``--conform`` target."""
+    if not config.getoption("conform"):
+        return
+    from verification.targets.isolation import run_isolated  # only now: see verification/__init__
+
     for spec in config.getoption("conform"):
         run = run_isolated(spec, timeout=config.getoption("conform_timeout"),
                            quick=config.getoption("conform_quick"))

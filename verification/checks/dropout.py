@@ -26,7 +26,6 @@ probability.
 import math
 
 import torch
-from scipy import stats
 
 from verification.checks.compare import EXACT, compare
 from verification.checks.reference import guarded, unit_roundoff, upstream_gradient
@@ -50,6 +49,8 @@ def _positive_input(shape, like, seed):
 
 def _proportion_check(check_id, module, what, count, total, probability):
     """``count / total`` against ``probability`` with the z-threshold of a binomial count."""
+    from scipy import stats  # here, not at the top: it takes a worker process 0.7 s to import
+
     spread = Z_THRESHOLD * math.sqrt(probability * (1 - probability) / total)
     p_value = stats.binomtest(count, total, probability).pvalue
     context = (f"{count} of {total}, allowed ±{Z_THRESHOLD:g}σ, "
