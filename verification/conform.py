@@ -166,13 +166,19 @@ def _target_context(results, options, back_link):
         "counts": {"total": len(checks), "passed": len(checks) - len(failed)},
         "failed_components": [name for name, entry in results["components"].items()
                               if entry["status"] == "fail"],
-        "matrix": conformance_matrix(checks),
+        "matrix": _in_component_order(conformance_matrix(checks)),
         "failures": [{**c, "reproduce": _reproducer(spec, c, options)} for c in failed],
         "conventions": results["conventions"], "checks": checks,
         "environment": results["environment"], "seed": options.seed,
         "baseline_path": str(options.baseline) if options.baseline else "",
         "regressions": results["regressions"], "back_link": back_link,
     }
+
+
+def _in_component_order(matrix):
+    """The matrix with its rows from the smallest component to those built of others."""
+    rows = sorted(matrix["rows"], key=lambda row: _component_rank(row["module"]))
+    return {**matrix, "rows": rows}
 
 
 def _with_regressions(results, baseline):

@@ -142,13 +142,11 @@ ROUNDOFF_GROWTH = 64
 DEFAULT_CHUNK_ELEMENTS = 2 ** 24
 """Most stacked numbers (parameter copies and activations) in one twin forward: 128 MiB."""
 
-_EXACT = torch.finfo(torch.float64).tiny
 _CENTRAL = (0, -1, 1)
 """Step multiples always evaluated: the point and its central-difference neighbours."""
 _OUTER = (-2, 2)
 """Step multiples added for the kink test, only for tensors that fail at ±h."""
 _OFFSETS = (-2, -1, 0, 1, 2)
-_CONTRACT_ACTIVATIONS = ("ReLU", "Tanh", "Sigmoid")
 _PARAM_PATHS = ("auto", "replica", "protocol")
 
 
