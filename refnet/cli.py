@@ -39,6 +39,18 @@ def _at_least(minimum, convert=int):
     return parse
 
 
+def _stages(text):
+    """An argparse type: a comma-separated list of ``refnet verify``'s stages."""
+    from verification.verify import STAGES
+
+    stages = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if unknown or not stages:
+        raise argparse.ArgumentTypeError(f"unknown stage(s) {unknown or text!r}; known: "
+                                         f"{', '.join(STAGES)}")
+    return stages
+
+
 def _device(name):
     if name == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError("--device cuda: torch reports no CUDA device here")
@@ -77,6 +89,9 @@ def _build_parser():
     verify.add_argument("--baseline", type=Path, default=None,
                         help="an earlier results.json: regressions against it fail the run")
     verify.add_argument("--device", type=_device, default=torch.device("cpu"), help="cpu or cuda")
+    verify.add_argument("--only", type=_stages, default=None, metavar="STAGE[,STAGE...]",
+                        help="run just these stages (checks, mutation, reproduction, claims, "
+                             "benchmarks); the others are reported as not run")
     verify.set_defaults(handler=_run_verify)
 
     conform = commands.add_parser(
@@ -134,7 +149,8 @@ def _run_verify(args):
 
     options = VerifyOptions(out=args.out, quick=args.quick, seeds=args.seeds,
                             baseline=args.baseline, device=str(args.device),
-                            command=" ".join(["refnet", *args.argv]))
+                            command=" ".join(["refnet", *args.argv]),
+                            **({"stages": args.only} if args.only else {}))
     try:
         return run_verification(options)
     except VerifyError as failure:

@@ -185,3 +185,41 @@ def test_command_line_runs_the_suite(tmp_path, monkeypatch):
     options = captured["options"]
     assert options.quick and options.out == tmp_path and options.device == "cpu"
     assert options.command == f"refnet verify --quick --out {tmp_path} --device cpu"
+
+
+# --- stage selection and failures that point at their cause -----------------------------------
+
+
+def test_only_runs_the_named_stages_and_says_the_others_did_not_run(tmp_path, monkeypatch,
+                                                                   capsys):
+    _few_cases(monkeypatch)
+    assert main(["verify", "--only", "checks", "--out", str(tmp_path)]) == 0
+    results = _results(tmp_path)
+    assert results["stages"]["run"] == ["checks"]
+    assert results["stages"]["not_run"] == ["mutation", "reproduction", "claims", "benchmarks"]
+    printed = capsys.readouterr().out
+    assert "mutation: not run" in printed and "not run: mutation, reproduction" in printed
+    assert "Not run in this report" in (tmp_path / "index.html").read_text()
+
+
+def test_unknown_stage_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", "--only", "checks,nonsense", "--out", str(tmp_path)])
+    assert exit_.value.code == 2 and "unknown stage(s) ['nonsense']" in capsys.readouterr().err
+
+
+def test_a_slip_in_tanh_names_tanh_before_the_networks_that_hold_it(tmp_path, monkeypatch,
+                                                                   capsys):
+    selected = [case for case in registry.cases()
+                if case.name in ("report network (tanh)", "linear 3→4", "tanh")]
+    monkeypatch.setattr(registry, "cases", lambda seed=0: selected)
+    original = refnet.Tanh._slope
+    monkeypatch.setattr(refnet.Tanh, "_slope", lambda self, y: original(self, y) * (1 + 1e-5))
+    assert run_verification(_options(tmp_path, stages=("checks", "mutation"))) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = [line.strip() for line in lines if line.strip().startswith("FAILED ")]
+    assert [line.split(":")[0] for line in failed] == ["FAILED tanh", "FAILED sequential"], failed
+    assert "finite_difference" in failed[0] and "worst error/tolerance" in failed[0], failed[0]
+    assert any("mutation: not run: the unmodified suite already fails" in line for line in lines)
+    html = (tmp_path / "index.html").read_text()
+    assert html.index("FAILED tanh") < html.index("FAILED sequential")

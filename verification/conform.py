@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refnet._io import write_atomically
+from verification.report.components import component_rank, component_summary, failure_lines
 from verification.report.html import conformance_matrix, render_html
 from verification.report.results import (
     SCHEMA_VERSION,
@@ -29,11 +30,10 @@ from verification.report.results import (
     find_regressions,
     load_baseline,
 )
-from verification.suite.conformance import COMPONENT_ORDER
 from verification.targets.adapter import target_name
 from verification.targets.isolation import run_all
 
-__all__ = ["ConformOptions", "ConformError", "run_conform", "component_summary"]
+__all__ = ["ConformOptions", "ConformError", "run_conform"]
 
 
 class ConformError(Exception):
@@ -84,26 +84,6 @@ def _prepare(options):
         return load_baseline(options.baseline)
     except BaselineError as failure:
         raise ConformError(str(failure)) from None
-
-
-def component_summary(checks):
-    """``{component: {status, checks, failed, worst_ratio, worst_id}}`` in ``COMPONENT_ORDER``."""
-    summary = {}
-    for check in checks:
-        entry = summary.setdefault(check.get("component") or "target", {
-            "status": "pass", "checks": 0, "failed": 0, "worst_ratio": 0.0, "worst_id": ""})
-        entry["checks"] += 1
-        if check["status"] == "fail":
-            entry["failed"] += 1
-            entry["status"] = "fail"
-        if check["error_ratio"] >= entry["worst_ratio"]:
-            entry["worst_ratio"], entry["worst_id"] = check["error_ratio"], check["id"]
-    return dict(sorted(summary.items(), key=lambda item: _component_rank(item[0])))
-
-
-def _component_rank(component):
-    return (COMPONENT_ORDER.index(component) if component in COMPONENT_ORDER
-            else len(COMPONENT_ORDER), component)
 
 
 def _not_completed(run):
@@ -159,7 +139,7 @@ def _reproducer(spec, check, options):
 def _target_context(results, options, back_link):
     checks = results["checks"]
     failed = sorted((c for c in checks if c["status"] == "fail"),
-                    key=lambda c: (_component_rank(c.get("component", "")), c["id"]))
+                    key=lambda c: (component_rank(c.get("component", "")), c["id"]))
     spec = results["target"]["spec"]
     return {
         "verdict": results["status"], "target": results["target"], "run": results["run"],
@@ -177,7 +157,7 @@ def _target_context(results, options, back_link):
 
 def _in_component_order(matrix):
     """The matrix with its rows from the smallest component to those built of others."""
-    rows = sorted(matrix["rows"], key=lambda row: _component_rank(row["module"]))
+    rows = sorted(matrix["rows"], key=lambda row: component_rank(row["module"]))
     return {**matrix, "rows": rows}
 
 
@@ -215,7 +195,7 @@ def _scoreboard(results_list, folders, options, baseline):
         for name, entry in results["components"].items():
             failing[name] = failing.get(name, 0) + (entry["status"] == "fail")
     components = sorted((name for name in failing if name != "target"),
-                        key=lambda name: (-failing[name], _component_rank(name)))
+                        key=lambda name: (-failing[name], component_rank(name)))
     targets = [{"name": r["target"]["name"], "spec": r["target"]["spec"], "folder": folder,
                 "status": r["status"], "run": r["run"], "checks": len(r["checks"]),
                 "failed": sum(c["status"] == "fail" for c in r["checks"]),
@@ -314,11 +294,7 @@ def _print_target(results, html_path, stream):
     lines = [f"{target['name']}: {results['status'].upper()} — {len(checks) - len(failed)} of "
              f"{len(checks)} checks pass ({results['run']['status']}, "
              f"{results['run']['seconds']:.1f} s)"]
-    for name, entry in results["components"].items():
-        if entry["status"] == "fail":
-            kinds = sorted({c["kind"] for c in failed if c.get("component") == name})
-            lines.append(f"  FAILED {name}: {', '.join(kinds)}; worst ratio "
-                         f"{entry['worst_ratio']:.3g} ({entry['worst_id']})")
+    lines += [f"  {line}" for line in failure_lines(results["components"])]
     lines += [f"  REGRESSION {r['kind']} {r['id']}" for r in results["regressions"]]
     if html_path is not None:
         lines.append(f"  report: {html_path}")

@@ -23,6 +23,7 @@ from refnet._io import write_atomically
 from verification.checks.loss import REPORT_LITERAL_ID, check_report_literal_pair
 from verification.checks.result import CheckResult
 from verification.report.ambiguities import ambiguities
+from verification.report.components import component_summary, failure_lines
 from verification.report.html import conformance_matrix, figure_to_svg, write_report
 from verification.report.results import (
     SCHEMA_VERSION,
@@ -79,7 +80,8 @@ class _Outcome:
     """Everything the stages produced, filled in as they run."""
 
     checks: list = field(default_factory=list)
-    mutation: dict = field(default_factory=lambda: {"total": 0, "killed": 0, "survived": []})
+    mutation: dict = field(default_factory=lambda: {"total": 0, "killed": 0, "survived": [],
+                                                    "note": "not run"})
     reproduction: dict = field(default_factory=lambda: {"seeds": 0, "configs": []})
     claims: list = field(default_factory=list)
     benchmarks: list = field(default_factory=list)
@@ -156,7 +158,12 @@ def _run_mutation(outcome, options, progress):
     from verification.suite import mutation
 
     with progress.bar("mutation self-test", len(mutation.MUTANTS)) as bar:
-        summary = mutation.run_mutation(progress=lambda *_: bar.update())
+        try:
+            summary = mutation.run_mutation(progress=lambda *_: bar.update())
+        except mutation.UnmutatedSuiteFails:
+            outcome.mutation["note"] = ("not run: the unmodified suite already fails, so a "
+                                        "mutation score would mean nothing")
+            return
     outcome.timings["mutation_runs"] = summary.pop("seconds")  # timings stay out of results
     outcome.mutation = summary
     outcome.detection_power = mutation.detection_power()
@@ -273,8 +280,9 @@ def _assemble(options, outcome, baseline):
         "report_findings": {REPORT_LITERAL_ID: _report_literal_finding()},
         "detection_power": outcome.detection_power,
         "coverage": outcome.coverage.summary if outcome.coverage else None,
-        "stages": {"run": list(options.stages), "quick": options.quick,
-                   "elapsed_s": outcome.timings},
+        "stages": {"run": list(options.stages),
+                   "not_run": [stage for stage in STAGES if stage not in options.stages],
+                   "quick": options.quick, "elapsed_s": outcome.timings},
     }
     regressions = [] if baseline is None else find_regressions(results, baseline)
     results["regressions"] = [regression.as_dict() for regression in regressions]
@@ -309,6 +317,9 @@ def _html_context(options, results, outcome):
         "matrix": conformance_matrix(checks),
         "checks": checks,
         "mutation": {"mutants": [], **results["mutation"]},
+        "mutation_text": _mutation_text(results["mutation"]),
+        "failure_lines": failure_lines(component_summary(results["checks"])),
+        "not_run": results["stages"]["not_run"],
         "detection_power": results["detection_power"],
         "reproduction": results["reproduction"],
         "reproduction_text": results["reproduction"].get("tested", ""),
@@ -344,16 +355,22 @@ def _write(out, results, context):
     return json_path, html_path
 
 
+def _mutation_text(mutation):
+    if mutation["total"] == 0:
+        return mutation.get("note", "not run")
+    return f"{mutation['killed']}/{mutation['total']} planted bugs caught"
+
+
 def _print_summary(results, context, html_path, stream):
     counts = context["counts"]
     lines = [
         f"refnet verify: {results['status'].upper()}",
         f"  checks: {counts['passed']} passed, {counts['failed']} failed",
-        f"  mutation: {results['mutation']['killed']}/{results['mutation']['total']} "
-        "planted bugs caught",
+        *[f"  {line}" for line in failure_lines(component_summary(results["checks"]))],
+        f"  mutation: {_mutation_text(results['mutation'])}",
     ]
-    lines += [f"  FAILED {check['id']}" for check in context["checks"][:10]
-              if check["status"] == "fail"]
+    if results["stages"]["not_run"]:
+        lines.append(f"  not run: {', '.join(results['stages']['not_run'])}")
     if context["summary_sentence"]:
         lines.append(f"  {context['summary_sentence']}")
     lines += [f"  benchmark {b['name']}: {b['ratio']:.1f}× (target {b['target']:g}×)"
