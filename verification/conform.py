@@ -28,7 +28,7 @@ from verification.report.results import (
     BaselineError,
     environment,
     find_regressions,
-    load_baseline,
+    prepare_output,
 )
 from verification.targets.adapter import target_name
 from verification.targets.isolation import run_all
@@ -73,15 +73,8 @@ def _prepare(options):
     if options.jobs < 1 or options.timeout <= 0:
         raise ConformError(f"--jobs must be at least 1 and --timeout positive, got "
                            f"{options.jobs} and {options.timeout}")
-    out = Path(options.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as failure:
-        raise ConformError(f"cannot create output folder {out}: {failure.strerror}") from None
-    if options.baseline is None:
-        return None
-    try:
-        return load_baseline(options.baseline)
+        return prepare_output(options.out, options.baseline)
     except BaselineError as failure:
         raise ConformError(str(failure)) from None
 

@@ -8,7 +8,6 @@ raises is recorded as a failed check with its error text and the run goes on.
 """
 
 import json
-import os
 import sys
 import time
 import traceback
@@ -30,7 +29,7 @@ from verification.report.results import (
     BaselineError,
     environment,
     find_regressions,
-    load_baseline,
+    prepare_output,
 )
 from verification.suite import registry
 from verification.suite.coverage_run import measure_refnet_coverage
@@ -98,17 +97,8 @@ def _prepare(options):
     unknown = set(options.stages) - set(STAGES)
     if unknown:
         raise VerifyError(f"unknown stages {sorted(unknown)}; known: {list(STAGES)}")
-    out = Path(options.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as failure:
-        raise VerifyError(f"cannot create output folder {out}: {failure.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise VerifyError(f"output folder {out} is not writable")
-    if options.baseline is None:
-        return None
-    try:
-        return load_baseline(options.baseline)
+        return prepare_output(options.out, options.baseline)
     except BaselineError as failure:
         raise VerifyError(str(failure)) from None
 

@@ -4,6 +4,7 @@ The layout is fixed by CONTRACT.md (``schema_version`` 1); keys beyond it are ex
 """
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -179,3 +180,23 @@ def _benchmark_regressions(current, baseline):
                 "benchmark", name, before["ratio"], after["ratio"],
                 f"the speed ratio fell by more than its noise (factor {BENCHMARK_NOISE_FACTOR:g})"))
     return regressions
+
+
+def prepare_output(out, baseline_path):
+    """Create and probe the output folder, then read the baseline; what both commands do first.
+
+    Returns:
+        The validated baseline, or ``None`` when ``baseline_path`` is ``None``.
+
+    Raises:
+        BaselineError: the folder cannot be created or written, or the baseline is unusable;
+            the message says which.
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as failure:
+        raise BaselineError(f"cannot create output folder {out}: {failure.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise BaselineError(f"output folder {out} is not writable")
+    return None if baseline_path is None else load_baseline(baseline_path)
