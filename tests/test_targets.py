@@ -342,3 +342,16 @@ def test_a_target_that_raises_or_returns_none_gives_failed_checks_with_its_messa
                         check_side_effects(module, _x(4, 3))):
             assert results and all(not r.passed and message in r.detail for r in results), (
                 [r.detail for r in results])
+
+
+def test_the_same_seed_gives_the_same_results_and_another_seed_other_points():
+    first, again = check_target("refnet", seed=3), check_target("refnet", seed=3)
+    assert [r.as_dict() for r in first] == [r.as_dict() for r in again]
+    other = check_target("refnet", seed=4)
+    assert [r.max_abs_error for r in first] != [r.max_abs_error for r in other]
+
+
+def test_check_ids_are_unique_within_a_target():
+    for target in ("refnet", str(FRAMEWORKS / "dynamic_adapter.py")):
+        ids = [result.id for result in check_target(target)]
+        assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
