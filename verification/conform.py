@@ -30,6 +30,7 @@ from verification.report.results import (
     find_regressions,
     prepare_output,
 )
+from verification.suite.conformance import reproducer
 from verification.targets.adapter import target_name
 from verification.targets.isolation import run_all
 
@@ -79,20 +80,11 @@ def _prepare(options):
         raise ConformError(str(failure)) from None
 
 
-def _not_completed(run):
-    """The one failed check that stands for a target that did not finish."""
-    inf = float("inf")
-    return {"id": f"target/{run.status}", "module": run.spec, "kind": "error", "status": "fail",
-            "max_abs_error": inf, "max_rel_error": inf, "tolerance": 0.0, "error_ratio": inf,
-            "detail": f"the target did not complete ({run.status}): {run.message}",
-            "excluded": 0, "convention": "", "component": "target", "case": ""}
-
-
 def _target_results(run, options):
     """One target's ``results.json``: the verify schema plus ``target``, ``components``,
     ``conventions`` and ``run``."""
     record = run.record or {}
-    checks = record.get("checks") or [_not_completed(run)]
+    checks = record.get("checks") or [run.failure_record()]
     target = record.get("target") or {"name": _fallback_name(run.spec), "adapter": run.spec,
                                       "version": None, "declared_facts": {}, "components": [],
                                       "optimizers": []}
@@ -123,10 +115,7 @@ def _fallback_name(spec):
 def _reproducer(spec, check, options):
     if not check.get("case"):
         return f"refnet conform {spec}"
-    extra = ", quick=True" if options.quick else ""
-    extra += f", seed={options.seed}" if options.seed else ""
-    return (f'python -c "import verification; verification.rerun({spec!r}, '
-            f'{check["case"]!r}, {check["id"]!r}{extra})"')
+    return reproducer(spec, check["case"], check["id"], quick=options.quick, seed=options.seed)
 
 
 def _target_context(results, options, back_link):

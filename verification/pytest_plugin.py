@@ -41,9 +41,11 @@ class ConformItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ConformFailure):
-            case = self.record.get("case")
-            rerun = (f'\nreproduce: python -c "import verification; verification.rerun('
-                     f'{self.spec!r}, {case!r}, {self.record["id"]!r})"' if case else "")
+            from verification.suite.conformance import reproducer
+
+            case, quick = self.record.get("case"), self.config.getoption("conform_quick")
+            rerun = (f"\nreproduce: {reproducer(self.spec, case, self.record['id'], quick=quick)}"
+                     if case else "")
             return f"{excinfo.value}{rerun}"
         return super().repr_failure(excinfo, style)
 
@@ -54,10 +56,7 @@ class ConformItem(pytest.Item):
 def _records(run):
     if run.status == "completed":
         return run.record["target"]["name"], run.record["checks"]
-    inf = float("inf")
-    return run.spec, [{"id": f"target/{run.status}", "component": "target", "kind": "error",
-                       "status": "fail", "error_ratio": inf, "case": "",
-                       "detail": f"the target did not complete ({run.status}): {run.message}"}]
+    return run.spec, [run.failure_record()]
 
 
 def pytest_collection_modifyitems(session, config, items):

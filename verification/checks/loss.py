@@ -43,6 +43,7 @@ from verification.checks.compare import compare
 from verification.checks.finite_difference import check_backward
 from verification.checks.reference import ELEMENTWISE_TERMS, autograd_tolerance, guarded
 from verification.targets.protocol import LossView
+from verification.targets.refnet_target import one_line_label
 
 __all__ = [
     "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss", "LossAsModule",
@@ -208,7 +209,7 @@ def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_samp
     """
     if kind not in LOSS_KINDS:
         raise ValueError(f"check_loss: kind must be one of {LOSS_KINDS}, got {kind!r}")
-    view = loss if isinstance(loss, LossView) else LossView(loss, name or _loss_label(loss),
+    view = loss if isinstance(loss, LossView) else LossView(loss, name or one_line_label(loss),
                                                             per_sample=per_sample)
     name = view.name if name is None else name
     declared = _declared(view.loss, reduction)
@@ -218,13 +219,6 @@ def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_samp
     reference = guarded(f"{KIND}/{name}/raised", name, KIND,
                         lambda: _check_loss(view, prediction, target, kind, declared, name))
     return consistency + reference
-
-
-def _loss_label(loss):
-    try:
-        return " ".join(repr(loss).split())
-    except Exception:  # a foreign __repr__ that raises must not break the harness
-        return type(loss).__name__
 
 
 def _wide(prediction, target):
@@ -251,7 +245,7 @@ def measured_reduction(loss, prediction, target, *, kind="mse"):
         target: as ``check_loss`` takes it.
         kind: ``"mse"``, ``"cross_entropy"`` or ``"bce"``.
     """
-    view = loss if isinstance(loss, LossView) else LossView(loss, _loss_label(loss))
+    view = loss if isinstance(loss, LossView) else LossView(loss, one_line_label(loss))
     return _measure(view, view.forward(prediction, target), prediction, target, kind)[1]
 
 

@@ -55,7 +55,8 @@ from verification.checks.trajectory import check_trajectory
 from verification.targets import spec
 from verification.targets.protocol import LossView
 
-__all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "ADAM_SETTINGS",
+__all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "reproducer",
+           "uniform_input", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
 ADAM_SETTINGS = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8}
@@ -90,8 +91,8 @@ class Case:
     component: str = ""
 
 
-def _input(shape, seed, scale=2.0, dtype=torch.float64):
-    """Uniform in [-scale, scale), drawn from ``seed``."""
+def uniform_input(shape, seed, scale=2.0, dtype=torch.float64):
+    """Uniform in [-scale, scale), drawn from ``seed`` (every check's input)."""
     generator = torch.Generator().manual_seed(seed)
     return (scale * (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1)).to(dtype)
 
@@ -132,7 +133,7 @@ class _Builder:
                            self.seed + seed_offset)
 
     def input(self, shape, scale=2.0, seed_offset=1):
-        return _input(shape, self.seed + seed_offset, scale, self.dtype)
+        return uniform_input(shape, self.seed + seed_offset, scale, self.dtype)
 
     def points(self, values):
         return torch.tensor([values], dtype=torch.float64).to(self.dtype)
@@ -373,6 +374,13 @@ def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
     for result in results:
         print(("PASS " if result.passed else "FAIL ") + result.detail, file=stream or sys.stdout)
     return results
+
+
+def reproducer(spec, case, check_id, *, quick=False, seed=0):
+    """The one shell line that reruns one check of a target (``rerun``), for reports."""
+    extra = (", quick=True" if quick else "") + (f", seed={seed}" if seed else "")
+    return (f'python -c "import verification; verification.rerun({spec!r}, {case!r}, '
+            f'{check_id!r}{extra})"')
 
 
 def _loaded(target):

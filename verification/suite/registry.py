@@ -30,6 +30,7 @@ from verification.checks.reference import (
 )
 from verification.checks.trajectory import check_trajectory
 from verification.suite.conformance import Case, run_cases, target_cases
+from verification.suite.conformance import uniform_input as _input
 from verification.targets.adapter import load_target
 
 __all__ = ["Case", "cases", "run_cases", "covered_classes", "public_module_classes",
@@ -45,12 +46,6 @@ REFNET_CLASSES = {
     "mse_loss": refnet.MSELoss, "sgd": refnet.SGD, "adam": refnet.Adam,
 }
 """The refnet class behind each component of the target path."""
-
-
-def _input(shape, seed, scale=2.0):
-    """Uniform in [-scale, scale), drawn from ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
-    return scale * (2 * torch.rand(shape, generator=generator, dtype=F64) - 1)
 
 
 def _linear(inputs, outputs, seed, replicas=None):

@@ -44,6 +44,16 @@ class TargetRun:
     seconds: float
     record: dict | None
 
+    def failure_record(self):
+        """The one failed check (a ``CheckResult.as_dict()``) that stands for a target that
+        did not complete."""
+        inf = float("inf")
+        return {"id": f"target/{self.status}", "module": self.spec, "kind": "error",
+                "status": "fail", "max_abs_error": inf, "max_rel_error": inf, "tolerance": 0.0,
+                "error_ratio": inf, "excluded": 0, "convention": "", "component": "target",
+                "case": "", "detail": f"the target did not complete ({self.status}): "
+                                      f"{self.message}"}
+
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None):
     """Run one target in its own process; never raises for anything the target does.

@@ -13,7 +13,7 @@ import refnet
 from verification.targets.protocol import ModuleView
 from verification.targets.spec import Component, Layer, describe
 
-__all__ = ["RefnetAdapter", "as_component", "structure_of"]
+__all__ = ["RefnetAdapter", "as_component", "structure_of", "one_line_label"]
 
 
 def _refnet_version():
@@ -92,14 +92,15 @@ def as_component(module, layer=None, *, weight_layout="out_in", per_sample=False
     leaves = None
     if layer is None and known is not None:
         layer, leaves = known
-    label = name or (describe(layer) if layer is not None else _label(module))
+    label = name or (describe(layer) if layer is not None else one_line_label(module))
     view = module if isinstance(module, ModuleView) else ModuleView(module, label,
                                                                   per_sample=per_sample)
     return Component(view, layer, leaves, weight_layout)
 
 
-def _label(module):
-    """A one-line description: the ``repr`` without line breaks, or the class name."""
+def one_line_label(module):
+    """A one-line description of any object: its ``repr`` without line breaks, or its class
+    name (when it has no ``repr`` of its own, or its ``repr`` raises)."""
     if type(module).__repr__ is object.__repr__:
         return type(module).__name__
     try:
