@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from verification import (
     Target,
@@ -27,7 +29,7 @@ from verification import (
     target_cases,
 )
 from verification.checks.reference import canonical_pairs
-from verification.suite.conformance import run_cases
+from verification.suite.conformance import initialise, run_cases, uniform_input
 from verification.targets import spec
 from verification.targets.protocol import ModuleView
 from verification.targets.state import torch_state_kept
@@ -355,3 +357,31 @@ def test_check_ids_are_unique_within_a_target():
     for target in ("refnet", str(FRAMEWORKS / "dynamic_adapter.py")):
         ids = [result.id for result in check_target(target)]
         assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+@st.composite
+def _architectures(draw):
+    """A random structure (1-4 Linear layers of width 1-8, each maybe followed by an
+    activation), a batch size, an input scale 10^U(-2, 1.5) and a seed."""
+    widths = draw(st.lists(st.integers(1, 8), min_size=2, max_size=5))
+    layers = []
+    for inputs, outputs in zip(widths[:-1], widths[1:], strict=True):
+        layers.append(spec.linear(inputs, outputs))
+        activation = draw(st.sampled_from(["relu", "tanh", "sigmoid", None]))
+        if activation:
+            layers.append(spec.Layer(activation))
+    return (spec.sequential(*layers), draw(st.integers(1, 6)),
+            10 ** draw(st.floats(-2, 1.5)), draw(st.integers(0, 2 ** 16)))
+
+
+@pytest.mark.parametrize("name", ["handout", "float32"])
+@given(architecture=_architectures())
+def test_no_false_alarm_on_random_architectures_of_another_framework(name, architecture):
+    layer, batch, scale, seed = architecture
+    target = _target(name)
+    component = initialise(spec.build(target, layer, torch.Generator()), seed)
+    x = uniform_input((batch, layer.children[0].in_features), seed, scale,
+                      target.facts.check_dtype)
+    results = check_backward(component, x, seed=seed) + check_against_reference(component, x,
+                                                                                 seed=seed)
+    assert not _failures(results), "\n".join(r.detail for r in _failures(results))

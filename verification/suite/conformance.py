@@ -56,7 +56,7 @@ from verification.targets import spec
 from verification.targets.protocol import LossView
 
 __all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "reproducer",
-           "uniform_input", "ADAM_SETTINGS",
+           "uniform_input", "initialise", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
 ADAM_SETTINGS = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8}
@@ -97,7 +97,7 @@ def uniform_input(shape, seed, scale=2.0, dtype=torch.float64):
     return (scale * (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1)).to(dtype)
 
 
-def _initialise(component, seed):
+def initialise(component, seed):
     """Write seeded values into the target's parameters through ``param()``: weights normal
     with Xavier's std (eq. 16), biases normal with std 0.5 (nonzero, so a bias that is never
     added shows in the output), in the target's own layout and dtype."""
@@ -129,7 +129,7 @@ class _Builder:
 
     def module(self, layer, name=None, seed_offset=0):
         generator = torch.Generator().manual_seed(self.seed + seed_offset)
-        return _initialise(spec.build(self.target, layer, generator, name=name),
+        return initialise(spec.build(self.target, layer, generator, name=name),
                            self.seed + seed_offset)
 
     def input(self, shape, scale=2.0, seed_offset=1):
