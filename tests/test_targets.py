@@ -385,3 +385,17 @@ def test_no_false_alarm_on_random_architectures_of_another_framework(name, archi
     results = check_backward(component, x, seed=seed) + check_against_reference(component, x,
                                                                                  seed=seed)
     assert not _failures(results), "\n".join(r.detail for r in _failures(results))
+
+
+def test_param_returning_copies_is_named_as_such():
+    class Copies(_adapter_module("handout").Adapter):
+        def linear(self, in_features, out_features, generator):
+            layer = super().linear(in_features, out_features, generator)
+            original = layer.param
+            layer.param = lambda: [(value.clone(), grad) for value, grad in original()]
+            return layer
+
+    results = run_cases([case for case in target_cases(Target.from_adapter(Copies))
+                         if case.name == "linear 3→4"])
+    [failure] = _failures(results)
+    assert "param()[0] returns a copy" in failure.detail, failure.detail

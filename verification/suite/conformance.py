@@ -53,7 +53,7 @@ from verification.checks.reference import check_against_reference, guarded
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import check_trajectory
 from verification.targets import spec
-from verification.targets.protocol import LossView
+from verification.targets.protocol import LossView, ProtocolError
 
 __all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "reproducer",
            "uniform_input", "initialise", "ADAM_SETTINGS",
@@ -116,7 +116,20 @@ def initialise(component, seed):
         if bias.numel() == linear.out_features:
             bias.copy_((0.5 * torch.randn(linear.out_features, generator=generator,
                                           dtype=torch.float64)).view_as(bias).to(bias.dtype))
+    _require_live_values(component, pairs)
     return component
+
+
+def _require_live_values(component, written):
+    """``param()`` must hand out the tensors the module computes with: an optimiser updates
+    them in place. Values written through one call must be seen by the next."""
+    for index, ((before, _), (after, _)) in enumerate(zip(written, component.view.param(),
+                                                          strict=True)):
+        if not torch.equal(before, after):
+            raise ProtocolError(
+                f"{component.name}.param()[{index}] returns a copy: values written into it "
+                "are not seen by the next param() call, so an optimiser's in-place update "
+                "would be lost; return the tensors the module itself uses")
 
 
 class _Builder:
