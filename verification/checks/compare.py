@@ -16,10 +16,16 @@ import torch
 
 from verification.checks.result import CheckResult
 
-__all__ = ["compare", "EXACT"]
+__all__ = ["compare", "EXACT", "unit_roundoff"]
 
 EXACT = torch.finfo(torch.float64).tiny
-"""The ``atol`` of an exact comparison (with ``rtol = 0``)."""
+"""The ``atol`` of an exact comparison (with ``rtol = 0``): the smallest normal float64, since
+``compare`` divides the error by the tolerance and exactly 0 would turn a zero error into 0/0."""
+
+
+def unit_roundoff(dtype):
+    """u = half the machine epsilon: 2⁻⁵³ for float64, 2⁻²⁴ for float32."""
+    return torch.finfo(dtype).eps / 2
 
 
 def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context="",

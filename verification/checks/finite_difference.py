@@ -123,7 +123,7 @@ from dataclasses import dataclass, replace
 import torch
 
 import refnet
-from verification.checks.compare import compare
+from verification.checks.compare import compare, unit_roundoff
 from verification.checks.result import CheckFailure, CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -167,11 +167,7 @@ def tolerances(scale, eps=DEFAULT_EPS, dtype=torch.float64):
     """
     roundoff = _roundoff(scale, dtype)
     truncation = eps ** 2 * scale / 6
-    return 10 * roundoff / eps + 8 * truncation, 2 * ROUNDOFF_GROWTH * _unit_roundoff(dtype)
-
-
-def _unit_roundoff(dtype):
-    return torch.finfo(dtype).eps / 2
+    return 10 * roundoff / eps + 8 * truncation, 2 * ROUNDOFF_GROWTH * unit_roundoff(dtype)
 
 
 def _bounds(scale, eps, atol, rtol, dtype):
@@ -379,7 +375,7 @@ def _loss(weights, y):
 
 def _roundoff(scale, dtype=torch.float64):
     """δ: the error bound of one computed L."""
-    return ROUNDOFF_GROWTH * _unit_roundoff(dtype) * scale
+    return ROUNDOFF_GROWTH * unit_roundoff(dtype) * scale
 
 
 # --- step 2: what is perturbed, and along which directions ---------------------------------

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from verification.checks.compare import compare
+from verification.checks.compare import EXACT, compare, unit_roundoff
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -66,9 +66,8 @@ SAFETY = 4
 """Factor over n·u·Σ|terms|: 2 because both sides round, 2 for slack (the module docstring)."""
 ELEMENTWISE_TERMS = 2
 """Summation length charged to an element-wise module: its function and derivative, an ulp each."""
-EXACT_ATOL = torch.finfo(torch.float64).tiny
-"""The smallest normal float64: the ``atol`` of an exact comparison. ``compare`` divides the
-error by the tolerance, so a tolerance of exactly 0 would turn a zero error into 0/0."""
+EXACT_ATOL = EXACT
+"""The ``atol`` of an exact comparison (``verification.checks.compare.EXACT``)."""
 
 _ELEMENTWISE_TWINS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -79,11 +78,6 @@ class Tolerance:
 
     atol: float
     rtol: float
-
-
-def unit_roundoff(dtype):
-    """u = half the machine epsilon: 2⁻⁵³ for float64, 2⁻²⁴ for float32."""
-    return torch.finfo(dtype).eps / 2
 
 
 def autograd_tolerance(dtype, terms, scale):
