@@ -53,7 +53,7 @@ from verification.checks.reference import (
 from verification.targets.protocol import LossView
 from verification.targets.refnet_target import as_component
 
-__all__ = ["GROWTH", "OPTIMIZERS", "check_trajectory"]
+__all__ = ["GROWTH", "OPTIMIZERS", "ADAM_BETAS", "ADAM_EPS", "check_trajectory"]
 
 KIND = "trajectory"
 GROWTH = 3

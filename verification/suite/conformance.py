@@ -51,7 +51,7 @@ from verification.checks.loss import check_loss, measured_reduction
 from verification.checks.optimizer import check_optimizer
 from verification.checks.reference import check_against_reference, guarded
 from verification.checks.side_effects import check_side_effects
-from verification.checks.trajectory import check_trajectory
+from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
 from verification.targets import spec
 from verification.targets.protocol import LossView, ProtocolError
 
@@ -59,7 +59,8 @@ __all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "reprod
            "uniform_input", "initialise", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
-ADAM_SETTINGS = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8}
+ADAM_SETTINGS = {"lr": 0.01, "betas": ADAM_BETAS, "eps": ADAM_EPS}
+"""The target's Adam is built with these, as the twin's ``torch.optim.Adam`` in trajectories."""
 COMPONENT_ORDER = ("linear", "relu", "tanh", "sigmoid", "dropout", "mse_loss",
                    "cross_entropy_loss", "bce_loss", "sgd", "adam", "sequential", "training")
 """Components from the smallest to those built of others (reports list failures so)."""
