@@ -336,8 +336,13 @@ def test_a_target_that_raises_or_returns_none_gives_failed_checks_with_its_messa
         def forward(self, x):
             return None
 
+    class Exits(Linear):
+        def forward(self, x):
+            sys.exit(3)
+
     for module, message in ((Raising(), "forward raised RuntimeError: planted failure"),
-                            (ReturnsNone(), "forward returned NoneType, not a tensor")):
+                            (ReturnsNone(), "forward returned NoneType, not a tensor"),
+                            (Exits(), "forward raised SystemExit: 3")):
         for results in (check_backward(module, _x(4, 3)),
                         check_against_reference(module, _x(4, 3), layer=spec.linear(3, 2)),
                         check_accumulation(module, _x(4, 3)),

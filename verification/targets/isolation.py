@@ -70,8 +70,9 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None):
         record_path = Path(folder) / "record.json"
         command = [sys.executable, "-m", "verification.targets.worker", spec, str(record_path),
                    "--seed", str(seed), *(["--quick"] if quick else [])]
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True) as process:
+        with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as process:
             errors = []
             readers = [threading.Thread(target=_read_progress, daemon=True,
                                         args=(process.stdout, spec, progress)),

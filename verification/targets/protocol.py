@@ -30,12 +30,13 @@ class ProtocolError(RuntimeError):
 
 
 def call(name, stage, function, *args):
-    """``function(*args)``; any exception becomes a ``ProtocolError`` naming ``name.stage``."""
+    """``function(*args)``; any exception, ``SystemExit`` included (a target's ``sys.exit``
+    must not end the harness), becomes a ``ProtocolError`` naming ``name.stage``."""
     try:
         return function(*args)
     except ProtocolError:
         raise
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise ProtocolError(f"{name}.{stage} raised {type(error).__name__}: {error}") from error
 
 
