@@ -404,3 +404,23 @@ def test_param_returning_copies_is_named_as_such():
                          if case.name == "linear 3→4"])
     [failure] = _failures(results)
     assert "param()[0] returns a copy" in failure.detail, failure.detail
+
+
+def test_a_float32_relu_with_slope_one_at_zero_is_a_convention_not_a_failure():
+    class ReLU32:
+        def forward(self, x):
+            self.x = x.float()
+            return self.x.clamp(min=0)
+
+        def backward(self, gradient):
+            return gradient.float() * (self.x >= 0).float()
+
+        def param(self):
+            return []
+
+        def zero_grad(self):
+            pass
+
+    result = check_kink(ReLU32())
+    assert result.passed and "derivative 1 at x = 0" in result.convention, result.detail
+    assert not check_kink(ReLU32(), declared_slope=0.0).passed

@@ -16,7 +16,7 @@ import torch
 
 from verification.checks.result import CheckResult
 
-__all__ = ["compare", "EXACT", "unit_roundoff"]
+__all__ = ["compare", "EXACT", "unit_roundoff", "computed_dtype"]
 
 EXACT = torch.finfo(torch.float64).tiny
 """The ``atol`` of an exact comparison (with ``rtol = 0``): the smallest normal float64, since
@@ -26,6 +26,13 @@ EXACT = torch.finfo(torch.float64).tiny
 def unit_roundoff(dtype):
     """u = half the machine epsilon: 2⁻⁵³ for float64, 2⁻²⁴ for float32."""
     return torch.finfo(dtype).eps / 2
+
+
+def computed_dtype(*tensors):
+    """The dtype a module computed in: float32 when any of its tensors (input, output,
+    parameters; ``None`` skipped) is float32, else float64."""
+    return (torch.float32 if any(t is not None and t.dtype == torch.float32 for t in tensors)
+            else torch.float64)
 
 
 def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context="",

@@ -123,7 +123,7 @@ from dataclasses import dataclass, replace
 import torch
 
 import refnet
-from verification.checks.compare import compare, unit_roundoff
+from verification.checks.compare import compare, computed_dtype, unit_roundoff
 from verification.checks.result import CheckFailure, CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -314,8 +314,7 @@ def _analytic_pass(module, x, generator):
     float32 output for a float64 input), then again in float32.
     """
     parameters = [value for value, _ in _call("param", module.param)]
-    dtype = (torch.float32 if x.dtype == torch.float32
-             or any(value.dtype == torch.float32 for value in parameters) else torch.float64)
+    dtype = computed_dtype(x, *parameters)
     x = x.detach().to(dtype)
     state = torch.Generator().set_state(generator.get_state())
     point = _pass_at(module, x, generator)
@@ -333,7 +332,7 @@ def _pass_at(module, x, generator):
     gradients = [gradient.detach().clone() for _, gradient in _call("param", module.param)]
     if grad_x is not None:
         gradients.insert(0, _require_finite("backward", x, grad_x).detach().clone())
-    dtype = torch.float32 if torch.float32 in (x.dtype, y.dtype) else torch.float64
+    dtype = computed_dtype(x, y)
     return _Point(x, weights, float(_loss(weights, y)), float((weights * y).abs().sum()),
                   gradients, dtype, grad_x is not None)
 

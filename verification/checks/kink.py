@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import torch
 
-from verification.checks.compare import EXACT, compare
+from verification.checks.compare import EXACT, compare, computed_dtype
 from verification.checks.reference import guarded, unit_roundoff
 from verification.targets.refnet_target import as_component
 
@@ -60,14 +60,15 @@ def _check(component, reference, at, shape, seed, declared_slope):
     upstream = torch.randn(shape, generator=generator, dtype=torch.float64)
     view.zero_grad()
     view.forward(x)
-    got = view.backward(upstream).to(torch.float64)
+    computed = view.backward(upstream)
+    got = computed.to(torch.float64)
     with torch.enable_grad():
         leaf = x.clone().requires_grad_(True)
         (expected,) = torch.autograd.grad(reference(leaf), leaf, grad_outputs=upstream)
     torch_slope = float(expected[(0,) * len(shape)] / upstream[(0,) * len(shape)])
     slopes = got / upstream
     slope = float(slopes.flatten()[0])
-    rtol = 4 * unit_roundoff(view.param()[0][0].dtype if view.param() else got.dtype)
+    rtol = 4 * unit_roundoff(computed_dtype(computed))
     uniform = bool(((slopes - slope).abs() <= rtol * abs(slope)).all())
     function = getattr(reference, "__name__", str(reference))
     wanted = torch_slope if declared_slope is None else float(declared_slope)

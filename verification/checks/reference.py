@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from verification.checks.compare import EXACT, compare, unit_roundoff
+from verification.checks.compare import EXACT, compare, computed_dtype, unit_roundoff
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -372,9 +372,9 @@ class _Forward:
     bound: torch.Tensor
 
 
-def _linear_forward(record_in, value, bound):
-    weight = record_in.params[0].transpose(-1, -2)
-    bias = record_in.params[1].unsqueeze(-2)
+def _linear_forward(params, source, value, bound):
+    weight = params[0].transpose(-1, -2)
+    bias = params[1].unsqueeze(-2)
     return value.matmul(weight) + bias, bound.matmul(weight.abs()) + bias.abs()
 
 
@@ -384,7 +384,7 @@ def _linear_backward(record, grad_bound):
     return grad_bound.matmul(weight_bound), params
 
 
-def _relu_forward(record_in, value, bound):
+def _relu_forward(params, source, value, bound):
     return value.clamp_min(0), bound
 
 
@@ -392,7 +392,7 @@ def _relu_backward(record, grad_bound):
     return grad_bound * (record.value_in > 0), []
 
 
-def _tanh_forward(record_in, value, bound):
+def _tanh_forward(params, source, value, bound):
     y = torch.tanh(value)
     return y, y.abs() + (1 - y * y) * bound
 
@@ -402,7 +402,7 @@ def _tanh_backward(record, grad_bound):
     return grad_bound * (1 + y * y + 2 * y.abs() * record.bound), []
 
 
-def _sigmoid_forward(record_in, value, bound):
+def _sigmoid_forward(params, source, value, bound):
     y = torch.sigmoid(value)
     return y, y + y * (1 - y) * bound
 
@@ -412,8 +412,8 @@ def _sigmoid_backward(record, grad_bound):
     return grad_bound * (y + y * y + (1 - 2 * y).abs() * record.bound), []
 
 
-def _dropout_forward(record_in, value, bound):
-    factor = _dropout_factor(record_in.source)
+def _dropout_forward(params, source, value, bound):
+    factor = _dropout_factor(source)
     return value * factor, bound * factor
 
 
@@ -428,7 +428,8 @@ _MAGNITUDE_RULES = {
     "sigmoid": (_sigmoid_forward, _sigmoid_backward),
     "dropout": (_dropout_forward, _dropout_backward),
 }
-"""Per leaf kind: (value, bound) forward and the backward of the bound, as in the docstring."""
+"""Per leaf kind: the forward ``(params, source, value, bound) -> (value, bound)`` and the
+backward of the bound ``(record, grad_bound) -> (grad_bound, parameter bounds)``."""
 
 
 def term_magnitudes(module, x, grad_output_bound_of):
@@ -458,11 +459,10 @@ def term_magnitudes(module, x, grad_output_bound_of):
     records = []
     for leaf in leaves(component.layer):
         params = (next(values), next(values)) if leaf.kind == "linear" else ()
-        record_in = _Forward(leaf, next(sources, None), params, value, bound, value, bound)
+        source = next(sources, None)
         forward, _ = _MAGNITUDE_RULES[leaf.kind]
-        out_value, out_bound = forward(record_in, value, bound)
-        records.append(_Forward(leaf, record_in.source, params, value, bound, out_value,
-                                out_bound))
+        out_value, out_bound = forward(params, source, value, bound)
+        records.append(_Forward(leaf, source, params, value, bound, out_value, out_bound))
         value, bound = out_value, out_bound
     grad_output_bound = grad_output_bound_of(bound).to(torch.float64)
     grad_bound, grad_params = grad_output_bound, []
@@ -532,12 +532,6 @@ def _compare_passes(name, labels, expected, got, magnitudes, budget):
     return results
 
 
-def _computed_dtype(*tensors):
-    """float32 when any of the module's tensors is float32 (it computes in float32), else 64."""
-    return (torch.float32 if any(t is not None and t.dtype == torch.float32 for t in tensors)
-            else torch.float64)
-
-
 def check_against_reference(module, x, *, seed=0, name=None, layer=None, weight_layout="out_in"):
     """Compare a module's forward, dL/dx and every dL/dθ with its autograd twin.
 
@@ -579,7 +573,7 @@ def _check_against_twin(component, x, seed, name):
     expected = _twin_pass(twin, x, got.grad_output)
     magnitudes = term_magnitudes(component, x, lambda _: got.grad_output.abs())
     terms = summation_length(component.layer, _batch_size(x))
-    dtype = _computed_dtype(x, got.output, *(value for value, _ in component.view.param()))
+    dtype = computed_dtype(x, got.output, *(value for value, _ in component.view.param()))
     budget = _Budget(dtype, terms, f"upstream-gradient seed {seed}, input {list(x.shape)} "
                                    f"{x.dtype}, computed in {dtype}, summation length n={terms}")
     return _compare_passes(name, parameter_labels(twin), expected, got, magnitudes, budget)

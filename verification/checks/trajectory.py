@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 import refnet
-from verification.checks.compare import compare
+from verification.checks.compare import compare, computed_dtype
 from verification.checks.loss import torch_mse
 from verification.checks.reference import (
     EXACT_ATOL,
@@ -310,9 +310,7 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
     batches = _draw_batches(x.shape[-2], steps, batch_size, seed)
 
     def run():
-        dtype = (torch.float32 if torch.float32 in {x.dtype} | {value.dtype for value, _ in
-                                                           component.view.param()}
-                 else torch.float64)
+        dtype = computed_dtype(x, *(value for value, _ in component.view.param()))
         epsilon = SAFETY * summation_length(component.layer, batch_size) * unit_roundoff(dtype)
         settings = _Settings(optimizer, lr, reduction, epsilon)
         context = (f"worst of {steps} steps; {optimizer} lr={lr}, {reduction} loss, batch "
