@@ -27,8 +27,8 @@ from verification.report.results import (
     SCHEMA_VERSION,
     BaselineError,
     environment,
-    find_regressions,
     prepare_output,
+    with_regressions,
 )
 from verification.suite.conformance import reproducer
 from verification.targets.adapter import target_name
@@ -85,7 +85,7 @@ def _target_results(run, options):
     ``conventions`` and ``run``."""
     record = run.record or {}
     checks = record.get("checks") or [run.failure_record()]
-    target = record.get("target") or {"name": _fallback_name(run.spec), "adapter": run.spec,
+    target = record.get("target") or {"name": target_name(run.spec), "adapter": run.spec,
                                       "version": None, "declared_facts": {}, "components": [],
                                       "optimizers": []}
     return {
@@ -105,11 +105,6 @@ def _target_results(run, options):
         "quick": options.quick,
         "regressions": [],
     }
-
-
-def _fallback_name(spec):
-    location, _, attribute = spec.partition(":")
-    return target_name(location, attribute) or spec
 
 
 def _reproducer(spec, check, options):
@@ -141,14 +136,6 @@ def _in_component_order(matrix):
     """The matrix with its rows from the smallest component to those built of others."""
     rows = sorted(matrix["rows"], key=lambda row: component_rank(row["module"]))
     return {**matrix, "rows": rows}
-
-
-def _with_regressions(results, baseline):
-    if baseline is not None:
-        results["regressions"] = [r.as_dict() for r in find_regressions(results, baseline)]
-        if results["regressions"]:
-            results["status"] = "fail"
-    return results
 
 
 def _write(folder, results, html):
@@ -183,7 +170,7 @@ def _scoreboard(results_list, folders, options, baseline):
                 "failed": sum(c["status"] == "fail" for c in r["checks"]),
                 "components": r["components"]}
                for r, folder in zip(results_list, folders, strict=True)]
-    results = _with_regressions({
+    results = with_regressions({
         "schema_version": SCHEMA_VERSION,
         "status": "pass" if all(t["status"] == "pass" for t in targets) else "fail",
         "environment": environment(command=options.command, device="cpu"),
@@ -223,7 +210,7 @@ class _Progress:
 
     def case(self, spec, case):
         with self.lock:
-            self.current[_fallback_name(spec)] = case
+            self.current[target_name(spec)] = case
             self.bar.set_postfix_str(" | ".join(f"{k}: {v}" for k, v in self.current.items())[:80])
 
     def done(self, count):
@@ -253,7 +240,7 @@ def run_conform(options, stream=None):
     results_list = [_target_results(run, options) for run in runs]
     stream = stream or sys.stdout
     if len(results_list) == 1:
-        results = _with_regressions(results_list[0], baseline)
+        results = with_regressions(results_list[0], baseline)
         _write(out, results, render_html(_target_context(results, options, ""), "conform.html.j2"))
         _print_target(results, out / "index.html", stream)
         return 0 if results["status"] == "pass" else 1

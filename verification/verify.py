@@ -28,8 +28,8 @@ from verification.report.results import (
     SCHEMA_VERSION,
     BaselineError,
     environment,
-    find_regressions,
     prepare_output,
+    with_regressions,
 )
 from verification.suite import registry
 from verification.suite.coverage_run import measure_refnet_coverage
@@ -274,11 +274,7 @@ def _assemble(options, outcome, baseline):
                    "not_run": [stage for stage in STAGES if stage not in options.stages],
                    "quick": options.quick, "elapsed_s": outcome.timings},
     }
-    regressions = [] if baseline is None else find_regressions(results, baseline)
-    results["regressions"] = [regression.as_dict() for regression in regressions]
-    if regressions:
-        results["status"] = "fail"
-    return results
+    return with_regressions(results, baseline)
 
 
 def _seeds_text(results):

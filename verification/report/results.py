@@ -121,6 +121,16 @@ def find_regressions(current, baseline):
             + _benchmark_regressions(current, baseline))
 
 
+def with_regressions(results, baseline):
+    """Record in ``results`` every regression against ``baseline`` (``None``: no baseline);
+    any regression fails the run. Returns ``results``."""
+    regressions = [] if baseline is None else find_regressions(results, baseline)
+    results["regressions"] = [regression.as_dict() for regression in regressions]
+    if regressions:
+        results["status"] = "fail"
+    return results
+
+
 def _by_key(records, key):
     return {record[key]: record for record in records}
 

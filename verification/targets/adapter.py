@@ -45,7 +45,8 @@ import torch
 
 from verification.targets.state import torch_state_kept
 
-__all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS", "OPTIONAL"]
+__all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
+           "OPTIONAL"]
 
 REQUIRED = ("linear", "relu", "tanh", "sigmoid", "sequential", "mse_loss")
 OPTIONAL = ("dropout", "sgd", "adam", "cross_entropy_loss", "bce_loss")
@@ -211,13 +212,14 @@ def load_target(spec):
         adapter = getattr(module, attribute)
     else:
         adapter = getattr(module, "Adapter", module)
-    name = target_name(location, attribute)
+    name = target_name(spec)
     return Target.from_adapter(adapter, name=name, source=spec)
 
 
-def target_name(location, attribute):
-    """``handout`` for ``…/handout_adapter.py``; ``handout:WrongTanhDerivative`` with an
-    attribute; the module name for an importable one."""
+def target_name(spec):
+    """A target's name from its spec: ``handout`` for ``…/handout_adapter.py``,
+    ``handout:WrongTanhDerivative`` with an attribute, the module name for an importable one."""
+    location, _, attribute = spec.partition(":")
     base = Path(location).stem if location.endswith(".py") else location
     base = base.removesuffix("_adapter")
     return f"{base}:{attribute}" if attribute else base
