@@ -92,6 +92,9 @@ def _build_parser():
     verify.add_argument("--only", type=_stages, default=None, metavar="STAGE[,STAGE...]",
                         help="run just these stages (checks, mutation, reproduction, claims, "
                              "benchmarks); the others are reported as not run")
+    verify.add_argument("--workers", type=_at_least(1), default=None,
+                        help="processes that train the reproduction and the claims side by "
+                             "side (default: one per core on the CPU, 1 on a GPU)")
     verify.set_defaults(handler=_run_verify)
 
     conform = commands.add_parser(
@@ -149,7 +152,7 @@ def _run_verify(args):
 
     options = VerifyOptions(out=args.out, quick=args.quick, seeds=args.seeds,
                             baseline=args.baseline, device=str(args.device),
-                            command=" ".join(["refnet", *args.argv]),
+                            command=" ".join(["refnet", *args.argv]), workers=args.workers,
                             **({"stages": args.only} if args.only else {}))
     try:
         return run_verification(options)

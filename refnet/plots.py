@@ -1,15 +1,15 @@
 """The report's figures: the training loss per epoch (Figure 2) and the classified test set
-(Figure 3). Each function returns a matplotlib ``Figure``; ``save_figure`` writes it."""
+(Figure 3). Each function returns a matplotlib ``Figure``; ``save_figure`` writes it.
+
+Figures are built as ``matplotlib.figure.Figure`` objects, not through ``pyplot``: no global
+figure registry (threads may draw side by side, nothing needs closing) and no GUI backend."""
 
 import io
 import math
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from refnet._io import write_atomically  # noqa: E402
+from refnet._io import write_atomically
 
 __all__ = ["loss_curve_figure", "classification_figure", "save_figure"]
 
@@ -20,7 +20,8 @@ def loss_curve_figure(epoch_losses):
     Args:
         epoch_losses: one float per epoch, as returned by ``train``.
     """
-    figure, axes = plt.subplots(figsize=(5, 3.5))
+    figure = Figure(figsize=(5, 3.5))
+    axes = figure.subplots()
     axes.plot(range(1, len(epoch_losses) + 1), epoch_losses, marker=".")
     axes.set_xlabel("epoch")
     axes.set_ylabel("training loss (sum over batches)")
@@ -42,7 +43,8 @@ def classification_figure(points, labels, predicted, *, center, radius):
     """
     points, labels, predicted = points.cpu(), labels.cpu(), predicted.cpu()
     wrong = predicted != labels
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.subplots()
     for label, colour in ((0, "tab:purple"), (1, "gold")):
         chosen = (labels == label) & ~wrong
         axes.scatter(points[chosen, 0], points[chosen, 1], s=6, color=colour,
@@ -62,8 +64,7 @@ def classification_figure(points, labels, predicted, *, center, radius):
 
 
 def save_figure(figure, path, fmt=None):
-    """Write ``figure`` atomically to ``path`` (format from its suffix unless ``fmt``); close it."""
+    """Write ``figure`` atomically to ``path`` (format from its suffix unless ``fmt``)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt or str(path).rsplit(".", 1)[-1])
-    plt.close(figure)
     write_atomically(path, buffer.getvalue())

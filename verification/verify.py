@@ -11,6 +11,7 @@ import json
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from refnet._io import write_atomically
 from verification.checks.loss import REPORT_LITERAL_ID, check_report_literal_pair
 from verification.checks.result import CheckResult
+from verification.many_seeds.workers import Workers, default_count
 from verification.report.ambiguities import ambiguities
 from verification.report.components import component_summary, failure_lines
 from verification.report.html import conformance_matrix, figure_to_svg, write_report
@@ -59,6 +61,9 @@ class VerifyOptions:
         reproduction_settings: a ``reproduction.Settings`` overriding ``seeds``/``quick``.
         claims_config: a ``claims`` configuration overriding the mode's.
         show_progress: draw progress bars on stderr.
+        workers: processes that train the reproduction and the claims side by side
+            (``verification.many_seeds.workers``); 1 trains them in this process; ``None``:
+            one per core on the CPU, 1 on a GPU.
     """
 
     out: Path
@@ -72,6 +77,7 @@ class VerifyOptions:
     reproduction_settings: object = None
     claims_config: object = None
     show_progress: bool = True
+    workers: int | None = None
 
 
 @dataclass
@@ -88,6 +94,8 @@ class _Outcome:
     detection_power: list = field(default_factory=list)
     coverage: object = None
     timings: dict = field(default_factory=dict)
+    claim_runs: dict | None = None
+    checks_passed: bool | None = None
 
 
 def _prepare(options):
@@ -138,21 +146,30 @@ def _run_checks(outcome, options, progress):
         def advance(name):
             bar.set_postfix_str(name[:40])
             bar.update()
-        outcome.checks += [result.as_dict() for result in registry.run_cases(selected, advance)]
+        results = registry.run_cases(selected, advance)
+    outcome.checks_passed = all(result.passed for result in results)
+    outcome.checks += [result.as_dict() for result in results]
 
 
 # Each later stage imports its module when it runs, so that even a module that fails to
 # import becomes one failed stage in the report instead of stopping the whole run.
 
+_UNMUTATED_FAILS = ("not run: the unmodified suite already fails, so a mutation score "
+                    "would mean nothing")
+
+
 def _run_mutation(outcome, options, progress):
     from verification.suite import mutation
 
+    if outcome.checks_passed is False:
+        outcome.mutation["note"] = _UNMUTATED_FAILS
+        return
     with progress.bar("mutation self-test", len(mutation.MUTANTS)) as bar:
         try:
-            summary = mutation.run_mutation(progress=lambda *_: bar.update())
+            summary = mutation.run_mutation(progress=lambda *_: bar.update(),
+                                            unmutated_passed=bool(outcome.checks_passed))
         except mutation.UnmutatedSuiteFails:
-            outcome.mutation["note"] = ("not run: the unmodified suite already fails, so a "
-                                        "mutation score would mean nothing")
+            outcome.mutation["note"] = _UNMUTATED_FAILS
             return
     outcome.timings["mutation_runs"] = summary.pop("seconds")  # timings stay out of results
     outcome.mutation = summary
@@ -165,26 +182,43 @@ def _run_mutation(outcome, options, progress):
         + (f"; survivors: {', '.join(survivors)}" if survivors else "")).as_dict())
 
 
-def _run_reproduction(outcome, options, progress):
+def _run_reproduction(outcome, options, progress, workers):
     from verification.many_seeds import reproduction
 
     with progress.tracker("reproduction (replica-epochs)") as advance:
         run = reproduction.run_reproduction(
             seeds=options.seeds, quick=options.quick, device=options.device, progress=advance,
-            settings=options.reproduction_settings)
+            settings=options.reproduction_settings, workers=workers)
     outcome.reproduction = run.results
     outcome.figures["reproduction"] = {name: figure_to_svg(figure)
                                        for name, figure in run.figures.items()}
 
 
-def _run_claims(outcome, options, progress):
+def _claims_config(options):
+    from verification.many_seeds import claims
+
+    return options.claims_config or (claims.QUICK_CONFIG if options.quick
+                                     else claims.DEFAULT_CONFIG)
+
+
+def _train_claims(outcome, options, progress, workers):
     from verification.many_seeds import claims
 
     with progress.tracker("claims (training runs)") as advance:
-        ledger, figures = claims.run_claims(
-            quick=options.quick, device=options.device, progress=advance,
-            config=options.claims_config,
-            reproduction=outcome.reproduction if outcome.reproduction.get("configs") else None)
+        outcome.claim_runs = claims.train_runs(_claims_config(options), options.device,
+                                               workers=workers, progress=advance)
+
+
+def _run_claims(outcome, options, progress, workers):
+    """The ledger from the runs ``_train_claims`` trained (side by side with the
+    reproduction), or trained here when it did not run."""
+    from verification.many_seeds import claims
+
+    if outcome.claim_runs is None:
+        _train_claims(outcome, options, progress, workers)
+    ledger, figures = claims.ledger(
+        outcome.claim_runs, _claims_config(options), options.device,
+        reproduction=outcome.reproduction if outcome.reproduction.get("configs") else None)
     outcome.claims = ledger
     outcome.figures["claims"] = {name: figure_to_svg(figure) for name, figure in figures.items()}
 
@@ -205,17 +239,22 @@ def _run_benchmarks(outcome, options, progress):
 
 
 _STAGE_FUNCTIONS = {"checks": _run_checks, "mutation": _run_mutation,
-                    "reproduction": _run_reproduction, "claims": _run_claims,
-                    "benchmarks": _run_benchmarks}
+                    "reproduction": _run_reproduction, "claims_training": _train_claims,
+                    "claims": _run_claims, "benchmarks": _run_benchmarks}
 
 
-def _run_stage(name, outcome, options, progress):
+def _run_stage(name, outcome, options, progress, **workers):
+    """Run one stage; an error becomes a failed check and ``False``. Its time lands in
+    ``timings``."""
     start = time.perf_counter()
     try:
-        _STAGE_FUNCTIONS[name](outcome, options, progress)
+        _STAGE_FUNCTIONS[name](outcome, options, progress, **workers)
+        succeeded = True
     except Exception as error:  # a broken stage is a failed check; the run goes on
-        outcome.checks.append(_failed_stage(name, error).as_dict())
+        outcome.checks.append(_failed_stage(name.removesuffix("_training"), error).as_dict())
+        succeeded = False
     outcome.timings[name] = round(time.perf_counter() - start, 3)
+    return succeeded
 
 
 @contextmanager
@@ -231,17 +270,42 @@ def _one_thread():
 
 
 def _run_stages(options, progress):
+    """Every asked-for stage. With several workers, the reproduction's and the claims'
+    training runs go to the worker processes at once and train while this process runs the
+    checks and the mutation self-test; the benchmarks run last, alone on the machine."""
     outcome = _Outcome()
+    many_seeds = [name for name in ("reproduction", "claims") if name in options.stages]
+    count = options.workers or default_count(options.device)
+    with Workers(count if many_seeds else 1) as workers, \
+            ThreadPoolExecutor(max_workers=2) as drivers:
+        # The driver threads only hand runs to the worker processes and summarise what comes
+        # back, so the refnet classes that the mutation stage patches in this process never
+        # reach a training run. They start before coverage, which then traces only this thread.
+        training = {}
+        if workers.count > 1:
+            training = {name: drivers.submit(_run_stage, stage, outcome, options, progress,
+                                             workers=workers)
+                        for name, stage in (("reproduction", "reproduction"),
+                                            ("claims", "claims_training")) if name in many_seeds}
+        _run_measured_stages(outcome, options, progress)
+        trained = {name: future.result() for name, future in training.items()}
+        if "reproduction" in many_seeds and "reproduction" not in trained:
+            _run_stage("reproduction", outcome, options, progress, workers=workers)
+        if "claims" in many_seeds and trained.get("claims", True):
+            _run_stage("claims", outcome, options, progress, workers=workers)
+    if "benchmarks" in options.stages:
+        _run_stage("benchmarks", outcome, options, progress)
+    return outcome
+
+
+def _run_measured_stages(outcome, options, progress):
+    """The checks and the mutation self-test, on one thread, while coverage is measured."""
     measured = [name for name in ("checks", "mutation") if name in options.stages]
     with measure_refnet_coverage(options.measure_coverage and bool(measured)) as coverage, \
             _one_thread():
         for name in measured:
             _run_stage(name, outcome, options, progress)
     outcome.coverage = coverage
-    for name in ("reproduction", "claims", "benchmarks"):
-        if name in options.stages:
-            _run_stage(name, outcome, options, progress)
-    return outcome
 
 
 def _report_literal_finding():

@@ -62,12 +62,14 @@ from refnet.training import TRAIN_DEFAULTS
 from verification.many_seeds.seed_draws import draw_seeds
 from verification.many_seeds.statistics import bootstrap_interval
 from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
+from verification.many_seeds.workers import Workers
 
 __all__ = [
     "VERDICTS", "CLAIMS", "SEED_BASE", "ADAM_LR", "DROPOUT_P", "ALPHA", "STAGNATION_WINDOW",
     "STAGNATION_SMOOTHING", "STAGNATION_TOLERANCE", "MINIMUM_FALL", "BORDER_BAND",
     "BORDER_FRACTION", "EQUIVALENCE_MARGIN", "NON_INFERIORITY_MARGIN", "OVERFIT_MARGIN",
-    "VANISHING_RATIO", "HEALTHY_RATIO", "TRAINING_RUNS", "ClaimsConfig", "DEFAULT_CONFIG",
+    "VANISHING_RATIO", "HEALTHY_RATIO", "RunSpec", "RUNS", "train_run", "train_runs", "ledger",
+    "ClaimsConfig", "DEFAULT_CONFIG",
     "QUICK_CONFIG", "stagnation", "distance_to_circle", "border_summary", "paired_difference",
     "interval_verdict", "combine_verdicts", "sign_test", "reproduction_claim", "run_claims",
 ]
@@ -132,8 +134,6 @@ BORDER_BAND, BORDER_FRACTION = 0.05, 0.9
 EQUIVALENCE_MARGIN = NON_INFERIORITY_MARGIN = OVERFIT_MARGIN = 0.005
 """Half a percentage point, about one binomial standard error of a 2.5 % rate on 1000 points."""
 VANISHING_RATIO, HEALTHY_RATIO = 1e-3, 1e-2
-TRAINING_RUNS = 11
-"""Batched training runs of ``run_claims``; ``progress`` counts them."""
 
 
 @dataclass(frozen=True)
@@ -426,6 +426,91 @@ def _train_torch(draws, seeds, *, epochs, optimizer):
     return _outcome(seeds, epoch_losses, lambda points: predict_torch(network, points), draws)
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """One batched training run of the ledger: the baseline with one factor changed.
+
+    Attributes:
+        label: what the progress display calls it.
+        framework: ``"refnet"`` or ``"torch"`` (torch.nn + autograd + torch.optim).
+        paired_only: train only the first ``paired_seeds`` seeds instead of all ``seeds``.
+        init: ``"xavier"`` or ``"normal"`` (std 10⁻⁶).
+        deep: ``deep_hidden_layers`` hidden layers instead of the report's 3.
+        small: ``small_samples`` training points for ``small_epochs`` epochs.
+        optimizer: ``"sgd"`` or ``"adam"``.
+        dropout: Dropout probability after every hidden activation (0: none).
+        standardise: standardise the inputs with each training set's mean and std.
+    """
+
+    label: str
+    framework: str = "refnet"
+    paired_only: bool = False
+    init: str = "xavier"
+    deep: bool = False
+    small: bool = False
+    optimizer: str = "sgd"
+    dropout: float = 0.0
+    standardise: bool = False
+
+
+RUNS = {
+    "baseline": RunSpec("baseline"),
+    "refnet_adam": RunSpec("claim 4: refnet Adam", paired_only=True, optimizer="adam"),
+    "torch_sgd": RunSpec("claim 4: torch SGD", framework="torch", paired_only=True),
+    "torch_adam": RunSpec("claim 4: torch Adam", framework="torch", paired_only=True,
+                          optimizer="adam"),
+    "normal": RunSpec("claim 5: normal init", init="normal"),
+    "deep_xavier": RunSpec("claim 5: deep xavier", paired_only=True, deep=True),
+    "deep_normal": RunSpec("claim 5: deep normal", paired_only=True, deep=True, init="normal"),
+    "dropout": RunSpec("claim 6: Dropout", dropout=DROPOUT_P),
+    "small": RunSpec("claim 6: small training set", small=True),
+    "small_dropout": RunSpec("claim 6: small training set, Dropout", small=True,
+                             dropout=DROPOUT_P),
+    "standardised": RunSpec("claim 7: standardised inputs", standardise=True),
+}
+"""Every training run of ``run_claims``, by name; all start from the same seeds' draws."""
+
+
+def train_run(spec, config, device="cpu"):
+    """Draw the seeds of ``spec`` and train them as one batched run; a ``_Run``.
+
+    A module-level function of picklable arguments, so that a ``Workers`` pool can run it."""
+    seeds = config.seed_list(config.paired_seeds if spec.paired_only else config.seeds)
+    draws = _draw(seeds, config, device, init=spec.init,
+                  hidden_layers=config.deep_hidden_layers if spec.deep else REPORT_HIDDEN_LAYERS,
+                  train_samples=config.small_samples if spec.small else None)
+    epochs = config.small_epochs if spec.small else config.epochs
+    if spec.framework == "torch":
+        return _train_torch(draws, seeds, epochs=epochs, optimizer=spec.optimizer)
+    return _train_refnet(draws, seeds, epochs=epochs, optimizer=spec.optimizer,
+                         dropout=spec.dropout, standardise=spec.standardise)
+
+
+def train_runs(config, device="cpu", *, workers=None, progress=None):
+    """Every run of ``RUNS``, side by side on ``workers`` (one after the other without).
+
+    Args:
+        config: a ``ClaimsConfig``.
+        device: where the runs train.
+        workers: a ``Workers`` pool, or ``None`` to train in this process.
+        progress: optional ``progress(done, total, label)``, called before and after each
+            run is collected (``done`` and ``total`` count runs).
+
+    Returns:
+        A dict run name → ``_Run``, the same whichever ``workers`` ran them.
+    """
+    workers = workers or Workers(1)
+    progress = progress or (lambda done, total, label: None)
+    futures = {name: workers.submit(train_run, spec, config, device)
+               for name, spec in RUNS.items()}
+    runs = {}
+    for done, (name, future) in enumerate(futures.items()):
+        progress(done, len(RUNS), RUNS[name].label)
+        runs[name] = future.result()
+    progress(len(RUNS), len(RUNS), "done")
+    return runs
+
+
 def _initial_gradient_norms(seeds, config, device, *, init, hidden_layers):
     """Median over seeds of each layer's weight-gradient norm at initialisation (float64).
 
@@ -445,22 +530,6 @@ def _initial_gradient_norms(seeds, config, device, *, init, hidden_layers):
     norms = [module.grad_weight.flatten(1).norm(dim=1) for module in model.modules
              if isinstance(module, refnet.Linear)]
     return [float(norm.median()) for norm in norms]
-
-
-class _Progress:
-    """Forwards ``progress(done, total, label)`` around each of the ``TRAINING_RUNS`` runs."""
-
-    def __init__(self, callback):
-        self.callback = callback or (lambda done, total, label: None)
-        self.done = 0
-
-    def run(self, label, function, *args, **kwargs):
-        """Call ``function(*args, **kwargs)`` as the training run named ``label``."""
-        self.callback(self.done, TRAINING_RUNS, label)
-        result = function(*args, **kwargs)
-        self.done += 1
-        self.callback(self.done, TRAINING_RUNS, label)
-        return result
 
 
 # --- records and figures --------------------------------------------------------------------
@@ -661,16 +730,11 @@ def _claim_errors_on_border(baseline, config, device):
     ), figure
 
 
-def _claim_comparable_to_pytorch(baseline, config, device, progress):
+def _claim_comparable_to_pytorch(runs, config, device):
     seeds = config.seed_list(config.paired_seeds)
-    epochs = config.epochs
-    refnet_sgd = baseline.test_errors[:len(seeds)]
-    refnet_adam = progress.run("claim 4: refnet Adam", _train_refnet,
-                               _draw(seeds, config, device), seeds, epochs=epochs,
-                               optimizer="adam").test_errors
-    torch_runs = {name: progress.run(f"claim 4: torch {name}", _train_torch,
-                                     _draw(seeds, config, device), seeds, epochs=epochs,
-                                     optimizer=name).test_errors for name in ("sgd", "adam")}
+    refnet_sgd = runs["baseline"].test_errors[:len(seeds)]
+    refnet_adam = runs["refnet_adam"].test_errors
+    torch_runs = {name: runs[f"torch_{name}"].test_errors for name in ("sgd", "adam")}
     comparisons = {"sgd": paired_difference(refnet_sgd, torch_runs["sgd"]),
                    "adam": paired_difference(refnet_adam, torch_runs["adam"]),
                    "refnet_sgd_vs_torch_adam": paired_difference(refnet_sgd, torch_runs["adam"])}
@@ -705,16 +769,11 @@ def _claim_comparable_to_pytorch(baseline, config, device, progress):
               {name.replace("_", "\n"): errors for name, errors in test_errors.items()})
 
 
-def _claim_xavier_initialisation(baseline, config, device, progress):
+def _claim_xavier_initialisation(runs, config, device):
+    baseline, normal = runs["baseline"], runs["normal"]
     seeds, deep_seeds = baseline.seeds, config.seed_list(config.paired_seeds)
     depth = config.deep_hidden_layers
-    normal = progress.run("claim 5: normal init", _train_refnet,
-                          _draw(seeds, config, device, init="normal"), seeds,
-                          epochs=config.epochs)
-    deep = {init: progress.run(f"claim 5: deep {init}", _train_refnet,
-                               _draw(deep_seeds, config, device, init=init,
-                                     hidden_layers=depth), deep_seeds, epochs=config.epochs)
-            for init in ("xavier", "normal")}
+    deep = {init: runs[f"deep_{init}"] for init in ("xavier", "normal")}
     gradients = {(layers, init): _initial_gradient_norms(seeds, config, device, init=init,
                                                          hidden_layers=layers)
                  for layers in (REPORT_HIDDEN_LAYERS, depth) for init in ("xavier", "normal")}
@@ -795,14 +854,10 @@ def _arm_text(arm, label):
             f"{arm['median_test_error']:.2%} to {arm['median_test_error_dropout']:.2%}")
 
 
-def _claim_dropout_overfitting(baseline, config, device, progress):
-    seeds, epochs = baseline.seeds, config.epochs
-    dropped = progress.run("claim 6: Dropout", _train_refnet, _draw(seeds, config, device),
-                           seeds, epochs=epochs, dropout=DROPOUT_P)
-    small = {p: progress.run(f"claim 6: {config.small_samples} points, p={p}", _train_refnet,
-                             _draw(seeds, config, device, train_samples=config.small_samples),
-                             seeds, epochs=config.small_epochs, dropout=p)
-             for p in (0.0, DROPOUT_P)}
+def _claim_dropout_overfitting(runs, config, device):
+    baseline, dropped = runs["baseline"], runs["dropout"]
+    seeds = baseline.seeds
+    small = {0.0: runs["small"], DROPOUT_P: runs["small_dropout"]}
     arms = {"full": _dropout_arm(baseline, dropped), "small": _dropout_arm(*small.values())}
     deciding = [arm["verdict"] for arm in arms.values() if arm["overfits"]]
     verdict = combine_verdicts(deciding) if deciding else "inconclusive"
@@ -833,11 +888,9 @@ def _claim_dropout_overfitting(baseline, config, device, progress):
     ), figure
 
 
-def _claim_no_normalisation(baseline, config, device, progress):
+def _claim_no_normalisation(runs, config, device):
+    baseline, standardised = runs["baseline"], runs["standardised"]
     seeds = baseline.seeds
-    standardised = progress.run("claim 7: standardised inputs", _train_refnet,
-                                _draw(seeds, config, device), seeds, epochs=config.epochs,
-                                standardise=True)
     difference = paired_difference(baseline.test_errors, standardised.test_errors)
     verdict = interval_verdict(difference["ci_low"], difference["ci_high"],
                                below=NON_INFERIORITY_MARGIN)
@@ -884,38 +937,27 @@ def _claim_mse(baseline, config, device, reproduction):
     ), figure
 
 
-def run_claims(*, quick=False, device="cpu", progress=None, config=None, reproduction=None):
-    """Measure every claim of the report and give each a verdict (see the module docstring).
+def ledger(runs, config, device="cpu", reproduction=None):
+    """The claims from the trained ``runs`` (``train_runs``) and the reproduction's results.
 
     Args:
-        quick: use ``QUICK_CONFIG`` (fewer seeds and epochs) instead of ``DEFAULT_CONFIG``.
-        device: where refnet and torch train; generators stay on the CPU, so the numbers
-            drawn do not depend on the device.
-        progress: optional ``progress(done, total, label)``, called before and after each of
-            the ``TRAINING_RUNS`` batched training runs (``done`` and ``total`` count runs).
-        config: a ``ClaimsConfig`` overriding ``quick`` (tests use tiny ones).
+        runs: run name → ``_Run``, every name of ``RUNS``.
+        config: the ``ClaimsConfig`` the runs were trained with.
+        device: where they trained (recorded in each configuration).
         reproduction: the contract's ``reproduction`` object, which decides claim 1; without
             it claim 1 is "inconclusive" (not measured here).
 
     Returns:
-        ``(claims, figures)``: a list of JSON-serialisable claim records in the report's
-        claim order (keys ``id``, ``number``, ``section``, ``quote``, ``method``,
-        ``configuration``, ``seeds``, ``threshold``, ``values``, ``measured``, ``sentence``,
-        ``verdict``), and a dict claim id → matplotlib ``Figure`` (4 × 3 in). The same call
-        gives the same claims.
+        ``(claims, figures)`` as ``run_claims`` describes.
     """
-    config = config or (QUICK_CONFIG if quick else DEFAULT_CONFIG)
-    tracker = _Progress(progress)
-    seeds = config.seed_list(config.seeds)
-    baseline = tracker.run("baseline", _train_refnet, _draw(seeds, config, device), seeds,
-                           epochs=config.epochs)
+    baseline = runs["baseline"]
     measured = [
         _claim_loss_stagnates(baseline, config, device),
         _claim_errors_on_border(baseline, config, device),
-        _claim_comparable_to_pytorch(baseline, config, device, tracker),
-        _claim_xavier_initialisation(baseline, config, device, tracker),
-        _claim_dropout_overfitting(baseline, config, device, tracker),
-        _claim_no_normalisation(baseline, config, device, tracker),
+        _claim_comparable_to_pytorch(runs, config, device),
+        _claim_xavier_initialisation(runs, config, device),
+        _claim_dropout_overfitting(runs, config, device),
+        _claim_no_normalisation(runs, config, device),
         _claim_mse(baseline, config, device, reproduction),
     ]
     figures = {claim["id"]: figure for claim, figure in measured}
@@ -925,3 +967,30 @@ def run_claims(*, quick=False, device="cpu", progress=None, config=None, reprodu
         first = reproduction_claim(reproduction)
         figures[first["id"]] = _reproduction_figure(reproduction)
     return [first, *(claim for claim, _ in measured)], figures
+
+
+def run_claims(*, quick=False, device="cpu", progress=None, config=None, reproduction=None,
+               workers=None):
+    """Measure every claim of the report and give each a verdict (see the module docstring).
+
+    Args:
+        quick: use ``QUICK_CONFIG`` (fewer seeds and epochs) instead of ``DEFAULT_CONFIG``.
+        device: where refnet and torch train; generators stay on the CPU, so the numbers
+            drawn do not depend on the device.
+        progress: optional ``progress(done, total, label)``, called as each of the runs of
+            ``RUNS`` is collected (``done`` and ``total`` count runs).
+        config: a ``ClaimsConfig`` overriding ``quick`` (tests use tiny ones).
+        reproduction: the contract's ``reproduction`` object, which decides claim 1; without
+            it claim 1 is "inconclusive" (not measured here).
+        workers: a ``Workers`` pool to train the runs side by side; ``None``: one by one.
+
+    Returns:
+        ``(claims, figures)``: a list of JSON-serialisable claim records in the report's
+        claim order (keys ``id``, ``number``, ``section``, ``quote``, ``method``,
+        ``configuration``, ``seeds``, ``threshold``, ``values``, ``measured``, ``sentence``,
+        ``verdict``), and a dict claim id → matplotlib ``Figure`` (4 × 3 in). The same call
+        gives the same claims.
+    """
+    config = config or (QUICK_CONFIG if quick else DEFAULT_CONFIG)
+    runs = train_runs(config, device, workers=workers, progress=progress)
+    return ledger(runs, config, device, reproduction)

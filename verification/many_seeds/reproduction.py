@@ -66,6 +66,7 @@ from refnet.plots import classification_figure, loss_curve_figure
 from verification.many_seeds import statistics
 from verification.many_seeds.seed_draws import draw_seeds
 from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
+from verification.many_seeds.workers import Workers
 
 __all__ = [
     "REPORTED", "SAMPLES", "EPOCHS", "LOSS_REDUCTION", "INIT", "TEST_SEED_BASE",
@@ -249,7 +250,7 @@ def _error_rates(model, data_set):
     return refnet.error(model, x, labels).cpu().numpy() / labels.shape[-1]
 
 
-def run_seeds(config, seeds, settings, *, device="cpu", on_epoch=None):
+def run_seeds(config, seeds, settings, *, device="cpu"):
     """Train ``config`` once per seed, in one batched run (one replica per seed).
 
     Args:
@@ -258,23 +259,17 @@ def run_seeds(config, seeds, settings, *, device="cpu", on_epoch=None):
         settings: samples and epochs.
         device: where the networks and data live (generators stay on the CPU, so the
             numbers drawn do not depend on the device).
-        on_epoch: called with S after each epoch.
 
     Returns:
         A ``SeedRun``.
     """
-    on_epoch = on_epoch or (lambda replicas: None)
     seeds = list(seeds)
     draws = _draw(config, seeds, settings.samples, device)
     x, labels = draws.train_set
     targets = refnet.one_hot(labels)
-    optimizer = refnet.SGD(draws.model.param(), config.lr)
-    epoch_losses = []
-    for _ in range(settings.epochs):
-        (losses,) = refnet.train(draws.model, x, targets, batch_size=config.batch_size,
-                                 epochs=1, optimizer=optimizer, generator=draws.generators)
-        epoch_losses.append(losses)
-        on_epoch(len(seeds))
+    epoch_losses = refnet.train(draws.model, x, targets, lr=config.lr,
+                                batch_size=config.batch_size, epochs=settings.epochs,
+                                generator=draws.generators)
     return SeedRun(seeds, _error_rates(draws.model, draws.train_set),
                    _error_rates(draws.model, draws.held_out_set),
                    np.asarray(epoch_losses, dtype=np.float64).reshape(settings.epochs, -1))
@@ -459,8 +454,13 @@ def _error_distribution_figure(test_run, name):
     return figure
 
 
-def _rerun_typical(config, seed, settings, device):
-    """Train ``seed`` alone (as ``refnet train --seed`` does) and draw its test set's figure."""
+def rerun_alone(config, seed, settings, device="cpu"):
+    """Train ``seed`` alone, as ``refnet train --seed`` does, and classify its test set.
+
+    Returns:
+        ``(x_test, labels_test, predicted, error)``: the test set, the predicted labels and
+        the test error as a fraction.
+    """
     generator = torch.Generator().manual_seed(seed)
     model = refnet.report_network(config.activation, init=INIT, generator=generator,
                                   device=device)
@@ -470,23 +470,25 @@ def _rerun_typical(config, seed, settings, device):
                                               generator=generator, device=device)
     refnet.train(model, x, refnet.one_hot(labels), lr=config.lr,
                  batch_size=config.batch_size, epochs=settings.epochs, generator=generator)
-    figure = classification_figure(x_test, labels_test, refnet.predict(model, x_test),
-                                   center=config.center, radius=refnet.DISK_RADIUS)
-    figure.axes[0].set_title(f"Test set of seed {seed} (median test error)\n{config.name}",
-                             fontsize=9)
-    figure.tight_layout()
-    return figure, refnet.error(model, x_test, labels_test) / settings.samples
+    error = refnet.error(model, x_test, labels_test) / settings.samples
+    return x_test.cpu(), labels_test.cpu(), refnet.predict(model, x_test).cpu(), error
 
 
-def _headline_figures(config, test_run, settings, device):
-    """The three figures of the headline and the facts about its typical seed."""
-    seed, position = typical_seed(test_run.seeds, test_run.held_out_errors)
-    classified, rerun_error = _rerun_typical(config, seed, settings, device)
+def _headline_figures(config, test_run, rerun, settings):
+    """The three figures of the headline and the facts about its typical seed.
+
+    ``rerun`` is ``(seed, position, rerun_alone(...) of that seed)``."""
+    seed, position, (x_test, labels_test, predicted, rerun_error) = rerun
+    classified = classification_figure(x_test, labels_test, predicted, center=config.center,
+                                       radius=refnet.DISK_RADIUS)
+    classified.axes[0].set_title(f"Test set of seed {seed} (median test error)\n{config.name}",
+                                 fontsize=9)
+    classified.tight_layout()
     figures = {"loss_curves": _loss_band_figure(test_run.epoch_losses, config.name),
                "error_distribution": _error_distribution_figure(test_run, config.name),
                "typical_classification": classified}
     typical = {"seed": seed, "test_error": float(test_run.held_out_errors[position]),
-               "test_error_rerun_alone": float(rerun_error),
+               "test_error_rerun_alone": rerun_error,
                "command": _train_command(config, seed, settings)}
     return figures, typical
 
@@ -507,25 +509,33 @@ class _Progress:
         self.total = per_config * len(settings.grid) + settings.reference_seeds * settings.epochs
         self.done = 0
         self.callback = callback or (lambda done, total, label: None)
-        self.label = ""
 
-    def stage(self, label):
-        """Name the stage that the following epochs belong to."""
-        self.label = label
+    def collect(self, label, future, replica_epochs):
+        """Wait for the run ``label``, count its replica-epochs and return its result."""
         self.callback(self.done, self.total, label)
-        return self.advance
-
-    def advance(self, replica_epochs):
+        result = future.result()
         self.done += replica_epochs
-        self.callback(self.done, self.total, self.label)
+        self.callback(self.done, self.total, label)
+        return result
 
 
-def _run_all(purpose, settings, device, progress):
+def _run_all(purpose, settings, device, workers, progress):
     """One ``SeedRun`` per configuration, in grid order, on the seeds of ``purpose``."""
-    seeds = settings.seed_range(purpose)
-    return [run_seeds(config, seeds, settings, device=device,
-                      on_epoch=progress.stage(f"{purpose} {config.name}"))
-            for config in settings.grid]
+    seeds = list(settings.seed_range(purpose))
+    futures = [workers.submit(run_seeds, config, seeds, settings, device=device)
+               for config in settings.grid]
+    return [progress.collect(f"{purpose} {config.name}", future, len(seeds) * settings.epochs)
+            for config, future in zip(settings.grid, futures, strict=True)]
+
+
+def _headline_runs(config, test_run, settings, device, workers, progress):
+    """The torch reference and the typical seed's rerun alone, side by side."""
+    seed, position = typical_seed(test_run.seeds, test_run.held_out_errors)
+    reference = workers.submit(compare_with_torch, config, test_run, settings, device=device)
+    rerun = workers.submit(rerun_alone, config, seed, settings, device)
+    return (progress.collect(f"reference {config.name}", reference,
+                             settings.reference_seeds * settings.epochs),
+            (seed, position, rerun.result()))
 
 
 def _timed(elapsed, key, function, *args):
@@ -540,24 +550,20 @@ def _seed_ranges(settings):
             for purpose in ("test", "selection", "reference")}
 
 
-def _reference_stage(config, test_run, settings, device, progress):
-    progress.stage(f"reference {config.name}")
-    result = compare_with_torch(config, test_run, settings, device=device)
-    progress.advance(settings.reference_seeds * settings.epochs)
-    return result
-
-
-def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, settings=None):
+def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, settings=None,
+                     workers=None):
     """Reproduce the report's result over many seeds (see the module docstring for the steps).
 
     Args:
         seeds: test seeds per configuration (default 1000, or 200 with ``quick``).
         quick: run ``QUICK_GRID`` with fewer selection and reference seeds.
         device: where refnet and torch train (``"cpu"`` or ``"cuda"``).
-        progress: optional ``progress(done, total, label)``, called as training proceeds;
-            ``done`` and ``total`` count replica-epochs (one seed trained one epoch) and
-            ``label`` names the stage, e.g. ``"test relu-lr0.01-b10-c0,0"``.
+        progress: optional ``progress(done, total, label)``, called before and after each
+            batched run; ``done`` and ``total`` count replica-epochs (one seed trained one
+            epoch) and ``label`` names the run, e.g. ``"test relu-lr0.01-b10-c0,0"``.
         settings: a ``Settings`` overriding ``seeds`` and ``quick`` (tests use tiny ones).
+        workers: a ``Workers`` pool that runs the configurations side by side; ``None`` runs
+            them one after the other in this process. The numbers are the same either way.
 
     Returns:
         A ``Reproduction``. ``results`` holds ``seeds`` and ``configs`` (the contract's keys
@@ -568,20 +574,21 @@ def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, se
         ``elapsed_s``. Everything but ``elapsed_s`` is identical for identical settings.
     """
     settings = settings or settings_for(seeds=seeds, quick=quick)
+    workers = workers or Workers(1)
     tracker = _Progress(settings, progress)
     elapsed = {}
     start = time.perf_counter()
     selection_runs = _timed(elapsed, "selection", _run_all, "selection", settings, device,
-                            tracker)
+                            workers, tracker)
     selection = select_headline([(run.train_errors, run.held_out_errors)
                                  for run in selection_runs])
-    test_runs = _timed(elapsed, "test", _run_all, "test", settings, device, tracker)
+    test_runs = _timed(elapsed, "test", _run_all, "test", settings, device, workers, tracker)
     headline = settings.grid[selection["index"]]
     headline_run = test_runs[selection["index"]]
-    reference = _timed(elapsed, "reference", _reference_stage, headline, headline_run,
-                       settings, device, tracker)
+    reference, rerun = _timed(elapsed, "reference", _headline_runs, headline, headline_run,
+                              settings, device, workers, tracker)
     figures, typical = _timed(elapsed, "figures", _headline_figures, headline, headline_run,
-                              settings, device)
+                              rerun, settings)
     configs = [_config_record(config, run, selection, index, settings)
                for index, (config, run) in enumerate(zip(settings.grid, test_runs, strict=True))]
     elapsed["total"] = round(time.perf_counter() - start, 3)

@@ -6,7 +6,6 @@ from pathlib import Path
 import jinja2
 
 from refnet._io import write_atomically
-from refnet.plots import plt
 
 __all__ = ["figure_to_svg", "conformance_matrix", "render_html", "write_report"]
 
@@ -20,10 +19,9 @@ _ENVIRONMENT = jinja2.Environment(
 
 
 def figure_to_svg(figure):
-    """The figure as an inline ``<svg>`` element (no XML prologue), and close the figure."""
+    """The figure as an inline ``<svg>`` element (no XML prologue)."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
-    plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
 
