@@ -34,7 +34,8 @@ TINY = ClaimsConfig(seeds=6, paired_seeds=3, epochs=15, samples=100, small_sampl
 """6 seeds, 100 points, 15 epochs (the stagnation rule's minimum): every claim in seconds."""
 
 RECORD_KEYS = {"id", "number", "section", "quote", "method", "configuration", "seeds",
-               "threshold", "values", "measured", "sentence", "verdict"}
+               "threshold", "values", "measured", "sentence", "verdict", "label", "borderline",
+               "preliminary"}
 REPORT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "mini-project-2-report.md"
 
 
@@ -70,7 +71,9 @@ def test_every_claim_is_a_complete_json_record(tiny_run):
     for record in records:
         assert RECORD_KEYS <= set(record), f"{record['id']} lacks {RECORD_KEYS - set(record)}"
         assert record["verdict"] in VERDICTS, f"{record['id']}: verdict {record['verdict']!r}"
-        assert record["sentence"].startswith(record["verdict"].capitalize()), record["id"]
+        assert record["label"] in (record["verdict"], "borderline"), record["id"]
+        assert record["sentence"].startswith(record["label"].capitalize()), record["id"]
+        assert record["preliminary"] is False, f"{record['id']}: a full-size config"
         assert all(isinstance(seed, int) for seed in record["seeds"]), record["id"]
         assert isinstance(record["values"], dict) and record["values"], record["id"]
     assert records[0]["verdict"] == "supported", "a consistent reproduction supports claim 1"

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 import traceback
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from refnet._io import write_atomically
 from verification.checks.loss import REPORT_LITERAL_ID, check_report_literal_pair
 from verification.checks.result import CheckResult
+from verification.many_seeds.verdicts import BORDERLINE_SE
 from verification.many_seeds.workers import Workers, default_count
 from verification.report.ambiguities import ambiguities
 from verification.report.components import component_summary, failure_lines
@@ -373,6 +375,7 @@ def _html_context(options, results, outcome):
         "detection_power": results["detection_power"],
         "reproduction": results["reproduction"],
         "reproduction_text": results["reproduction"].get("tested", ""),
+        "verdict_labels_text": _VERDICT_LABELS_TEXT,
         "claims": results["claims"],
         "figures": outcome.figures,
         "ambiguities": ambiguities(results, REPORT_LITERAL_ID),
@@ -382,18 +385,26 @@ def _html_context(options, results, outcome):
     }
 
 
+_VERDICT_LABELS_TEXT = (
+    "A verdict reads \"borderline\" when its deciding statistic lies within "
+    f"{BORDERLINE_SE:g} standard errors of its threshold, where another machine (other float32 "
+    "kernels) may fall on the other side; the outcome on this run follows in brackets. A "
+    "verdict of --quick reads \"preliminary\": the full run, with more seeds and epochs, "
+    "decides."
+)
+
+
 def _summary_sentence(results, headline):
     parts = []
     if headline:
         parts.append(f"Headline reproduction ({headline['name']}): median train error "
                      f"{100 * headline['train_error']['median']:.2f}%, test "
                      f"{100 * headline['test_error']['median']:.2f}% against the report's "
-                     f"2.5% / 1.9%: {headline['verdict']}.")
-    verdicts = [claim["verdict"] for claim in results["claims"]]
-    if verdicts:
-        parts.append(f"Claims: {verdicts.count('supported')} supported, "
-                     f"{verdicts.count('not supported')} not supported, "
-                     f"{verdicts.count('inconclusive')} inconclusive.")
+                     f"2.5% / 1.9%: {headline.get('label', headline['verdict'])}.")
+    labels = Counter(claim["label"] for claim in results["claims"])
+    if labels:
+        parts.append("Claims: " + ", ".join(f"{count} {shown}"
+                                            for shown, count in sorted(labels.items())) + ".")
     return " ".join(parts)
 
 

@@ -62,16 +62,22 @@ from refnet.training import TRAIN_DEFAULTS
 from verification.many_seeds.seed_draws import draw_seeds
 from verification.many_seeds.statistics import bootstrap_interval
 from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
+from verification.many_seeds.verdicts import (
+    BORDERLINE_SE,
+    interval_standard_error,
+    label,
+    near_threshold,
+)
 from verification.many_seeds.workers import Workers
 
 __all__ = [
     "VERDICTS", "CLAIMS", "SEED_BASE", "ADAM_LR", "DROPOUT_P", "ALPHA", "STAGNATION_WINDOW",
     "STAGNATION_SMOOTHING", "STAGNATION_TOLERANCE", "MINIMUM_FALL", "BORDER_BAND",
     "BORDER_FRACTION", "EQUIVALENCE_MARGIN", "NON_INFERIORITY_MARGIN", "OVERFIT_MARGIN",
-    "VANISHING_RATIO", "HEALTHY_RATIO", "RunSpec", "RUNS", "train_run", "train_runs", "ledger",
-    "ClaimsConfig", "DEFAULT_CONFIG",
+    "VANISHING_RATIO", "HEALTHY_RATIO", "RunSpec", "RUNS", "ClaimsConfig", "DEFAULT_CONFIG",
     "QUICK_CONFIG", "stagnation", "distance_to_circle", "border_summary", "paired_difference",
-    "interval_verdict", "combine_verdicts", "sign_test", "reproduction_claim", "run_claims",
+    "interval_verdict", "interval_borderline", "combine_verdicts", "sign_test",
+    "reproduction_claim", "train_run", "train_runs", "ledger", "run_claims",
 ]
 
 VERDICTS = ("supported", "not supported", "inconclusive")
@@ -149,6 +155,8 @@ class ClaimsConfig:
         small_samples: claim 6's small training set, trained for
             ``epochs · samples / small_samples`` epochs (the same number of SGD steps).
         deep_hidden_layers: hidden layers of claim 5's deeper network.
+        preliminary: a reduced run, whose verdicts the full run could overturn: every label
+            says "preliminary" (``verification.many_seeds.verdicts``).
     """
 
     seeds: int = 200
@@ -157,6 +165,7 @@ class ClaimsConfig:
     samples: int = 1000
     small_samples: int = 100
     deep_hidden_layers: int = 8
+    preliminary: bool = False
 
     def __post_init__(self):
         if not 2 <= self.paired_seeds <= self.seeds:
@@ -178,7 +187,7 @@ class ClaimsConfig:
 
 
 DEFAULT_CONFIG = ClaimsConfig()
-QUICK_CONFIG = ClaimsConfig(seeds=40, paired_seeds=10, epochs=20)
+QUICK_CONFIG = ClaimsConfig(seeds=40, paired_seeds=10, epochs=20, preliminary=True)
 """Quick mode: 40 seeds instead of 200, 10 instead of 50, and 20 epochs instead of 50 (so
 claim 2 looks at a shorter curve than the report's Figure 2, and every network is less
 trained: a verdict can differ from the default's, as claim 7's does)."""
@@ -306,6 +315,24 @@ def interval_verdict(low, high, *, above=-math.inf, below=math.inf):
     if high <= above or low >= below:
         return "not supported"
     return "inconclusive"
+
+
+def interval_borderline(low, high, *, above=-math.inf, below=math.inf):
+    """Whether an end of [low, high] lies in the borderline zone of a bound of
+    ``interval_verdict`` (``verification.many_seeds.verdicts``), the interval's own standard
+    error (its half-width / 1.96) as the scale.
+
+    Returns:
+        ``None``, or the ``near_threshold`` detail of the first such end, with ``end``
+        (``"lower end"`` or ``"upper end"``).
+    """
+    standard_error = interval_standard_error(low, high)
+    for end, value in (("lower end", low), ("upper end", high)):
+        for bound in (above, below):
+            near = near_threshold(value, bound, standard_error)
+            if near is not None:
+                return {**near, "end": end}
+    return None
 
 
 def combine_verdicts(verdicts):
@@ -545,14 +572,49 @@ def _configuration(config, device, **changes):
             **changes}
 
 
-def _record(claim_id, *, method, threshold, values, measured, verdict, seeds, configuration):
-    """One ledger entry; ``sentence`` joins verdict, measurement and rule in one line."""
+def _record(claim_id, *, method, threshold, values, measured, verdict, seeds, configuration,
+            borderline=None, preliminary=False):
+    """One ledger entry; ``sentence`` joins label, measurement and rule in one line.
+
+    ``verdict`` is this run's outcome of the rule; ``label`` is what is printed, the same on
+    every machine: "borderline" when ``borderline`` (a ``near_threshold`` detail with a
+    ``what`` text) is given, prefixed "preliminary: " for a reduced run."""
     number, section, quote = CLAIMS[claim_id]
+    shown = label(verdict, borderline=borderline is not None, preliminary=preliminary)
+    note = ""
+    if borderline is not None:
+        note = (f" Borderline: {verdict} on this run, but {borderline['what']} lies "
+                f"{borderline['distance_text']} from its threshold, within {BORDERLINE_SE:g} "
+                f"standard errors ({borderline['zone_text']}), so another machine may decide "
+                f"otherwise.")
+        borderline = {key: value for key, value in borderline.items()
+                      if not key.endswith("_text")}
+    if preliminary:
+        note += " Preliminary: a reduced run (fewer seeds and epochs); the full run decides."
     return {"id": claim_id, "number": number, "section": section, "quote": quote,
             "method": method, "configuration": configuration, "seeds": [int(s) for s in seeds],
             "threshold": threshold, "values": values, "measured": measured,
-            "sentence": f"{verdict.capitalize()}: {measured} (rule: {threshold}).",
-            "verdict": verdict}
+            "sentence": f"{shown.capitalize()}: {measured} (rule: {threshold}).{note}",
+            "verdict": verdict, "label": shown, "borderline": borderline,
+            "preliminary": preliminary}
+
+
+def _interval_borderline_pp(difference, name, **bounds):
+    """``interval_borderline`` of a ``paired_difference``'s interval, with texts."""
+    near = interval_borderline(difference["ci_low"], difference["ci_high"], **bounds)
+    return None if near is None else _borderline_pp(near, f"the {name} interval's {near['end']}")
+
+
+def _first(*borderlines):
+    return next((item for item in borderlines if item is not None), None)
+
+
+def _borderline_pp(near, what):
+    """A ``near_threshold`` detail of a fraction, with texts in percentage points."""
+    if near is None:
+        return None
+    return {**near, "what": what, "distance_text": f"{100 * near['distance']:.3f} pp",
+            "zone_text": f"±{100 * near['zone']:.3f} pp"}
 
 
 def _pp(fraction):
@@ -610,6 +672,10 @@ def reproduction_claim(reproduction_results):
     """
     headline = _headline(reproduction_results)
     verdict = {"consistent": "supported", "inconsistent": "not supported"}[headline["verdict"]]
+    near = headline.get("borderline")
+    borderline = None if near is None else {
+        **near, "what": f"the Holm-adjusted p-value of the {near['error']} error",
+        "distance_text": f"{near['distance']:.3f}", "zone_text": f"±{near['zone']:.3f}"}
     train, test = headline["train_error"], headline["test_error"]
     reported = headline.get("reported", {"train": 0.025, "test": 0.019})
     seed_range = reproduction_results.get("seed_ranges", {}).get("test")
@@ -628,6 +694,7 @@ def reproduction_claim(reproduction_results):
                "many seeds; its verdict asks whether the report's single run is a plausible draw",
         threshold=reproduction_results.get("verdict_rule", "the reproduction's verdict rule"),
         seeds=range(*seed_range) if seed_range else [],
+        borderline=borderline, preliminary=bool(headline.get("preliminary", False)),
         configuration={key: headline[key] for key in
                        ("name", "center", "activation", "lr", "batch_size", "epochs")
                        if key in headline})
@@ -659,6 +726,16 @@ def _reproduction_figure(reproduction_results):
     return figure
 
 
+def _stagnation_standard_error(epoch_losses, resamples=200):
+    """Bootstrap standard error, over seeds, of the median curve's relative change (claim 2):
+    ``resamples`` resamples of the seeds with replacement (seeded with ``BOOTSTRAP_SEED``)."""
+    generator = np.random.default_rng(BOOTSTRAP_SEED)
+    seeds = epoch_losses.shape[1]
+    changes = [stagnation(np.median(epoch_losses[:, generator.integers(0, seeds, seeds)],
+                                    axis=1))["relative_change"] for _ in range(resamples)]
+    return float(np.std(changes, ddof=1))
+
+
 def _claim_loss_stagnates(baseline, config, device):
     median_curve = np.median(baseline.epoch_losses, axis=1)
     summary = stagnation(median_curve)
@@ -684,11 +761,19 @@ def _claim_loss_stagnates(baseline, config, device):
     axes.set_yscale("log")
     axes.legend(fontsize=7)
     figure.tight_layout()
-    values = {**summary, "fraction_of_seeds_stagnating": per_seed}
+    change_se = _stagnation_standard_error(baseline.epoch_losses)
+    values = {**summary, "fraction_of_seeds_stagnating": per_seed,
+              "relative_change_standard_error": change_se}
+    near = _first(*(near_threshold(sign * summary["relative_change"], STAGNATION_TOLERANCE,
+                                   change_se) for sign in (1, -1)))
+    borderline = None if near is None else {
+        **near, "what": "the median curve's relative change",
+        "distance_text": f"{near['distance']:.2%}", "zone_text": f"±{near['zone']:.2%}"}
     return _record(
         "loss_stagnates", verdict="supported" if summary["stagnates"] else "not supported",
         values=values, measured=measured, seeds=baseline.seeds,
-        configuration=_configuration(config, device),
+        configuration=_configuration(config, device), borderline=borderline,
+        preliminary=config.preliminary,
         method="summed training loss per epoch of the baseline run; median over seeds per "
                "epoch; the rule on that median curve, and on each seed's curve",
         threshold=f"the {STAGNATION_SMOOTHING}-epoch mean loss changes by less than "
@@ -700,11 +785,15 @@ def _claim_loss_stagnates(baseline, config, device):
 def _claim_errors_on_border(baseline, config, device):
     distances = distance_to_circle(baseline.test_points, CENTER, refnet.DISK_RADIUS)
     summary = border_summary(distances, baseline.test_wrong)
+    borderline = None
     if summary["misclassified"] == 0:
         verdict = "inconclusive"
     else:
-        verdict = ("supported" if summary["within_band_misclassified"] >= BORDER_FRACTION
-                   else "not supported")
+        within = summary["within_band_misclassified"]
+        verdict = "supported" if within >= BORDER_FRACTION else "not supported"
+        standard_error = math.sqrt(within * (1 - within) / summary["misclassified"])
+        borderline = _borderline_pp(near_threshold(within, BORDER_FRACTION, standard_error),
+                                    "the fraction of misclassified points near the circle")
     measured = (f"{summary['misclassified']} misclassified test points over "
                 f"{len(baseline.seeds)} seeds: {summary['within_band_misclassified']:.1%} lie "
                 f"within {BORDER_BAND} of the circle (all test points: "
@@ -723,6 +812,7 @@ def _claim_errors_on_border(baseline, config, device):
     return _record(
         "errors_on_border", verdict=verdict, values=summary, measured=measured,
         seeds=baseline.seeds, configuration=_configuration(config, device),
+        borderline=borderline, preliminary=config.preliminary,
         method="distance | ‖x − c‖ − r | of each test point of the baseline run to the circle; "
                "misclassified points (argmax) against all test points, pooled over seeds",
         threshold=f"at least {BORDER_FRACTION:.0%} of the misclassified test points (pooled "
@@ -755,8 +845,13 @@ def _claim_comparable_to_pytorch(runs, config, device):
                 f"{comparisons['adam']['identical']:.0%} identical; refnet SGD − torch Adam "
                 f"(the report's cross-optimiser reading, not in the rule) "
                 f"{_interval_text(comparisons['refnet_sgd_vs_torch_adam'])}")
+    borderline = _first(*(_interval_borderline_pp(comparisons[name], name.upper(),
+                                                  above=-EQUIVALENCE_MARGIN,
+                                                  below=EQUIVALENCE_MARGIN)
+                          for name in ("sgd", "adam")))
     return _record(
         "comparable_to_pytorch", verdict=verdict, values=values, measured=measured, seeds=seeds,
+        borderline=borderline, preliminary=config.preliminary,
         configuration=_configuration(config, device, adam_lr=ADAM_LR,
                                      torch="torch.nn.ReLU/Sigmoid, stacked nn.Linear weights, "
                                            "autograd, torch.optim.SGD/Adam"),
@@ -814,6 +909,7 @@ def _claim_xavier_initialisation(runs, config, device):
     figure.tight_layout()
     return _record(
         "xavier_initialisation", verdict="supported" if all(holds) else "not supported",
+        preliminary=config.preliminary,
         values=values, measured=measured, seeds=seeds,
         configuration=_configuration(config, device, compared_init="normal, std 1e-6",
                                      deep_hidden_layers=depth, deep_seeds=len(deep_seeds)),
@@ -836,13 +932,17 @@ def _dropout_arm(plain, dropped):
     overfits = low > OVERFIT_MARGIN
     verdict = (interval_verdict(reduction["ci_low"], reduction["ci_high"], above=0.0)
                if overfits else "inconclusive")
+    borderline = _first(
+        _borderline_pp(near_threshold(low, OVERFIT_MARGIN, interval_standard_error(low, high)),
+                       "the gap interval's lower end"),
+        _interval_borderline_pp(reduction, "gap reduction", above=0.0) if overfits else None)
     return {"gap_mean": float(gap.mean()), "gap_ci_low": low, "gap_ci_high": high,
             "gap_mean_dropout": float(gap_dropout.mean()),
             "reduction_mean": reduction["mean"], "reduction_ci_low": reduction["ci_low"],
             "reduction_ci_high": reduction["ci_high"],
             "median_test_error": float(np.median(plain.test_errors)),
             "median_test_error_dropout": float(np.median(dropped.test_errors)),
-            "overfits": overfits, "verdict": verdict}
+            "overfits": overfits, "verdict": verdict, "borderline": borderline}
 
 
 def _arm_text(arm, label):
@@ -866,7 +966,7 @@ def _claim_dropout_overfitting(runs, config, device):
                 + _arm_text(arms["small"], f"{config.small_samples} training points, "
                                            f"{config.small_epochs} epochs") + reason)
     values = {f"{name}_{key}": value for name, arm in arms.items() for key, value in arm.items()
-              if key != "verdict"}
+              if key not in ("verdict", "borderline")}
     figure = _boxes("Claim 6: test − train error", "gap (pp)",
                     {label: run.test_errors - run.train_errors for label, run in
                      (("1000\nplain", baseline), ("1000\nDropout", dropped),
@@ -874,6 +974,8 @@ def _claim_dropout_overfitting(runs, config, device):
                       (f"{config.small_samples}\nDropout", small[DROPOUT_P]))})
     return _record(
         "dropout_overfitting", verdict=verdict, values=values, measured=measured, seeds=seeds,
+        borderline=_first(*(arm["borderline"] for arm in arms.values())),
+        preliminary=config.preliminary,
         configuration=_configuration(config, device, dropout_p=DROPOUT_P,
                                      dropout_after="every hidden ReLU",
                                      small_samples=config.small_samples,
@@ -903,6 +1005,9 @@ def _claim_no_normalisation(runs, config, device):
                 f"raw, {values['median_test_error_standardised']:.2%} standardised ({helps})")
     return _record(
         "no_normalisation", verdict=verdict, values=values, measured=measured, seeds=seeds,
+        borderline=_interval_borderline_pp(difference, "raw − standardised",
+                                           below=NON_INFERIORITY_MARGIN),
+        preliminary=config.preliminary,
         configuration=_configuration(config, device,
                                      compared="inputs standardised per feature with the "
                                               "training set's mean and std"),
@@ -931,6 +1036,7 @@ def _claim_mse(baseline, config, device, reproduction):
     figure.tight_layout()
     return _record(
         "mse_for_classification", verdict="inconclusive", values=values, measured=measured,
+        preliminary=config.preliminary,
         seeds=baseline.seeds, configuration=_configuration(config, device),
         method="not tested: refnet implements no cross-entropy loss to compare with",
         threshold="a comparison with a classification loss, which refnet cannot run",

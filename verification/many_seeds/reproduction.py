@@ -66,6 +66,7 @@ from refnet.plots import classification_figure, loss_curve_figure
 from verification.many_seeds import statistics
 from verification.many_seeds.seed_draws import draw_seeds
 from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
+from verification.many_seeds.verdicts import label, near_threshold, p_value_standard_error
 from verification.many_seeds.workers import Workers
 
 __all__ = [
@@ -168,6 +169,8 @@ class Settings:
         reference_seeds: headline test seeds also trained with torch (the first ones).
         samples: points in each training, validation and test set.
         epochs: training epochs.
+        preliminary: a reduced run whose verdicts the full run could overturn; every label
+            says "preliminary" (``verification.many_seeds.verdicts``).
     """
 
     grid: tuple = GRID
@@ -176,6 +179,7 @@ class Settings:
     reference_seeds: int = 30
     samples: int = SAMPLES
     epochs: int = EPOCHS
+    preliminary: bool = False
 
     def __post_init__(self):
         if not 1 <= self.reference_seeds <= self.seeds:
@@ -203,7 +207,7 @@ def settings_for(*, seeds=None, quick=False):
     """
     if quick:
         return Settings(grid=QUICK_GRID, seeds=200 if seeds is None else seeds,
-                        selection_seeds=100, reference_seeds=10)
+                        selection_seeds=100, reference_seeds=10, preliminary=True)
     return Settings(seeds=1000 if seeds is None else seeds)
 
 
@@ -310,7 +314,9 @@ def judge(train_errors, test_errors, *, reported=REPORTED, alpha=ALPHA):
     Returns:
         A dict: ``percentile`` (fraction of seeds below the reported value, ties half),
         ``p_value`` (two-sided rank p-values), ``p_value_holm`` (Holm-adjusted over the two),
-        each ``{"train": …, "test": …}``, then ``alpha`` and ``verdict``.
+        each ``{"train": …, "test": …}``, then ``alpha``, ``verdict`` and ``borderline``
+        (``None``, or the ``near_threshold`` detail of the deciding p-value and which
+        ``error`` it is: ``verification.many_seeds.verdicts``).
     """
     samples = {"train": train_errors, "test": test_errors}
     percentile = {key: statistics.percentile_of(samples[key], reported[key]) for key in samples}
@@ -318,7 +324,18 @@ def judge(train_errors, test_errors, *, reported=REPORTED, alpha=ALPHA):
     adjusted = dict(zip(p_value, statistics.holm(list(p_value.values())), strict=True))
     consistent = min(adjusted.values()) >= alpha
     return {"percentile": percentile, "p_value": p_value, "p_value_holm": adjusted,
-            "alpha": alpha, "verdict": "consistent" if consistent else "inconsistent"}
+            "alpha": alpha, "verdict": "consistent" if consistent else "inconsistent",
+            "borderline": _p_value_borderline(p_value, adjusted, alpha, len(train_errors))}
+
+
+def _p_value_borderline(p_value, adjusted, alpha, seeds):
+    """``near_threshold`` of the deciding (smallest) Holm-adjusted p-value against ``alpha``,
+    with the rank p-value's sampling standard error scaled by Holm's factor; or ``None``."""
+    key = min(adjusted, key=adjusted.get)
+    factor = adjusted[key] / p_value[key] if p_value[key] > 0 else 1.0
+    standard_error = factor * p_value_standard_error(p_value[key], seeds)
+    near = near_threshold(adjusted[key], alpha, standard_error)
+    return None if near is None else {**near, "error": key}
 
 
 def typical_seed(seeds, errors):
@@ -346,6 +363,7 @@ def _config_record(config, test_run, selection, index, settings):
     """The contract's per-configuration object, plus the statistics behind its verdict."""
     summarize = partial(statistics.summarize, seed=BOOTSTRAP_SEED)
     verdict = judge(test_run.train_errors, test_run.held_out_errors)
+    borderline = verdict.pop("borderline")
     return {
         "name": config.name, "headline": index == selection["index"],
         "center": [float(c) for c in config.center], "activation": config.activation,
@@ -353,7 +371,10 @@ def _config_record(config, test_run, selection, index, settings):
         "loss_reduction": LOSS_REDUCTION, "init": INIT,
         "train_error": summarize(test_run.train_errors),
         "test_error": summarize(test_run.held_out_errors),
-        "reported": dict(REPORTED), "verdict": verdict.pop("verdict"), **verdict,
+        "reported": dict(REPORTED), "verdict": verdict["verdict"],
+        "label": label(verdict.pop("verdict"), borderline=borderline is not None,
+                       preliminary=settings.preliminary),
+        "borderline": borderline, "preliminary": settings.preliminary, **verdict,
         "binomial_se": _binomial_scale(settings.samples),
         "selection": {key: selection[key][index] for key in
                       ("reliable_fraction", "reliable", "validation_median", "validation_mean")},
