@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from refnet.data import DISK_RADIUS, disk_dataset, one_hot
+from refnet.loss import MSELoss
 from refnet.network import ACTIVATIONS, report_network
 from refnet.optim import SGD
 from refnet.plots import classification_figure, loss_curve_figure, save_figure
@@ -73,6 +74,9 @@ def _build_parser():
                      help="disk centre X,Y (report: 0,0; course handout: 0.5,0.5)")
     run.add_argument("--samples", type=_at_least(1), default=defaults["samples"],
                      help="points in each of the training and test sets")
+    run.add_argument("--reduction", choices=("sum", "mean"), default="sum",
+                     help="MSE loss: sum (eq. 15's gradient, the default) or mean (eq. 14 "
+                          "with its own gradient, steps batch × 2 times smaller)")
     run.add_argument("--device", type=_device, default=torch.device("cpu"), help="cpu or cuda")
     run.add_argument("--out", type=Path, default=Path(defaults["out"]),
                      help="folder for loss_curve.png and test_classification.png")
@@ -127,11 +131,13 @@ def _run_train(args):
     targets = one_hot(labels_train)
     optimizer = SGD(model.param(), args.lr)
     print(f"refnet train: seed {args.seed}, {args.activation} hidden layers, lr {args.lr}, "
-          f"batch size {args.batch_size}, {args.epochs} epochs, disk centre {args.center}")
+          f"batch size {args.batch_size}, {args.epochs} epochs, disk centre {args.center}, "
+          f"{args.reduction} MSE")
     epoch_losses = []
     for epoch in tqdm(range(args.epochs), desc="epochs", unit="epoch"):
         (epoch_loss,) = train(model, x_train, targets, batch_size=args.batch_size, epochs=1,
-                              optimizer=optimizer, generator=generator)
+                              loss=MSELoss(args.reduction), optimizer=optimizer,
+                              generator=generator)
         epoch_losses.append(epoch_loss)
         tqdm.write(f"epoch {epoch + 1:3d}  loss {epoch_loss:.4f}")
     for name, x, labels in (("train", x_train, labels_train), ("test", x_test, labels_test)):

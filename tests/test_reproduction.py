@@ -58,7 +58,8 @@ def test_results_follow_the_contract(tiny_run):
 
 def test_figures_are_returned(tiny_run):
     figures = tiny_run[0].figures
-    assert set(figures) == {"loss_curves", "error_distribution", "typical_classification"}
+    assert set(figures) == {"loss_curves", "error_distribution", "typical_classification",
+                            "compatibility"}
     assert all(isinstance(figure, Figure) for figure in figures.values())
 
 

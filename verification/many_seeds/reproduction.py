@@ -22,6 +22,9 @@ Steps of ``run_reproduction``:
    differences in final errors and final epoch loss are reported.
 4. **Figures** of the headline: loss across seeds, distribution of the errors with the
    report's values marked, and the classified test set of its typical (median) seed.
+5. **Compatibility ranking** (``verification.many_seeds.compatibility``), a second analysis
+   beside the pre-registered verdicts: every configuration ranked by how densely its seeds'
+   (train, test) pairs lie around the report's pair.
 
 Seed r of every run draws, from one ``torch.Generator`` seeded with r and in this order:
 the network's weights, the training set, the held-out set (validation or test) and one batch
@@ -41,16 +44,19 @@ fixed lr changes only the gradient noise and the step count, is varied one facto
 the learning-rate sweep at B = 10 (``refnet train``'s default), plus B = 50 at lr = 0.01.
 16 configurations.
 
+Eq. 14's reading (8 more configurations, names ending ``-mean``). The report writes the loss
+as a mean (eq. 14) but its gradient as 2(x − t) (eq. 15), the gradient of the sum. A student
+who implemented eq. 14 with its true gradient 2(x − t)/(2B) took steps 2B times smaller at
+the same learning rate (20 times at B = 10). These configurations train exactly that
+(``MSELoss("mean")``) at the report's centre with the same activations, learning rates and
+batch sizes, so the slip is tested as a cause of the report's numbers, not only flagged.
+
 Cost. Time is linear in (test seeds + selection seeds) × epochs × configurations: one
-replica-epoch (one seed, one pass over 1000 points) costs about 0.4 ms at B = 10 and 0.27 ms at
-B = 50 on two CPU cores, roughly constant per replica from a few hundred replicas on (below
-that, the fixed cost of each step dominates: 200 replicas cost about 0.45 ms each at B = 10).
-Measured on the project's idle two-core machine: the default run (16 configurations,
-1000 + 200 seeds) took 369 s (selection 66 s, test runs 295 s, torch reference 6 s, figures
-1 s); ``quick`` (two configurations, 200 + 100 seeds) took 21 s. Halving the selection seeds
-saves about 30 s. On a loaded machine torch's two threads wait on each other and a run can
-take many times longer. On a GPU (H200) the quick run took 39 s: at these sizes every step
-is bound by kernel launches, not arithmetic.
+replica-epoch (one seed, one pass over 1000 points) costs about 1 ms at B = 10 on one core of
+the project's 2-core machine, from a few hundred replicas on (below that, the fixed cost of
+each step, about 0.3 ms, dominates). The configurations are independent and train side by
+side on ``workers`` (one process per core). On a GPU every step is bound by kernel launches,
+not arithmetic (an H200 ran the quick run in 39 s).
 """
 
 import time
@@ -63,7 +69,7 @@ from matplotlib.figure import Figure
 
 import refnet
 from refnet.plots import classification_figure, loss_curve_figure
-from verification.many_seeds import statistics
+from verification.many_seeds import compatibility, statistics
 from verification.many_seeds.seed_draws import draw_seeds
 from verification.many_seeds.torch_training import predict_torch, torch_network, train_torch
 from verification.many_seeds.verdicts import label, near_threshold, p_value_standard_error
@@ -136,24 +142,29 @@ class Config:
     activation: str
     lr: float
     batch_size: int
+    loss_reduction: str = LOSS_REDUCTION
 
     @property
     def name(self):
-        """A short unique name, e.g. ``relu-lr0.01-b10-c0,0``."""
+        """A short unique name, e.g. ``relu-lr0.01-b10-c0,0``, ending ``-mean`` for eq. 14's
+        mean loss."""
         x, y = self.center
-        return f"{self.activation}-lr{self.lr:g}-b{self.batch_size}-c{x:g},{y:g}"
+        suffix = "" if self.loss_reduction == LOSS_REDUCTION else f"-{self.loss_reduction}"
+        return f"{self.activation}-lr{self.lr:g}-b{self.batch_size}-c{x:g},{y:g}{suffix}"
 
 
-def _grid(centers, activations, sweep):
-    return tuple(Config(center, activation, lr, batch_size)
+def _grid(centers, activations, sweep, loss_reduction=LOSS_REDUCTION):
+    return tuple(Config(center, activation, lr, batch_size, loss_reduction)
                  for center in centers for activation in activations
                  for lr, batch_size in sweep)
 
 
 _CENTERS = ((0.0, 0.0), (0.5, 0.5))
 _SWEEP = ((0.003, 10), (0.01, 10), (0.03, 10), (0.01, 50))
-GRID = _grid(_CENTERS, ("relu", "tanh"), _SWEEP)
-"""The default grid: centre × activation × (lr, batch) in ``_SWEEP``, 16 configurations."""
+GRID = (_grid(_CENTERS, ("relu", "tanh"), _SWEEP)
+        + _grid(_CENTERS[:1], ("relu", "tanh"), _SWEEP, loss_reduction="mean"))
+"""The default grid: centre × activation × (lr, batch) in ``_SWEEP`` on the summed loss (16
+configurations), then eq. 14's reading at the report's centre (8 more): 24 configurations."""
 QUICK_GRID = _grid(((0.0, 0.0),), ("relu", "tanh"), ((0.01, 10),))
 """The quick grid: the report's centre, both activations, ``refnet train``'s lr and batch."""
 
@@ -273,6 +284,7 @@ def run_seeds(config, seeds, settings, *, device="cpu"):
     targets = refnet.one_hot(labels)
     epoch_losses = refnet.train(draws.model, x, targets, lr=config.lr,
                                 batch_size=config.batch_size, epochs=settings.epochs,
+                                loss=refnet.MSELoss(config.loss_reduction),
                                 generator=draws.generators)
     return SeedRun(seeds, _error_rates(draws.model, draws.train_set),
                    _error_rates(draws.model, draws.held_out_set),
@@ -368,7 +380,7 @@ def _config_record(config, test_run, selection, index, settings):
         "name": config.name, "headline": index == selection["index"],
         "center": [float(c) for c in config.center], "activation": config.activation,
         "lr": config.lr, "batch_size": config.batch_size, "epochs": settings.epochs,
-        "loss_reduction": LOSS_REDUCTION, "init": INIT,
+        "loss_reduction": config.loss_reduction, "init": INIT,
         "train_error": summarize(test_run.train_errors),
         "test_error": summarize(test_run.held_out_errors),
         "reported": dict(REPORTED), "verdict": verdict["verdict"],
@@ -426,7 +438,8 @@ def compare_with_torch(config, test_run, settings, *, device="cpu"):
     torch_losses = np.asarray(train_torch(
         network, x, refnet.one_hot(labels), draws.generators,
         optimizer=torch.optim.SGD(network.parameters(), lr=config.lr),
-        batch_size=config.batch_size, epochs=settings.epochs))
+        batch_size=config.batch_size, epochs=settings.epochs,
+        reduction=config.loss_reduction))
     refnet_final = test_run.epoch_losses[-1, :count]
     loss_difference = _differences(refnet_final, torch_losses[-1])
     return {
@@ -490,7 +503,8 @@ def rerun_alone(config, seed, settings, device="cpu"):
     x_test, labels_test = refnet.disk_dataset(settings.samples, center=config.center,
                                               generator=generator, device=device)
     refnet.train(model, x, refnet.one_hot(labels), lr=config.lr,
-                 batch_size=config.batch_size, epochs=settings.epochs, generator=generator)
+                 batch_size=config.batch_size, epochs=settings.epochs,
+                 loss=refnet.MSELoss(config.loss_reduction), generator=generator)
     error = refnet.error(model, x_test, labels_test) / settings.samples
     return x_test.cpu(), labels_test.cpu(), refnet.predict(model, x_test).cpu(), error
 
@@ -519,7 +533,9 @@ def _train_command(config, seed, settings):
     x, y = config.center
     return (f"refnet train --seed {seed} --activation {config.activation} --lr {config.lr:g} "
             f"--batch-size {config.batch_size} --epochs {settings.epochs} "
-            f"--center {x:g},{y:g} --samples {settings.samples}")
+            f"--center {x:g},{y:g} --samples {settings.samples}"
+            + ("" if config.loss_reduction == LOSS_REDUCTION
+               else f" --reduction {config.loss_reduction}"))
 
 
 class _Progress:
@@ -591,8 +607,9 @@ def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, se
         per configuration plus ``percentile``, ``p_value``, ``p_value_holm``, ``alpha``,
         ``binomial_se``, ``selection``, ``final_loss_median`` and intervals inside the error
         summaries), and ``headline``, ``headline_rule``, ``verdict_rule``, ``tested``,
-        ``selection``, ``reference``, ``typical_seed``, ``seed_ranges``, ``settings`` and
-        ``elapsed_s``. Everything but ``elapsed_s`` is identical for identical settings.
+        ``selection``, ``reference``, ``typical_seed``, ``seed_ranges``, ``compatibility``,
+        ``settings`` and ``elapsed_s``. Everything but ``elapsed_s`` is identical for
+        identical settings.
     """
     settings = settings or settings_for(seeds=seeds, quick=quick)
     workers = workers or Workers(1)
@@ -610,6 +627,10 @@ def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, se
                               settings, device, workers, tracker)
     figures, typical = _timed(elapsed, "figures", _headline_figures, headline, headline_run,
                               rerun, settings)
+    ranked = compatibility.rank([config.name for config in settings.grid],
+                                [(run.train_errors, run.held_out_errors) for run in test_runs],
+                                REPORTED)
+    figures["compatibility"] = compatibility.ranking_figure(ranked["ranking"])
     configs = [_config_record(config, run, selection, index, settings)
                for index, (config, run) in enumerate(zip(settings.grid, test_runs, strict=True))]
     elapsed["total"] = round(time.perf_counter() - start, 3)
@@ -619,6 +640,7 @@ def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, se
         "selection": {"seeds": settings.selection_seeds,
                       "names": [config.name for config in settings.grid], **selection},
         "reference": reference, "typical_seed": typical, "seed_ranges": _seed_ranges(settings),
+        "compatibility": ranked,
         "settings": {"quick": quick, "samples": settings.samples, "epochs": settings.epochs,
                      "dtype": "float32", "device": str(device),
                      "configurations": len(settings.grid)},

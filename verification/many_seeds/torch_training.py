@@ -42,8 +42,9 @@ def torch_network(model):
                            else _ACTIVATIONS[type(module)]() for module in model.modules))
 
 
-def train_torch(network, x, targets, generators, *, optimizer, batch_size, epochs):
-    """Mini-batch training on the summed MSE, each epoch in refnet's batch order.
+def train_torch(network, x, targets, generators, *, optimizer, batch_size, epochs,
+                reduction="sum"):
+    """Mini-batch training on the MSE, each epoch in refnet's batch order.
 
     Each epoch's order is drawn with refnet's recipe (``permutations``) from the seeds'
     generators, so generators that stand where ``refnet.train`` would start drawing give
@@ -57,9 +58,11 @@ def train_torch(network, x, targets, generators, *, optimizer, batch_size, epoch
         optimizer: a torch.optim optimiser over ``network.parameters()``.
         batch_size: samples per batch.
         epochs: passes over the data.
+        reduction: each seed's batch loss, as ``refnet.MSELoss``: ``"sum"`` of the squared
+            errors or their ``"mean"`` over the batch's elements.
 
     Returns:
-        The summed loss of each epoch: a list of ``epochs`` lists of R floats.
+        The summed batch losses of each epoch: a list of ``epochs`` lists of R floats.
     """
     replicas, samples = x.shape[:2]
     epoch_losses = []
@@ -73,6 +76,8 @@ def train_torch(network, x, targets, generators, *, optimizer, batch_size, epoch
         for x_batch, target_batch in batches:
             losses = functional.mse_loss(network(x_batch), target_batch,
                                          reduction="none").sum(dim=(-2, -1))
+            if reduction == "mean":
+                losses = losses / (target_batch.shape[-2] * target_batch.shape[-1])
             optimizer.zero_grad()
             losses.sum().backward()
             optimizer.step()
