@@ -6,6 +6,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from test_claims import TINY as TINY_CLAIMS
+from test_reproduction import TINY as TINY_SETTINGS
 
 import refnet
 from refnet.cli import main
@@ -95,6 +97,28 @@ def test_same_arguments_same_results_except_timestamps_and_timings(tmp_path, mon
         return results
 
     assert stable(_results(first)) == stable(_results(second))
+
+
+def _without_timings(results):
+    results["environment"].pop("timestamp")
+    results["stages"].pop("elapsed_s")
+    results["reproduction"].pop("elapsed_s")
+    return results
+
+
+def test_the_many_seed_stages_give_identical_results_on_a_rerun_and_in_one_process(
+        tmp_path, monkeypatch):
+    """Bit-identical results.json (but for timings) from the same command run twice, and
+    from one process instead of two workers: the README's determinism promise."""
+    _few_cases(monkeypatch)
+    options = {"stages": ("checks", "reproduction", "claims"),
+               "reproduction_settings": TINY_SETTINGS, "claims_config": TINY_CLAIMS}
+    for name, workers in (("a", 2), ("b", 2), ("c", 1)):
+        assert run_verification(_options(tmp_path / name, workers=workers, **options)) == 0
+    first = _without_timings(_results(tmp_path / "a"))
+    assert first["reproduction"]["configs"] and len(first["claims"]) == 8
+    assert _without_timings(_results(tmp_path / "b")) == first, "a rerun differs"
+    assert _without_timings(_results(tmp_path / "c")) == first, "one process differs from two"
 
 
 def test_regression_against_baseline_leads_and_fails(tmp_path, monkeypatch, capsys):

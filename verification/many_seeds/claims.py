@@ -77,6 +77,7 @@ __all__ = [
     "VANISHING_RATIO", "HEALTHY_RATIO", "RunSpec", "RUNS", "ClaimsConfig", "DEFAULT_CONFIG",
     "QUICK_CONFIG", "stagnation", "distance_to_circle", "border_summary", "paired_difference",
     "interval_verdict", "interval_borderline", "combine_verdicts", "sign_test",
+    "sign_test_borderline",
     "reproduction_claim", "train_run", "train_runs", "ledger", "run_claims",
 ]
 
@@ -157,6 +158,8 @@ class ClaimsConfig:
         deep_hidden_layers: hidden layers of claim 5's deeper network.
         preliminary: a reduced run, whose verdicts the full run could overturn: every label
             says "preliminary" (``verification.many_seeds.verdicts``).
+        dtype: ``"float32"`` (the report's precision) or ``"float64"`` for every training
+            run, the perturbation of ``verification.many_seeds.perturbation``.
     """
 
     seeds: int = 200
@@ -166,6 +169,7 @@ class ClaimsConfig:
     small_samples: int = 100
     deep_hidden_layers: int = 8
     preliminary: bool = False
+    dtype: str = "float32"
 
     def __post_init__(self):
         if not 2 <= self.paired_seeds <= self.seeds:
@@ -358,10 +362,37 @@ def sign_test(lower, higher):
     """
     lower, higher = np.asarray(lower), np.asarray(higher)
     wins, losses = int(np.sum(lower < higher)), int(np.sum(lower > higher))
-    p_value = (stats.binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue
-               if wins + losses else 1.0)
     return {"wins": wins, "losses": losses, "ties": int(lower.size - wins - losses),
-            "p_value": float(p_value)}
+            "p_value": _sign_p_value(wins, wins + losses)}
+
+
+def _sign_p_value(wins, trials):
+    return (float(stats.binomtest(wins, trials, 0.5, alternative="greater").pvalue)
+            if trials else 1.0)
+
+
+def sign_test_borderline(test, alpha=ALPHA):
+    """Whether a redraw of the seeds could move ``sign_test``'s verdict (p < ``alpha``).
+
+    The wins w of n = wins + losses move between machines with the binomial standard error
+    sqrt(n·q(1 − q)), q = (w + 1)/(n + 2) (add-one, so that 6 wins of 6 still have a spread);
+    the verdict is borderline when w ± ``BORDERLINE_SE`` standard errors, rounded, gives the
+    other verdict.
+
+    Returns:
+        ``None``, or a dict ``wins``, ``trials``, ``shift`` (wins moved) and ``p_value``
+        (at the shifted wins, where the verdict differs).
+    """
+    wins, trials = test["wins"], test["wins"] + test["losses"]
+    rate = (wins + 1) / (trials + 2)
+    shift = BORDERLINE_SE * math.sqrt(trials * rate * (1 - rate))
+    decided = test["p_value"] < alpha
+    for moved in (round(wins - shift), round(wins + shift)):
+        moved = min(max(moved, 0), trials)
+        p_value = _sign_p_value(moved, trials)
+        if (p_value < alpha) != decided:
+            return {"wins": wins, "trials": trials, "shift": shift, "p_value": p_value}
+    return None
 
 
 # --- batched training -----------------------------------------------------------------------
@@ -390,7 +421,9 @@ class _Run:
 
 def _draw(seeds, config, device, *, init="xavier", hidden_layers=REPORT_HIDDEN_LAYERS,
           train_samples=None, dtype=None):
-    """Network, training set and test set of each seed, in the single-run order."""
+    """Network, training set and test set of each seed, in the single-run order, in
+    ``dtype`` (the config's when ``None``)."""
+    dtype = getattr(torch, config.dtype) if dtype is None else dtype
     return draw_seeds(seeds, activation=ACTIVATION, center=CENTER,
                       train_samples=train_samples or config.samples,
                       held_out_samples=config.samples, init=init,
@@ -568,7 +601,7 @@ def _configuration(config, device, **changes):
             "epochs": config.epochs, "center": [float(c) for c in CENTER],
             "samples": config.samples, "hidden_layers": REPORT_HIDDEN_LAYERS,
             "hidden_width": HIDDEN_WIDTH, "init": "xavier", "optimizer": "SGD",
-            "loss": "MSELoss(reduction='sum')", "dtype": "float32", "device": str(device),
+            "loss": "MSELoss(reduction='sum')", "dtype": config.dtype, "device": str(device),
             **changes}
 
 
@@ -583,12 +616,10 @@ def _record(claim_id, *, method, threshold, values, measured, verdict, seeds, co
     shown = label(verdict, borderline=borderline is not None, preliminary=preliminary)
     note = ""
     if borderline is not None:
-        note = (f" Borderline: {verdict} on this run, but {borderline['what']} lies "
-                f"{borderline['distance_text']} from its threshold, within {BORDERLINE_SE:g} "
-                f"standard errors ({borderline['zone_text']}), so another machine may decide "
-                f"otherwise.")
+        note = (f" Borderline: {verdict} on this run, but {borderline['what']} "
+                f"{borderline['closeness']}, so another machine may decide otherwise.")
         borderline = {key: value for key, value in borderline.items()
-                      if not key.endswith("_text")}
+                      if key not in ("what", "closeness")}
     if preliminary:
         note += " Preliminary: a reduced run (fewer seeds and epochs); the full run decides."
     return {"id": claim_id, "number": number, "section": section, "quote": quote,
@@ -613,8 +644,13 @@ def _borderline_pp(near, what):
     """A ``near_threshold`` detail of a fraction, with texts in percentage points."""
     if near is None:
         return None
-    return {**near, "what": what, "distance_text": f"{100 * near['distance']:.3f} pp",
-            "zone_text": f"±{100 * near['zone']:.3f} pp"}
+    return {**near, "what": what, "closeness": _closeness(
+        f"{100 * near['distance']:.3f} pp", f"±{100 * near['zone']:.3f} pp")}
+
+
+def _closeness(distance, zone):
+    return (f"lies {distance} from its threshold, within {BORDERLINE_SE:g} standard errors "
+            f"({zone})")
 
 
 def _pp(fraction):
@@ -675,7 +711,7 @@ def reproduction_claim(reproduction_results):
     near = headline.get("borderline")
     borderline = None if near is None else {
         **near, "what": f"the Holm-adjusted p-value of the {near['error']} error",
-        "distance_text": f"{near['distance']:.3f}", "zone_text": f"±{near['zone']:.3f}"}
+        "closeness": _closeness(f"{near['distance']:.3f}", f"±{near['zone']:.3f}")}
     train, test = headline["train_error"], headline["test_error"]
     reported = headline.get("reported", {"train": 0.025, "test": 0.019})
     seed_range = reproduction_results.get("seed_ranges", {}).get("test")
@@ -768,7 +804,7 @@ def _claim_loss_stagnates(baseline, config, device):
                                    change_se) for sign in (1, -1)))
     borderline = None if near is None else {
         **near, "what": "the median curve's relative change",
-        "distance_text": f"{near['distance']:.2%}", "zone_text": f"±{near['zone']:.2%}"}
+        "closeness": _closeness(f"{near['distance']:.2%}", f"±{near['zone']:.2%}")}
     return _record(
         "loss_stagnates", verdict="supported" if summary["stagnates"] else "not supported",
         values=values, measured=measured, seeds=baseline.seeds,
@@ -878,6 +914,13 @@ def _claim_xavier_initialisation(runs, config, device):
     xavier_first_to_last = gradients[depth, "xavier"][0] / gradients[depth, "xavier"][-1]
     holds = [tests["report"]["p_value"] < ALPHA, tests["deep"]["p_value"] < ALPHA,
              first_layer_ratio < VANISHING_RATIO, xavier_first_to_last >= HEALTHY_RATIO]
+    near = _first(*({**shifted, "network": name} for name, test in tests.items()
+                    if (shifted := sign_test_borderline(test)) is not None))
+    borderline = None if near is None else {
+        **near, "what": f"the sign test in the {near['network']} network ({near['wins']} wins "
+                        f"of {near['trials']})",
+        "closeness": f"would give p = {near['p_value']:.2g} if {near['shift']:.1f} wins "
+                     f"({BORDERLINE_SE:g} binomial standard errors) moved"}
     values = {
         "median_test_error_xavier": float(np.median(baseline.test_errors)),
         "median_test_error_normal": float(np.median(normal.test_errors)),
@@ -909,7 +952,7 @@ def _claim_xavier_initialisation(runs, config, device):
     figure.tight_layout()
     return _record(
         "xavier_initialisation", verdict="supported" if all(holds) else "not supported",
-        preliminary=config.preliminary,
+        borderline=borderline, preliminary=config.preliminary,
         values=values, measured=measured, seeds=seeds,
         configuration=_configuration(config, device, compared_init="normal, std 1e-6",
                                      deep_hidden_layers=depth, deep_seeds=len(deep_seeds)),

@@ -182,6 +182,8 @@ class Settings:
         epochs: training epochs.
         preliminary: a reduced run whose verdicts the full run could overturn; every label
             says "preliminary" (``verification.many_seeds.verdicts``).
+        dtype: ``"float32"`` (the report's precision) or ``"float64"``, the perturbation of
+            ``verification.many_seeds.perturbation``.
     """
 
     grid: tuple = GRID
@@ -191,6 +193,7 @@ class Settings:
     samples: int = SAMPLES
     epochs: int = EPOCHS
     preliminary: bool = False
+    dtype: str = "float32"
 
     def __post_init__(self):
         if not 1 <= self.reference_seeds <= self.seeds:
@@ -253,10 +256,11 @@ class Reproduction:
     figures: dict
 
 
-def _draw(config, seeds, samples, device):
+def _draw(config, seeds, settings, device):
     """Network, training set and held-out set of each seed (a replica axis of len(seeds))."""
     return draw_seeds(seeds, activation=config.activation, center=config.center,
-                      train_samples=samples, held_out_samples=samples, init=INIT, device=device)
+                      train_samples=settings.samples, held_out_samples=settings.samples,
+                      init=INIT, dtype=getattr(torch, settings.dtype), device=device)
 
 
 def _error_rates(model, data_set):
@@ -279,9 +283,9 @@ def run_seeds(config, seeds, settings, *, device="cpu"):
         A ``SeedRun``.
     """
     seeds = list(seeds)
-    draws = _draw(config, seeds, settings.samples, device)
+    draws = _draw(config, seeds, settings, device)
     x, labels = draws.train_set
-    targets = refnet.one_hot(labels)
+    targets = refnet.one_hot(labels, dtype=x.dtype)
     epoch_losses = refnet.train(draws.model, x, targets, lr=config.lr,
                                 batch_size=config.batch_size, epochs=settings.epochs,
                                 loss=refnet.MSELoss(config.loss_reduction),
@@ -432,18 +436,18 @@ def compare_with_torch(config, test_run, settings, *, device="cpu"):
     """
     seeds = list(settings.seed_range("reference"))
     count = len(seeds)
-    draws = _draw(config, seeds, settings.samples, device)
+    draws = _draw(config, seeds, settings, device)
     network = torch_network(draws.model)
     x, labels = draws.train_set
     torch_losses = np.asarray(train_torch(
-        network, x, refnet.one_hot(labels), draws.generators,
+        network, x, refnet.one_hot(labels, dtype=x.dtype), draws.generators,
         optimizer=torch.optim.SGD(network.parameters(), lr=config.lr),
         batch_size=config.batch_size, epochs=settings.epochs,
         reduction=config.loss_reduction))
     refnet_final = test_run.epoch_losses[-1, :count]
     loss_difference = _differences(refnet_final, torch_losses[-1])
     return {
-        "seeds": seeds, "dtype": "float32",
+        "seeds": seeds, "dtype": settings.dtype,
         "train_error": _differences(test_run.train_errors[:count],
                                     _torch_errors(network, draws.train_set)),
         "test_error": _differences(test_run.held_out_errors[:count],
@@ -496,13 +500,14 @@ def rerun_alone(config, seed, settings, device="cpu"):
         the test error as a fraction.
     """
     generator = torch.Generator().manual_seed(seed)
+    dtype = getattr(torch, settings.dtype)
     model = refnet.report_network(config.activation, init=INIT, generator=generator,
-                                  device=device)
+                                  dtype=dtype, device=device)
     x, labels = refnet.disk_dataset(settings.samples, center=config.center,
-                                    generator=generator, device=device)
+                                    generator=generator, dtype=dtype, device=device)
     x_test, labels_test = refnet.disk_dataset(settings.samples, center=config.center,
-                                              generator=generator, device=device)
-    refnet.train(model, x, refnet.one_hot(labels), lr=config.lr,
+                                              generator=generator, dtype=dtype, device=device)
+    refnet.train(model, x, refnet.one_hot(labels, dtype=dtype), lr=config.lr,
                  batch_size=config.batch_size, epochs=settings.epochs,
                  loss=refnet.MSELoss(config.loss_reduction), generator=generator)
     error = refnet.error(model, x_test, labels_test) / settings.samples
@@ -642,7 +647,7 @@ def run_reproduction(*, seeds=None, quick=False, device="cpu", progress=None, se
         "reference": reference, "typical_seed": typical, "seed_ranges": _seed_ranges(settings),
         "compatibility": ranked,
         "settings": {"quick": quick, "samples": settings.samples, "epochs": settings.epochs,
-                     "dtype": "float32", "device": str(device),
+                     "dtype": settings.dtype, "device": str(device),
                      "configurations": len(settings.grid)},
         "elapsed_s": elapsed,
     }
