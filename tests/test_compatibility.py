@@ -34,8 +34,12 @@ def test_a_configuration_centred_on_the_report_ranks_first():
     assert best["ci_low"] > second["ci_high"], "clearly separated configurations"
     assert best["typicality"] > 0.8 and second["typicality"] < 0.05
     assert ranked["sentence"].startswith("Most compatible with the report's pair: near")
-    assert "do not overlap" in ranked["sentence"] and "does not show what the report used" \
-        in ranked["sentence"]
+    assert "not separable" not in ranked["sentence"], "the intervals do not overlap"
+    assert "The most compatible of the other 1 is far" in ranked["sentence"]
+    assert "does not show what the report used" in ranked["sentence"]
+    tied = compatibility.rank(["a", "b"], [tuple(near.T), tuple(near.T)], REPORTED)
+    assert "1 more is not separable from it (their intervals overlap its own): b" in \
+        tied["sentence"]
     assert isinstance(compatibility.ranking_figure(ranked["ranking"]), Figure)
 
 

@@ -105,19 +105,24 @@ def rank(names, runs, reported):
 
 
 def _sentence(ranking):
+    """The best configuration, those not separable from it (intervals overlapping its own),
+    and how far the best of the rest lies below."""
     best = ranking[0]
-    if len(ranking) == 1:
-        return (f"Only {best['name']} was run: density {best['density']:.3g} per pp² at the "
-                f"report's pair.")
-    second = ranking[1]
-    ratio = best["density"] / second["density"] if second["density"] > 0 else float("inf")
-    overlap = ("do not overlap" if best["ci_low"] > second["ci_high"]
-               else "overlap, so the order of the two is not settled")
-    return (f"Most compatible with the report's pair: {best['name']} (density "
+    text = (f"Most compatible with the report's pair: {best['name']} (density "
             f"{best['density']:.3g} per pp², 95% CI {best['ci_low']:.3g}–{best['ci_high']:.3g}; "
-            f"typicality {best['typicality']:.2f}), {ratio:.2g}× the next, {second['name']} "
-            f"({second['density']:.3g}); their intervals {overlap}. This ranks the grid; it "
-            "does not show what the report used.")
+            f"typicality {best['typicality']:.2f})")
+    tied = [row for row in ranking[1:] if row["ci_high"] >= best["ci_low"]]
+    rest = [row for row in ranking[1:] if row["ci_high"] < best["ci_low"]]
+    if tied:
+        verb = "is" if len(tied) == 1 else "are"
+        text += (f"; {len(tied)} more {verb} not separable from it (their intervals overlap "
+                 f"its own): {', '.join(row['name'] for row in tied)}")
+    if rest:
+        runner = rest[0]
+        ratio = best["density"] / runner["density"] if runner["density"] > 0 else float("inf")
+        text += (f". The most compatible of the other {len(rest)} is {runner['name']} "
+                 f"({runner['density']:.3g}), {ratio:.1f}× less dense than {best['name']}")
+    return text + ". This ranks the grid; it does not show what the report used."
 
 
 def ranking_figure(ranking):
