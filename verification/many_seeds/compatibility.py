@@ -120,25 +120,38 @@ def _sentence(ranking):
     if rest:
         runner = rest[0]
         ratio = best["density"] / runner["density"] if runner["density"] > 0 else float("inf")
-        text += (f". The most compatible of the other {len(rest)} is {runner['name']} "
-                 f"({runner['density']:.3g}), {ratio:.1f}× less dense than {best['name']}")
+        which = "The other" if len(rest) == 1 else f"The most compatible of the other {len(rest)}"
+        text += (f". {which} is {runner['name']} ({runner['density']:.3g}), {ratio:.1f}× less "
+                 f"dense than {best['name']}")
     return text + ". This ranks the grid; it does not show what the report used."
 
 
+DISPLAY_DECADES = 4
+"""The figure shows densities down to 10⁻⁴ of the best; lower ones sit at its left edge."""
+
+
 def ranking_figure(ranking):
-    """Density at the report's pair with its interval, one row per configuration."""
+    """Density at the report's pair with its interval, one row per configuration (log axis,
+    ``DISPLAY_DECADES`` decades below the best; the rest drawn as ◁ at the left edge)."""
     figure = Figure(figsize=(7, 0.3 * len(ranking) + 1.2))
     axes = figure.subplots()
     rows = list(reversed(ranking))
     positions = np.arange(len(rows))
-    floor = min((row["density"] for row in rows if row["density"] > 0), default=1e-12) / 10
-    values = [max(row["density"], floor) for row in rows]
-    low = [max(row["ci_low"], floor) for row in rows]
-    high = [max(row["ci_high"], floor) for row in rows]
-    axes.errorbar(values, positions, xerr=[np.subtract(values, low), np.subtract(high, values)],
+    floor = max(max(row["density"] for row in rows), 1e-300) * 10.0 ** -DISPLAY_DECADES
+    shown = np.array([row["density"] >= floor for row in rows])
+    values = np.array([max(row["density"], floor) for row in rows])
+    low = np.array([max(row["ci_low"], floor) for row in rows])
+    high = np.array([max(row["ci_high"], floor) for row in rows])
+    axes.errorbar(values[shown], positions[shown],
+                  xerr=[values[shown] - low[shown], high[shown] - values[shown]],
                   fmt="o", markersize=4, capsize=2)
+    if (~shown).any():
+        axes.plot(values[~shown], positions[~shown], "<", color="grey",
+                  label=f"below {floor:.2g}")
+        axes.legend(fontsize=7, loc="lower right")
     axes.set_yticks(positions, [row["name"] for row in rows], fontsize=7)
     axes.set_xscale("log")
+    axes.set_xlim(left=floor / 2)
     axes.set_xlabel("density at the report's (2.5%, 1.9%), per pp² (log; 95% bootstrap CI)")
     axes.set_title("Which configuration's runs end nearest the report's pair", fontsize=9)
     axes.grid(alpha=0.3)
