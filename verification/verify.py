@@ -24,7 +24,7 @@ from refnet._io import write_atomically
 from verification.checks.loss import REPORT_LITERAL_ID, check_report_literal_pair
 from verification.checks.result import CheckResult
 from verification.many_seeds.verdicts import BORDERLINE_SE
-from verification.many_seeds.workers import Workers, default_count
+from verification.many_seeds.workers import Workers, default_count, torch_threads
 from verification.report.ambiguities import ambiguities
 from verification.report.components import component_summary, failure_lines
 from verification.report.html import conformance_matrix, figure_to_svg, write_report
@@ -199,8 +199,7 @@ def _run_reproduction(outcome, options, progress, workers):
 def _claims_config(options):
     from verification.many_seeds import claims
 
-    return options.claims_config or (claims.QUICK_CONFIG if options.quick
-                                     else claims.DEFAULT_CONFIG)
+    return options.claims_config or claims.config_for(quick=options.quick)
 
 
 def _train_claims(outcome, options, progress, workers):
@@ -259,18 +258,6 @@ def _run_stage(name, outcome, options, progress, **workers):
     return succeeded
 
 
-@contextmanager
-def _one_thread():
-    """The checks multiply matrices of a few hundred elements, where OpenMP's hand-off between
-    threads costs more than the work (ten times more on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _run_stages(options, progress):
     """Every asked-for stage. With several workers, the reproduction's and the claims'
     training runs go to the worker processes at once and train while this process runs the
@@ -301,10 +288,12 @@ def _run_stages(options, progress):
 
 
 def _run_measured_stages(outcome, options, progress):
-    """The checks and the mutation self-test, on one thread, while coverage is measured."""
+    """The checks and the mutation self-test, on one thread, while coverage is measured: they
+    multiply matrices of a few hundred elements, where OpenMP's hand-off between threads costs
+    more than the work (ten times more on a loaded 2-core machine)."""
     measured = [name for name in ("checks", "mutation") if name in options.stages]
     with measure_refnet_coverage(options.measure_coverage and bool(measured)) as coverage, \
-            _one_thread():
+            torch_threads(1):
         for name in measured:
             _run_stage(name, outcome, options, progress)
     outcome.coverage = coverage

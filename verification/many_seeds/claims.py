@@ -75,10 +75,10 @@ __all__ = [
     "STAGNATION_SMOOTHING", "STAGNATION_TOLERANCE", "MINIMUM_FALL", "BORDER_BAND",
     "BORDER_FRACTION", "EQUIVALENCE_MARGIN", "NON_INFERIORITY_MARGIN", "OVERFIT_MARGIN",
     "VANISHING_RATIO", "HEALTHY_RATIO", "RunSpec", "RUNS", "ClaimsConfig", "DEFAULT_CONFIG",
-    "QUICK_CONFIG", "stagnation", "distance_to_circle", "border_summary", "paired_difference",
-    "interval_verdict", "interval_borderline", "combine_verdicts", "sign_test",
-    "sign_test_borderline",
-    "reproduction_claim", "train_run", "train_runs", "ledger", "run_claims",
+    "QUICK_CONFIG", "config_for", "stagnation", "distance_to_circle", "border_summary",
+    "paired_difference", "interval_verdict", "interval_borderline", "combine_verdicts",
+    "sign_test", "sign_test_borderline", "reproduction_claim", "train_run", "train_runs",
+    "ledger", "run_claims",
 ]
 
 VERDICTS = ("supported", "not supported", "inconclusive")
@@ -195,6 +195,11 @@ QUICK_CONFIG = ClaimsConfig(seeds=40, paired_seeds=10, epochs=20, preliminary=Tr
 """Quick mode: 40 seeds instead of 200, 10 instead of 50, and 20 epochs instead of 50 (so
 claim 2 looks at a shorter curve than the report's Figure 2, and every network is less
 trained: a verdict can differ from the default's, as claim 7's does)."""
+
+
+def config_for(*, quick=False):
+    """``QUICK_CONFIG`` with ``quick``, else ``DEFAULT_CONFIG``."""
+    return QUICK_CONFIG if quick else DEFAULT_CONFIG
 
 
 # --- pure rules -----------------------------------------------------------------------------
@@ -630,27 +635,29 @@ def _record(claim_id, *, method, threshold, values, measured, verdict, seeds, co
             "preliminary": preliminary}
 
 
-def _interval_borderline_pp(difference, name, **bounds):
-    """``interval_borderline`` of a ``paired_difference``'s interval, with texts."""
+def _paired_borderline(difference, name, **bounds):
+    """``interval_borderline`` of a ``paired_difference``'s interval, with ``_borderline``'s
+    texts."""
     near = interval_borderline(difference["ci_low"], difference["ci_high"], **bounds)
-    return None if near is None else _borderline_pp(near, f"the {name} interval's {near['end']}")
+    return None if near is None else _borderline(near, f"the {name} interval's {near['end']}")
 
 
 def _first(*borderlines):
     return next((item for item in borderlines if item is not None), None)
 
 
-def _borderline_pp(near, what):
-    """A ``near_threshold`` detail of a fraction, with texts in percentage points."""
+def _percentage_points(fraction):
+    return f"{100 * fraction:.3f} pp"
+
+
+def _borderline(near, what, show=_percentage_points):
+    """A ``near_threshold`` detail (or ``None``) with the texts ``_record`` prints: ``what``
+    is near, and how near, its numbers written by ``show``."""
     if near is None:
         return None
-    return {**near, "what": what, "closeness": _closeness(
-        f"{100 * near['distance']:.3f} pp", f"±{100 * near['zone']:.3f} pp")}
-
-
-def _closeness(distance, zone):
-    return (f"lies {distance} from its threshold, within {BORDERLINE_SE:g} standard errors "
-            f"({zone})")
+    return {**near, "what": what,
+            "closeness": f"lies {show(near['distance'])} from its threshold, within "
+                         f"{BORDERLINE_SE:g} standard errors (±{show(near['zone'])})"}
 
 
 def _pp(fraction):
@@ -709,9 +716,8 @@ def reproduction_claim(reproduction_results):
     headline = _headline(reproduction_results)
     verdict = {"consistent": "supported", "inconsistent": "not supported"}[headline["verdict"]]
     near = headline.get("borderline")
-    borderline = None if near is None else {
-        **near, "what": f"the Holm-adjusted p-value of the {near['error']} error",
-        "closeness": _closeness(f"{near['distance']:.3f}", f"±{near['zone']:.3f}")}
+    borderline = None if near is None else _borderline(
+        near, f"the Holm-adjusted p-value of the {near['error']} error", "{:.3f}".format)
     train, test = headline["train_error"], headline["test_error"]
     reported = headline.get("reported", {"train": 0.025, "test": 0.019})
     seed_range = reproduction_results.get("seed_ranges", {}).get("test")
@@ -802,9 +808,7 @@ def _claim_loss_stagnates(baseline, config, device):
               "relative_change_standard_error": change_se}
     near = _first(*(near_threshold(sign * summary["relative_change"], STAGNATION_TOLERANCE,
                                    change_se) for sign in (1, -1)))
-    borderline = None if near is None else {
-        **near, "what": "the median curve's relative change",
-        "closeness": _closeness(f"{near['distance']:.2%}", f"±{near['zone']:.2%}")}
+    borderline = _borderline(near, "the median curve's relative change", "{:.2%}".format)
     return _record(
         "loss_stagnates", verdict="supported" if summary["stagnates"] else "not supported",
         values=values, measured=measured, seeds=baseline.seeds,
@@ -828,7 +832,7 @@ def _claim_errors_on_border(baseline, config, device):
         within = summary["within_band_misclassified"]
         verdict = "supported" if within >= BORDER_FRACTION else "not supported"
         standard_error = math.sqrt(within * (1 - within) / summary["misclassified"])
-        borderline = _borderline_pp(near_threshold(within, BORDER_FRACTION, standard_error),
+        borderline = _borderline(near_threshold(within, BORDER_FRACTION, standard_error),
                                     "the fraction of misclassified points near the circle")
     measured = (f"{summary['misclassified']} misclassified test points over "
                 f"{len(baseline.seeds)} seeds: {summary['within_band_misclassified']:.1%} lie "
@@ -881,7 +885,7 @@ def _claim_comparable_to_pytorch(runs, config, device):
                 f"{comparisons['adam']['identical']:.0%} identical; refnet SGD − torch Adam "
                 f"(the report's cross-optimiser reading, not in the rule) "
                 f"{_interval_text(comparisons['refnet_sgd_vs_torch_adam'])}")
-    borderline = _first(*(_interval_borderline_pp(comparisons[name], name.upper(),
+    borderline = _first(*(_paired_borderline(comparisons[name], name.upper(),
                                                   above=-EQUIVALENCE_MARGIN,
                                                   below=EQUIVALENCE_MARGIN)
                           for name in ("sgd", "adam")))
@@ -976,9 +980,9 @@ def _dropout_arm(plain, dropped):
     verdict = (interval_verdict(reduction["ci_low"], reduction["ci_high"], above=0.0)
                if overfits else "inconclusive")
     borderline = _first(
-        _borderline_pp(near_threshold(low, OVERFIT_MARGIN, interval_standard_error(low, high)),
+        _borderline(near_threshold(low, OVERFIT_MARGIN, interval_standard_error(low, high)),
                        "the gap interval's lower end"),
-        _interval_borderline_pp(reduction, "gap reduction", above=0.0) if overfits else None)
+        _paired_borderline(reduction, "gap reduction", above=0.0) if overfits else None)
     return {"gap_mean": float(gap.mean()), "gap_ci_low": low, "gap_ci_high": high,
             "gap_mean_dropout": float(gap_dropout.mean()),
             "reduction_mean": reduction["mean"], "reduction_ci_low": reduction["ci_low"],
@@ -1048,7 +1052,7 @@ def _claim_no_normalisation(runs, config, device):
                 f"raw, {values['median_test_error_standardised']:.2%} standardised ({helps})")
     return _record(
         "no_normalisation", verdict=verdict, values=values, measured=measured, seeds=seeds,
-        borderline=_interval_borderline_pp(difference, "raw − standardised",
+        borderline=_paired_borderline(difference, "raw − standardised",
                                            below=NON_INFERIORITY_MARGIN),
         preliminary=config.preliminary,
         configuration=_configuration(config, device,
@@ -1137,9 +1141,9 @@ def run_claims(*, quick=False, device="cpu", progress=None, config=None, reprodu
         ``(claims, figures)``: a list of JSON-serialisable claim records in the report's
         claim order (keys ``id``, ``number``, ``section``, ``quote``, ``method``,
         ``configuration``, ``seeds``, ``threshold``, ``values``, ``measured``, ``sentence``,
-        ``verdict``), and a dict claim id → matplotlib ``Figure`` (4 × 3 in). The same call
-        gives the same claims.
+        ``verdict``, ``label``, ``borderline``, ``preliminary``), and a dict claim id →
+        matplotlib ``Figure`` (4 × 3 in). The same call gives the same claims.
     """
-    config = config or (QUICK_CONFIG if quick else DEFAULT_CONFIG)
+    config = config or config_for(quick=quick)
     runs = train_runs(config, device, workers=workers, progress=progress)
     return ledger(runs, config, device, reproduction)

@@ -18,9 +18,9 @@ import argparse
 import dataclasses
 
 import numpy as np
-import torch
 
 from verification.many_seeds import claims
+from verification.many_seeds.workers import torch_threads
 
 __all__ = ["PERTURBATIONS", "compare", "measure", "main"]
 
@@ -29,12 +29,8 @@ PERTURBATIONS = {"two threads": {"threads": 2}, "float64": {"dtype": "float64"}}
 
 
 def _test_errors(config, threads):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return claims.train_run(claims.RUNS["baseline"], config).test_errors
-    finally:
-        torch.set_num_threads(previous)
 
 
 def compare(reference, perturbed):

@@ -378,8 +378,8 @@ def _binomial_scale(samples):
 def _config_record(config, test_run, selection, index, settings):
     """The contract's per-configuration object, plus the statistics behind its verdict."""
     summarize = partial(statistics.summarize, seed=BOOTSTRAP_SEED)
-    verdict = judge(test_run.train_errors, test_run.held_out_errors)
-    borderline = verdict.pop("borderline")
+    judged = judge(test_run.train_errors, test_run.held_out_errors)
+    verdict, borderline = judged.pop("verdict"), judged.pop("borderline")
     return {
         "name": config.name, "headline": index == selection["index"],
         "center": [float(c) for c in config.center], "activation": config.activation,
@@ -387,10 +387,10 @@ def _config_record(config, test_run, selection, index, settings):
         "loss_reduction": config.loss_reduction, "init": INIT,
         "train_error": summarize(test_run.train_errors),
         "test_error": summarize(test_run.held_out_errors),
-        "reported": dict(REPORTED), "verdict": verdict["verdict"],
-        "label": label(verdict.pop("verdict"), borderline=borderline is not None,
+        "reported": dict(REPORTED), "verdict": verdict,
+        "label": label(verdict, borderline=borderline is not None,
                        preliminary=settings.preliminary),
-        "borderline": borderline, "preliminary": settings.preliminary, **verdict,
+        "borderline": borderline, "preliminary": settings.preliminary, **judged,
         "binomial_se": _binomial_scale(settings.samples),
         "selection": {key: selection[key][index] for key in
                       ("reliable_fraction", "reliable", "validation_median", "validation_mean")},

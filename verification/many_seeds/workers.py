@@ -7,18 +7,20 @@ different runs keep both cores busy instead. Runs are independent (each draws on
 own seeds' generators) and a run's numbers do not depend on the thread count or the process
 it runs in, so spreading them over processes changes no number (``tests/test_workers.py``).
 
-``Workers(count)`` is a context manager with ``submit`` and ``map``, like
-``concurrent.futures``; ``count=1`` runs every task at once in the calling process (no pool),
-which is what tests, CUDA runs and one-core machines use.
+``Workers(count)`` is a context manager with ``submit``, like ``concurrent.futures``;
+``count=1`` runs every task at once in the calling process (no pool), which is what tests,
+CUDA runs and one-core machines use. ``torch_threads(n)`` sets torch's thread count for a
+block and restores it.
 """
 
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_all_start_methods, get_context
 
 import torch
 
-__all__ = ["Workers", "default_count"]
+__all__ = ["Workers", "default_count", "torch_threads"]
 
 
 def default_count(device="cpu"):
@@ -31,6 +33,17 @@ def default_count(device="cpu"):
     except AttributeError:  # macOS, Windows
         cores = os.cpu_count() or 1
     return max(1, min(cores, 8))
+
+
+@contextmanager
+def torch_threads(count):
+    """Run the block with ``count`` torch threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 _PRELOAD = ["verification.many_seeds.claims", "verification.many_seeds.reproduction"]
@@ -83,8 +96,3 @@ class Workers:
         except Exception as error:  # delivered by future.result(), as a pool would
             future.set_exception(error)
         return future
-
-    def map(self, function, calls):
-        """``[function(*args, **kwargs) for args, kwargs in calls]``, run side by side."""
-        futures = [self.submit(function, *args, **kwargs) for args, kwargs in calls]
-        return [future.result() for future in futures]
