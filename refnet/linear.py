@@ -21,7 +21,13 @@ NORMAL_INIT_STD = 1e-6
 """Standard deviation of ``init="normal"``: the report's "order of 10⁻⁶" (section 2.7.1)."""
 
 
-def _batched_matmul_add_(out, a, b):
+def _product(a, b):
+    """``a @ b`` for matrices (rank 2) or stacks of matrices (rank 3), calling ``mm`` or
+    ``bmm`` directly: the same kernels ``matmul`` would reach, without its shape dispatch."""
+    return a.mm(b) if a.ndim == 2 else a.bmm(b)
+
+
+def _product_add_(out, a, b):
     """``out += a @ b`` in place, for matrices (rank 2) or stacks of matrices (rank 3)."""
     if out.ndim == 2:
         out.addmm_(a, b)
@@ -81,11 +87,10 @@ class Linear(Module):
         """Return ``x wᵀ + b`` for ``x`` shaped ``[B, in]`` (``[R, B, in]`` with replicas)."""
         self._check_input(x)
         self._input = x
-        bias = self.bias.unsqueeze(-2)
         weight_t = self.weight.transpose(-1, -2)
         if x.ndim == 2:
-            return torch.addmm(bias, x, weight_t)
-        return torch.baddbmm(bias, x, weight_t)
+            return torch.addmm(self.bias, x, weight_t)  # the bias broadcasts over the batch
+        return torch.baddbmm(self.bias.unsqueeze(-2), x, weight_t)
 
     def backward(self, grad_output):
         """Accumulate dL/dw (eq. 3) and dL/db (eq. 4); return dL/dx (eq. 2)."""
@@ -93,9 +98,9 @@ class Linear(Module):
         check_cached(where, self._input)
         check_shape(where, grad_output, (*self._input.shape[:-1], self.out_features),
                     "grad_output")
-        _batched_matmul_add_(self.grad_weight, grad_output.transpose(-1, -2), self._input)
+        _product_add_(self.grad_weight, grad_output.transpose(-1, -2), self._input)
         self.grad_bias.add_(grad_output.sum(dim=-2))
-        return grad_output.matmul(self.weight)
+        return _product(grad_output, self.weight)
 
     def param(self):
         """``[(weight, grad_weight), (bias, grad_bias)]``."""

@@ -45,8 +45,9 @@ class MSELoss:
     def backward(self):
         """Return dL/dprediction for the last ``forward``."""
         check_cached(Where(self, "backward"), self._difference)
-        scale = 2 / self._count() if self.reduction == "mean" else 2
-        return scale * self._difference
+        if self.reduction == "mean":
+            return (2 / self._count()) * self._difference
+        return self._difference + self._difference  # 2(x - t), exactly, in one fast call
 
     def _count(self):
         return self._difference.shape[-2] * self._difference.shape[-1]

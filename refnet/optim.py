@@ -44,9 +44,12 @@ class SGD:
         self.lr = _check_rate("SGD", "lr", lr)
 
     def step(self):
-        """Apply one update with the gradients currently accumulated."""
-        for value, gradient in self.params:
-            value.add_(gradient, alpha=-self.lr)
+        """Apply one update with the gradients currently accumulated: ``value.add_(gradient,
+        alpha=-lr)`` for every pair, in one call of torch's multi-tensor ``_foreach_add_``
+        (what ``torch.optim.SGD`` uses) rather than one call per tensor."""
+        if self.params:
+            values, gradients = zip(*self.params, strict=True)
+            torch._foreach_add_(list(values), list(gradients), alpha=-self.lr)
 
 
 class Adam:

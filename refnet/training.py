@@ -79,9 +79,12 @@ def train(model, x, targets, *, lr=None, batch_size, epochs, loss=None, optimize
             model.zero_grad()
             model.backward(loss.backward())
             optimizer.step()
-        batch_losses = torch.stack(batch_losses)
+        # [R, batches]: each replica's batch losses contiguous, so that its epoch loss is summed
+        # exactly as its run alone would sum it, whatever R and its position among the replicas
+        # (torch's sum over a leading axis rounds differently for different R).
+        batch_losses = torch.stack(batch_losses, dim=-1)
         _check_finite(batch_losses, epoch)
-        epoch_losses.append(batch_losses.sum(dim=0))
+        epoch_losses.append(batch_losses.sum(dim=-1))
     return torch.stack(epoch_losses).tolist() if epoch_losses else []
 
 
@@ -96,11 +99,12 @@ def _default_optimizer(model, lr, optimizer):
 
 
 def _check_finite(epoch_batch_losses, epoch):
-    """Raise FloatingPointError naming the first non-finite batch loss of this epoch."""
+    """Raise FloatingPointError naming the first non-finite batch loss of this epoch, given the
+    losses shaped ``[batches]`` or ``[R, batches]``."""
     finite = torch.isfinite(epoch_batch_losses)
     if bool(finite.all()):
         return
-    position = (~finite).nonzero()[0].tolist()
+    position = (~finite).transpose(0, -1).nonzero()[0].tolist()  # earliest batch first
     batch = position[0]
     replica = f", replica {position[1]}" if len(position) > 1 else ""
     value = float(epoch_batch_losses[tuple(position)])

@@ -41,3 +41,9 @@ def test_optimizers_update_every_replica_at_once():
     layer.grad_weight.fill_(1.0)
     refnet.SGD(layer.param(), lr=0.5).step()
     assert torch.allclose(layer.weight, before - 0.5), "SGD must move all replicas"
+
+
+def test_sgd_over_no_parameters_steps_without_error():
+    optimizer = refnet.SGD(refnet.Sequential(refnet.ReLU()).param(), lr=0.1)
+    optimizer.step()  # torch's multi-tensor add refuses an empty list; SGD must not call it
+    assert optimizer.params == []

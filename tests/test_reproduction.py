@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from matplotlib.figure import Figure
 
 from verification.many_seeds import reproduction
@@ -161,3 +162,58 @@ def test_default_grid_covers_every_point_at_1000_seeds():
 def test_reference_seeds_must_be_test_seeds():
     with pytest.raises(ValueError, match="reference_seeds"):
         Settings(seeds=5, reference_seeds=6)
+
+
+CHUNKED = Settings(grid=(Config((0.0, 0.0), "tanh", 0.03, 10),), seeds=70, selection_seeds=1,
+                   reference_seeds=1, samples=200, epochs=10, chunk_replicas=32)
+"""70 seeds in chunks of 32 + 32 + 6; long enough for a sigmoid rounded by scalar code instead
+of vector code to show in the losses (``test_unaligned_chunks_would_change_seeds``)."""
+
+
+def _differing_seeds(run, other):
+    """Positions of the seeds whose errors or epoch losses differ between two runs."""
+    differ = [(getattr(run, name) != getattr(other, name)).reshape(-1, len(run.seeds)).any(axis=0)
+              for name in ("train_errors", "held_out_errors", "epoch_losses")]
+    return np.flatnonzero(np.logical_or.reduce(differ)).tolist()
+
+
+def _run_in_parts(seeds, parts):
+    config = CHUNKED.grid[0]
+    return reproduction.concatenate([reproduction.run_seeds(config, part, CHUNKED)
+                                     for part in parts])
+
+
+def test_chunks_cut_the_seeds_in_order_on_the_cpu_only():
+    seeds = list(CHUNKED.seed_range("test"))
+    assert [len(chunk) for chunk in reproduction.chunks(seeds, CHUNKED)] == [32, 32, 6]
+    assert sum(reproduction.chunks(seeds, CHUNKED), []) == seeds
+    assert reproduction.chunks(seeds, CHUNKED, device="cuda") == [seeds]
+
+
+def test_chunked_runs_equal_one_run_seed_for_seed():
+    seeds = list(CHUNKED.seed_range("test"))
+    whole = reproduction.run_seeds(CHUNKED.grid[0], seeds, CHUNKED)
+    chunked = _run_in_parts(seeds, reproduction.chunks(seeds, CHUNKED))
+    assert chunked.seeds == whole.seeds
+    differing = _differing_seeds(chunked, whole)
+    assert not differing, (f"seeds {[seeds[i] for i in differing]} train differently in "
+                           "chunks than in one run of all seeds")
+
+
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+                    reason="the scalar tail this shows is that of torch's x86 vector kernels")
+def test_unaligned_chunks_would_change_seeds():
+    """The control: cut after 30 seeds (600 sigmoid outputs, not a multiple of 16), the last
+    outputs of seeds 29 and 59 fall in a scalar tail and those two seeds train differently,
+    which is why ``chunks`` cuts at multiples of ``CHUNK_ALIGNMENT``."""
+    seeds = list(CHUNKED.seed_range("test"))
+    whole = reproduction.run_seeds(CHUNKED.grid[0], seeds, CHUNKED)
+    unaligned = _run_in_parts(seeds, [seeds[:30], seeds[30:60], seeds[60:]])
+    differing = set(_differing_seeds(unaligned, whole))
+    assert {29, 59} <= differing <= {28, 29, 58, 59}, sorted(differing)  # 28, 58 with AVX-512
+
+
+@pytest.mark.parametrize("size", [0, 48, 100])
+def test_chunk_sizes_must_be_multiples_of_the_alignment(size):
+    with pytest.raises(ValueError, match="chunk_replicas"):
+        Settings(chunk_replicas=size)

@@ -230,7 +230,7 @@ def _run_benchmarks(outcome, options, progress):
     repeats = 2 if options.quick else 5
     measured = [
         lambda: benchmarks.train_single_vs_torch_nn(repeats=repeats),
-        lambda: benchmarks.train_replicas_vs_torch_nn_sequential(repeats=max(1, repeats // 2)),
+        lambda: benchmarks.train_replicas_vs_torch_nn_sequential(repeats=repeats),
         lambda: benchmarks.finite_difference_vs_torch_gradcheck(repeats=repeats),
     ]
     with progress.bar("benchmarks", len(measured)) as bar:

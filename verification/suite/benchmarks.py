@@ -167,7 +167,7 @@ def train_single_vs_torch_nn(*, epochs=3, repeats=5):
                            {"epochs": epochs, "batch_size": 10, "dtype": "float32"})
 
 
-def train_replicas_vs_torch_nn_sequential(*, replicas=256, epochs=1, repeats=3):
+def train_replicas_vs_torch_nn_sequential(*, replicas=256, epochs=1, repeats=5):
     """Per-seed cost of a batched run of ``replicas`` seeds against sequential torch.nn runs.
 
     Also reports the achieved GFLOP/s (``flops_per_sample`` × samples × epochs per seed) and a
