@@ -84,8 +84,8 @@ __all__ = [
     "SELECTION_SEED_BASE", "RELIABLE_TRAIN_ERROR", "RELIABLE_FRACTION", "ALPHA",
     "CHUNK_ALIGNMENT", "HEADLINE_RULE", "VERDICT_RULE", "TESTED", "Config", "GRID",
     "QUICK_GRID", "Settings", "settings_for", "SeedRun", "Reproduction", "run_seeds", "chunks",
-    "concatenate", "select_headline", "judge", "typical_seed", "train_reference", "compare_with_torch",
-    "run_reproduction",
+    "concatenate", "select_headline", "judge", "typical_seed", "train_reference",
+    "compare_with_torch", "run_reproduction",
 ]
 
 REPORTED = {"train": 0.025, "test": 0.019}
