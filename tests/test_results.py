@@ -2,6 +2,8 @@
 
 import copy
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -11,6 +13,7 @@ from verification.report.results import (
     BaselineError,
     environment,
     find_regressions,
+    git_state,
     load_baseline,
     validate,
 )
@@ -34,7 +37,27 @@ def _results():
 def test_environment_records_what_reproduces_the_run():
     record = environment(command="refnet verify", device="cpu")
     assert record["command"] == "refnet verify" and record["device"] == "cpu"
-    assert {"python", "torch", "platform", "git_commit", "timestamp"} <= set(record)
+    assert {"python", "torch", "platform", "git_commit", "git_uncommitted",
+            "timestamp"} <= set(record)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_state_says_when_the_commit_is_not_the_code_that_ran(tmp_path):
+    assert git_state(tmp_path / "no such folder") == (None, None)
+
+    def git(*arguments):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *arguments],
+                       cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / "module.py").write_text("x = 1\n")
+    git("add", "module.py")
+    git("commit", "-qm", "first")
+    commit, uncommitted = git_state(tmp_path)
+    assert len(commit) == 40 and uncommitted is False
+    (tmp_path / "untracked.txt").write_text("not code that ran\n")
+    assert git_state(tmp_path) == (commit, False)
+    (tmp_path / "module.py").write_text("x = 2\n")
+    assert git_state(tmp_path) == (commit, True)
 
 
 def test_identical_results_have_no_regression():

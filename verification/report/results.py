@@ -60,25 +60,42 @@ class Regression:
         return asdict(self)
 
 
-def _git_commit():
+_CHECKOUT = Path(__file__).resolve().parent
+"""Where git is asked about the code that runs: this package's own checkout."""
+
+
+def _git(*arguments, checkout=_CHECKOUT):
+    """Standard output of ``git arguments`` in ``checkout``, or ``None`` without git or a repo."""
     try:
-        completed = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                   cwd=Path(__file__).resolve().parent, timeout=10, check=False)
-    except OSError:
+        completed = subprocess.run(["git", *arguments], capture_output=True, text=True,
+                                   cwd=checkout, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    if completed.returncode != 0:
-        return None
-    return completed.stdout.strip() or None
+    return completed.stdout if completed.returncode == 0 else None
+
+
+def git_state(checkout=_CHECKOUT):
+    """``(commit, uncommitted)``: the checkout's HEAD commit, and whether tracked files differ
+    from it (so the commit alone does not name the code that ran); ``(None, None)`` outside
+    a git checkout."""
+    commit = _git("rev-parse", "HEAD", checkout=checkout)
+    status = _git("status", "--porcelain", "--untracked-files=no", checkout=checkout)
+    if not commit or status is None:
+        return None, None
+    return commit.strip(), bool(status.strip())
 
 
 def environment(*, command, device):
-    """The contract's ``environment`` object for this process."""
+    """The contract's ``environment`` object for this process, plus ``git_uncommitted``
+    (``git_state``)."""
+    commit, uncommitted = git_state()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
         "device": str(device),
-        "git_commit": _git_commit(),
+        "git_commit": commit,
+        "git_uncommitted": uncommitted,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or " ".join(sys.argv),
     }
