@@ -101,13 +101,14 @@ def _default_optimizer(model, lr, optimizer):
 def _check_finite(epoch_batch_losses, epoch):
     """Raise FloatingPointError naming the first non-finite batch loss of this epoch, given the
     losses shaped ``[batches]`` or ``[R, batches]``."""
-    finite = torch.isfinite(epoch_batch_losses)
+    by_batch = epoch_batch_losses.transpose(0, -1)  # [batches] or [batches, R]
+    finite = torch.isfinite(by_batch)
     if bool(finite.all()):
         return
-    position = (~finite).transpose(0, -1).nonzero()[0].tolist()  # earliest batch first
+    position = (~finite).nonzero()[0].tolist()  # the earliest batch first
     batch = position[0]
     replica = f", replica {position[1]}" if len(position) > 1 else ""
-    value = float(epoch_batch_losses[tuple(position)])
+    value = float(by_batch[tuple(position)])
     raise FloatingPointError(
         f"train: loss is {value} at epoch {epoch}, batch {batch}{replica}; the training "
         "diverged: lower the learning rate or check the inputs for inf/nan"

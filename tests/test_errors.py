@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import refnet
+from refnet._random import permutations
 
 F32, F64 = torch.float32, torch.float64
 
@@ -256,3 +257,18 @@ def test_report_network_activation():
 def test_device_mismatch_between_input_and_parameters():
     with _raises(TypeError, "Linear(2, 3).forward", "input is on meta", "parameters are on cpu"):
         _layer().forward(torch.zeros(4, 2, device="meta"))
+
+
+def test_non_finite_loss_in_a_late_batch_names_that_batch_and_replica():
+    """More batches than replicas, the bad sample of replica 1 drawn into a late batch: the
+    message names that batch (the batch index must not be read as a replica index)."""
+    generators = refnet.generators(range(2))
+    model = refnet.report_network("relu", generator=generators, replicas=2)
+    x, labels = refnet.disk_dataset(20, replicas=2, generator=generators)
+    order = permutations(20, generator=[torch.Generator().set_state(g.get_state())
+                                        for g in generators], replicas=2, device="cpu")
+    sample = int(order[1, 15])  # replica 1's 16th sample of epoch 0: batch 15 at batch size 1
+    x[1, sample] = float("inf")
+    with _raises(FloatingPointError, "epoch 0", "batch 15,", "replica 1", "inf"):
+        refnet.train(model, x, refnet.one_hot(labels), lr=0.1, batch_size=1, epochs=1,
+                     generator=generators)
