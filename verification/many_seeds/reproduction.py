@@ -316,8 +316,8 @@ def chunks(seeds, settings, device="cpu"):
     seeds (``tests/test_reproduction.py`` checks it seed by seed). Replicas do not interact,
     and torch's element-wise kernels walk a contiguous tensor from its start in blocks of two
     vector registers (16 float32 with AVX2, 32 with AVX-512), computing only the elements
-    past the last full block with scalar code, which may round a tanh or a sigmoid
-    differently. A chunk that starts at a multiple of ``CHUNK_ALIGNMENT`` replicas starts
+    past the last full block with scalar code, which may round differently (it does for
+    ``torch.sigmoid``). A chunk that starts at a multiple of ``CHUNK_ALIGNMENT`` replicas starts
     every per-replica tensor at a block boundary, so each element falls in a vector block or
     in the scalar tail exactly as it does in the whole run. (A run of 100 seeds split as
     50 + 50 would not: the first half's last elements would move into a scalar tail.)
