@@ -80,6 +80,20 @@ def test_activation_values_and_slopes(module, x, y, slope):
     torch.testing.assert_close(grad, 2 * torch.tensor(slope, dtype=F64), msg=f"{module!r} slope")
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize(("module", "slope"), [(refnet.Tanh, lambda y: 1 - y * y),
+                                               (refnet.Sigmoid, lambda y: y * (1 - y))])
+def test_slopes_keep_the_input_dtype_and_equal_eqs_11_and_13_bit_for_bit(module, slope, dtype):
+    """The slopes' 1 is a float64 0-d tensor (a faster call than a Python 1): the result
+    must still be in the input's dtype and equal the formula with a Python 1 exactly."""
+    x = torch.linspace(-4, 4, 301, dtype=torch.float64).to(dtype)
+    layer = module()
+    y = layer.forward(x)
+    grad_input = layer.backward(torch.ones_like(y))
+    assert grad_input.dtype == dtype
+    assert torch.equal(grad_input, slope(y)), f"{module.__name__} slope differs in {dtype}"
+
+
 def test_relu_of_minus_infinity_is_zero():
     assert refnet.ReLU().forward(torch.tensor([-math.inf])).item() == 0.0
 
