@@ -16,7 +16,7 @@ import torch
 
 from verification.checks.result import CheckResult
 
-__all__ = ["compare", "EXACT", "unit_roundoff", "computed_dtype"]
+__all__ = ["compare", "error_ratios", "EXACT", "unit_roundoff", "computed_dtype"]
 
 EXACT = torch.finfo(torch.float64).tiny
 """The ``atol`` of an exact comparison (with ``rtol = 0``): the smallest normal float64, since
@@ -62,14 +62,9 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     not_finite = keep & ~torch.isfinite(got) & torch.isfinite(expected)
     if bool(not_finite.any()):
         return _not_finite(check_id, module, kind, expected, got, not_finite, what, context)
-    equal = got == expected  # equal infinities included; a zero error never reads 0/0
-    abs_error = torch.where(equal, torch.zeros_like(got), (got - expected).abs())
+    abs_error = _abs_error(expected, got)
     allowed = atol + rtol * expected.abs()
-    if rtol == 0 and atol <= EXACT:
-        ratio = torch.where(keep & ~equal, float("inf"), 0.0).to(abs_error)
-    else:
-        ratio = torch.where(keep & ~equal, abs_error / allowed, torch.zeros_like(abs_error))
-    ratio = torch.where(torch.isnan(ratio) & keep, torch.full_like(ratio, float("inf")), ratio)
+    ratio = torch.where(keep, error_ratios(expected, got, atol, rtol), 0.0)
     nonzero = keep & (expected != 0)
     relative = torch.where(nonzero, abs_error / expected.abs(), torch.zeros_like(abs_error))
     count_excluded = int((~keep).sum())
@@ -99,6 +94,22 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
         detail=detail, excluded=count_excluded,
     )
+
+
+def _abs_error(expected, got):
+    """|got − expected|, 0 where they are equal (equal infinities included)."""
+    return torch.where(got == expected, 0.0, (got - expected).abs())
+
+
+def error_ratios(expected, got, atol, rtol):
+    """Element-wise error / (atol + rtol·|expected|) of float64 tensors of one shape, as
+    ``compare`` judges them: 0 where equal, ``inf`` where unequal under an exact comparison
+    (``rtol = 0``, ``atol`` ≤ ``EXACT``) and where the quotient is NaN."""
+    equal = got == expected
+    if rtol == 0 and atol <= EXACT:
+        return torch.where(equal, 0.0, float("inf")).to(got)
+    ratio = torch.where(equal, 0.0, _abs_error(expected, got) / (atol + rtol * expected.abs()))
+    return torch.nan_to_num(ratio, nan=float("inf"), posinf=float("inf"))
 
 
 def _unravel(flat_index, shape):

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import torch
 
 import refnet
-from verification.checks.compare import compare, computed_dtype
+from verification.checks.compare import compare, computed_dtype, error_ratios
 from verification.checks.loss import torch_mse
 from verification.checks.reference import (
     EXACT_ATOL,
@@ -241,16 +241,14 @@ def _step_tolerance(step, epsilon, scale):
 
 
 def _error_ratio(expected, got, tolerance):
-    """The largest error/tolerance of one step, computed as ``compare`` computes it (equal
-    values 0, NaN infinite), without building its message."""
+    """The largest error/tolerance of one step (``error_ratios``, as ``compare`` judges it),
+    without building ``compare``'s message."""
     expected, got = expected.detach().to(torch.float64), got.detach().to(torch.float64)
     if expected.shape != got.shape:
         return math.inf
     if not expected.numel():
         return 0.0
-    error = torch.where(got == expected, 0.0, (got - expected).abs())
-    ratio = error / (tolerance.atol + tolerance.rtol * expected.abs())
-    return float(torch.nan_to_num(ratio, nan=math.inf).max())
+    return float(error_ratios(expected, got, tolerance.atol, tolerance.rtol).max())
 
 
 def _worst_step(check_id, name, what, expected_by_step, got_by_step, scales, settings, context):
