@@ -152,8 +152,16 @@ def test_adapter_without_required_factories_is_refused():
         def linear(self, in_features, out_features, generator):
             raise AssertionError("never called")
 
-    with pytest.raises(TargetError, match=r"lacks the required factories \['relu'"):
+    with pytest.raises(TargetError, match=r"lacks the required factories \['mse_loss or "
+                       r"cross_entropy_loss or bce_loss'\]"):
         Target.from_adapter(Half)
+
+    class NoLinear:
+        def mse_loss(self):
+            raise AssertionError("never called")
+
+    with pytest.raises(TargetError, match=r"lacks the required factories \['linear'\]"):
+        Target.from_adapter(NoLinear)
 
 
 def test_malformed_fact_is_refused():

@@ -34,20 +34,27 @@ derivative, and the same gradient check must fail with the measured gradient N t
 ``autograd/report-literal-eq14-eq15``, and ``report_literal_ratio`` measures the factor.
 """
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional
 
-from verification.checks.compare import compare
+from verification.checks.compare import compare, computed_dtype
 from verification.checks.finite_difference import check_backward
-from verification.checks.reference import ELEMENTWISE_TERMS, autograd_tolerance, guarded
+from verification.checks.reference import (
+    ELEMENTWISE_TERMS,
+    EXACT_ATOL,
+    autograd_tolerance,
+    guarded,
+)
+from verification.checks.result import CheckResult
 from verification.targets.protocol import LossView
 from verification.targets.refnet_target import one_line_label
 
 __all__ = [
     "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss", "LossAsModule",
-    "measured_reduction",
+    "measured_reduction", "measure_normalisation", "Normalisation", "as_normalisation",
     "LOSS_KINDS", "check_report_literal_pair", "report_literal_ratio",
 ]
 
@@ -161,31 +168,123 @@ def _unnormalised(kind, prediction, target):
     return total(-(target * functional.log_softmax(prediction, dim=-1)))
 
 
-def _candidates(kind, prediction, per_sample):
-    """Named reductions → factor c of S (module docstring); per sample, B counts as 1."""
-    batch = 1 if per_sample else prediction.shape[-2]
-    outputs = prediction.shape[-1]
+_NAMED = ("mean", "sum", "batch_mean")
+_DIVISOR = {"sum": "the sum of the loss terms", "batch_mean": "the sum of the loss terms "
+            "divided by the batch size only", "mean": "the mean of the loss terms"}
+
+
+def _candidates(kind, shape, per_sample):
+    """Named reductions → factor c of S at a prediction ``shape`` (module docstring); per
+    sample, B counts as 1."""
+    batch = 1 if per_sample else shape[-2]
+    outputs = shape[-1]
     terms = batch if kind == "cross_entropy" else batch * outputs
-    return {"sum": 1.0, "mean": 1.0 / terms, "batch_mean": 1.0 / batch}
+    return {"mean": 1.0 / terms, "sum": 1.0, "batch_mean": 1.0 / batch}
 
 
-def _classify(factor, candidates, rtol):
-    """The name of the candidate reduction that the measured factors all match, else None."""
-    for name, value in candidates.items():
-        if bool(((factor - value).abs() <= rtol * value).all()):
-            return name
-    return None
+@dataclass(frozen=True)
+class Normalisation:
+    """How a loss is normalised: L = ``scale`` · c(shape) · S, c the named reduction ``name``'s
+    factor (``_candidates``) and ``scale`` a constant (1 for a named reduction; ½ for
+    ½·MSE, …), measured to hold at several inputs and shapes (``measure_normalisation``)."""
+
+    kind: str
+    name: str
+    scale: float = 1.0
+    per_sample: bool = False
+
+    def factor(self, shape):
+        """c of L = c·S at a prediction of ``shape`` ([…, B, outputs])."""
+        return self.scale * _candidates(self.kind, shape, self.per_sample)[self.name]
+
+    @property
+    def named(self):
+        """Whether this is one of the named reductions, unscaled."""
+        return self.scale == 1.0
+
+    def describe(self):
+        text = _DIVISOR[self.name]
+        return text if self.named else f"{self.scale:.6g} × {text}"
+
+
+def as_normalisation(reduction, kind="mse"):
+    """A ``Normalisation`` from itself or from a reduction's name (``"mean"``, …)."""
+    return reduction if isinstance(reduction, Normalisation) else Normalisation(kind, reduction)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """A loss measured at several inputs: values L_i, sums S_i, the prediction shapes, the
+    rtol the values are held to, and the normalisation they fit (``None`` for none)."""
+
+    values: torch.Tensor
+    sums: torch.Tensor
+    shapes: list
+    rtol: float
+    normalisation: Normalisation | None
+    ratios: dict
+
+
+def _value_tolerance(prediction, value):
+    """The tolerance of a loss value: n = N + ``ELEMENTWISE_TERMS`` terms, in the dtype the
+    value was computed in (float32 when the prediction or the value is)."""
+    elements = prediction.shape[-2] * prediction.shape[-1]
+    return autograd_tolerance(computed_dtype(prediction, value), elements + ELEMENTWISE_TERMS,
+                              float(value.detach().abs().max()))
+
+
+def _measure(view, samples, kind, declared):
+    """Evaluate the loss at every ``(prediction, target)`` of ``samples`` and find the
+    normalisation it follows: the declared one (its factor must hold, scale 1), else the named
+    reduction whose scale k_i = (L_i / S_i) / c_i is the same at every sample, k_0's within
+    the values' rtol (among several, the one with k nearest 1)."""
+    values, sums, shapes, rtol = [], [], [], 0.0
+    for prediction, target in samples:
+        value = view.forward(prediction, target)
+        values.append(value.detach().to(torch.float64).reshape(-1))
+        sums.append(_unnormalised(kind, *_wide(prediction, target)).reshape(-1))
+        shapes += [tuple(prediction.shape)] * values[-1].numel()  # one per replica
+        rtol = max(rtol, _value_tolerance(prediction, value).rtol)
+    values, sums = torch.cat(values), torch.cat(sums)
+    names = (declared,) if declared else _NAMED
+    ratios, fits = {}, []
+    for name in names:
+        factors = torch.tensor([_candidates(kind, shape, view.per_sample)[name]
+                                for shape in shapes], dtype=torch.float64)
+        scales = values / (sums * factors)
+        ratios[name] = scales
+        scale = 1.0 if declared else float(scales[0])
+        if bool(torch.isfinite(scales).all()) and bool(
+                ((scales - scale).abs() <= rtol * abs(scale)).all()):
+            fits.append((abs(math.log(abs(scale))) if scale else math.inf, name, scale))
+    normalisation = None
+    if fits:
+        _, name, scale = min(fits, key=lambda fit: fit[0])
+        scale = 1.0 if abs(scale - 1.0) <= rtol else scale
+        normalisation = Normalisation(kind, name, scale, view.per_sample)
+    return _Measured(values, sums, shapes, rtol, normalisation, ratios)
+
+
+def _samples(prediction, target, also_at):
+    """The main input first, then ``also_at``'s (replicated predictions stay alone)."""
+    return [(prediction, target)] + ([] if prediction.ndim == 3 else list(also_at))
 
 
 def _declared(loss, reduction):
     if reduction is not None:
         return reduction
     attribute = getattr(loss, "reduction", None)
-    return attribute if attribute in ("mean", "sum", "batch_mean") else None
+    return attribute if attribute in _NAMED else None
+
+
+def _wide(prediction, target):
+    wide_target = target.detach() if target.dtype == torch.int64 else target.detach().to(
+        torch.float64)
+    return prediction.detach().to(torch.float64), wide_target
 
 
 def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_sample=False,
-               name=None, seed=0):
+               name=None, seed=0, also_at=()):
     """Check a loss's backward against its forward, then both against torch (module docstring).
 
     Args:
@@ -201,6 +300,8 @@ def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_samp
         per_sample: the loss takes one sample at a time (the view sums the rows).
         name: the loss's name in the ids; its ``repr`` when ``None``.
         seed: seed of the finite-difference check's random weight.
+        also_at: more ``(prediction, target)`` pairs, at other shapes, at which the
+            normalisation must hold too (a convention is a factor constant over them).
 
     Returns:
         ``finite_difference/<name>/input`` (consistency), ``autograd/<name>/loss`` (whose
@@ -216,92 +317,120 @@ def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_samp
     consistency = guarded(f"finite_difference/{name}/raised", name, "finite_difference",
                           lambda: check_backward(LossAsModule(view, target), prediction,
                                                  seed=seed, row_wise=False, name=name))
+    samples = _samples(prediction, target, also_at)
     reference = guarded(f"{KIND}/{name}/raised", name, KIND,
-                        lambda: _check_loss(view, prediction, target, kind, declared, name))
+                        lambda: _check_loss(view, samples, kind, declared, name))
     return consistency + reference
 
 
-def _wide(prediction, target):
-    wide_target = target.detach() if target.dtype == torch.int64 else target.detach().to(
-        torch.float64)
-    return prediction.detach().to(torch.float64), wide_target
-
-
-def _measure(view, value, prediction, target, kind):
-    """``(factor c = L / S, the name of the reduction it matches or None)``."""
-    total = _unnormalised(kind, *_wide(prediction, target))
-    factor = value.detach().to(torch.float64) / total
-    candidates = _candidates(kind, prediction, view.per_sample)
-    return factor, _classify(factor, candidates, _tolerance(prediction, 1.0).rtol)
-
-
-def measured_reduction(loss, prediction, target, *, kind="mse"):
-    """The normalisation a loss applies at one point: ``"mean"``, ``"sum"``, ``"batch_mean"``
-    (module docstring) or ``None`` when it is none of them.
+def measure_normalisation(loss, samples, *, kind="mse", declared=None):
+    """The ``Normalisation`` a loss follows over ``samples`` (module docstring).
 
     Args:
         loss: a ``LossView`` (or any loss with the protocol).
-        prediction: [batch, outputs].
-        target: as ``check_loss`` takes it.
+        samples: ``(prediction, target)`` pairs at several shapes ([batch, outputs]).
         kind: ``"mse"``, ``"cross_entropy"`` or ``"bce"``.
+        declared: a declared reduction's name, which must then hold.
+
+    Raises:
+        ValueError: no named reduction times a constant fits every sample; the message gives
+            how far the ratio L / S varies.
     """
     view = loss if isinstance(loss, LossView) else LossView(loss, one_line_label(loss))
-    return _measure(view, view.forward(prediction, target), prediction, target, kind)[1]
+    measured = _measure(view, samples, kind, declared)
+    if measured.normalisation is None:
+        raise ValueError(_not_scaled(kind, measured))
+    return measured.normalisation
 
 
-def _check_loss(view, prediction, target, kind, declared, name):
+def measured_reduction(loss, prediction, target, *, kind="mse"):
+    """The named normalisation a loss applies at one point: ``"mean"``, ``"sum"``,
+    ``"batch_mean"`` (module docstring), or ``None`` when it is none of them unscaled."""
+    view = loss if isinstance(loss, LossView) else LossView(loss, one_line_label(loss))
+    found = _measure(view, [(prediction, target)], kind, None).normalisation
+    return found.name if found is not None and found.named else None
+
+
+_LOSS_NAMES = {"mse": "MSE", "cross_entropy": "cross-entropy", "bce": "binary cross-entropy"}
+
+
+def _not_scaled(kind, measured):
+    ratios = measured.values / measured.sums
+    shapes = ", ".join(f"{list(shape)}" for shape in measured.shapes)
+    return (f"not a scaled {_LOSS_NAMES[kind]}: the ratio L / S of the loss to the sum of its "
+            f"terms varies from {float(ratios.min()):.6g} to {float(ratios.max()):.6g} over "
+            f"predictions {shapes}, where any named reduction (mean, sum, batch mean) times a "
+            "constant would fit every one")
+
+
+def _check_loss(view, samples, kind, declared, name):
     """Steps 2 and 3 of ``check_loss``."""
+    measured = _measure(view, samples, kind, declared)
+    normalisation = measured.normalisation
+    prediction, target = samples[0]
     got = _protocol_pass(view, prediction, target)
+    if normalisation is None:  # the gradient is held to the declared factor, or L_0 / S_0
+        factor = (_candidates(kind, prediction.shape, view.per_sample)[declared] if declared
+                  else float(measured.values[0] / measured.sums[0]))
+        return [_not_scaled_result(name, kind, measured, declared, prediction, got),
+                *_gradient_check(name, kind, got, prediction, target, factor, declared)]
+    factors = torch.tensor([normalisation.factor(shape) for shape in measured.shapes],
+                           dtype=torch.float64)
+    context = (f"{_describe_inputs(prediction)} and {len(samples) - 1} more shape(s); {kind} "
+               f"loss, normalisation {'declared ' + declared if declared else 'measured'}: "
+               f"{normalisation.describe()}")
+    value_result = _compare(f"{KIND}/{name}/loss", name, "loss value at each shape",
+                            factors * measured.sums, measured.values, measured.rtol, context)
+    convention = _convention(kind, normalisation, declared)
+    return [replace(value_result, convention=convention),
+            *_gradient_check(name, kind, got, prediction, target,
+                             normalisation.factor(prediction.shape), declared)]
+
+
+def _gradient_check(name, kind, got, prediction, target, factor, declared):
+    """dL/dprediction at the main input against ``factor``·dS/dprediction by autograd (one
+    factor per replica is not needed: it depends only on the shape)."""
     wide_prediction, wide_target = _wide(prediction, target)
-    candidates = _candidates(kind, prediction, view.per_sample)
-    factor, measured = _measure(view, got.value, prediction, target, kind)
-    scale = candidates[declared] if declared else (
-        candidates[measured] if measured else float(factor.flatten()[0]))
     with torch.enable_grad():
         leaf = wide_prediction.clone().requires_grad_()
-        value = scale * _unnormalised(kind, leaf, wide_target)
-        value.sum().backward()
-    expected = _LossPass(value.detach(), leaf.grad)
-    context = (f"{_describe_inputs(prediction)}; {kind} loss, normalisation "
-               f"{'declared ' + declared if declared else 'measured'}: L = {scale:.6g}·S")
-    value_result = _compare(f"{KIND}/{name}/loss", name, "loss value", expected.value,
-                            got.value, prediction, context)
-    gradient_result = _gradient_result(f"{KIND}/{name}/grad_prediction", name, expected, got,
-                                       prediction, context)
-    return [replace(value_result, convention=_convention(kind, measured, factor, declared)),
-            gradient_result]
+        (factor * _unnormalised(kind, leaf, wide_target)).sum().backward()
+    context = (f"{_describe_inputs(prediction)}; {kind} loss, L = {factor:.6g}·S"
+               + (f" (declared {declared})" if declared else ""))
+    tolerance = _value_tolerance(prediction, got.gradient)
+    return [_gradient_result(f"{KIND}/{name}/grad_prediction", name, leaf.grad, got.gradient,
+                             tolerance.rtol, context)]
 
 
-def _convention(kind, measured, factor, declared):
+def _not_scaled_result(name, kind, measured, declared, prediction, got):
+    inf = float("inf")
+    reason = (f"the declared reduction {declared!r} does not hold: L / (c·S) is "
+              f"{', '.join(f'{float(r):.6g}' for r in measured.ratios[declared])} at the "
+              "shapes checked, where it must be 1" if declared else _not_scaled(kind, measured))
+    return CheckResult(f"{KIND}/{name}/loss", name, KIND, False, inf, inf,
+                       measured.rtol, inf, f"{KIND} check FAILED for {name}, loss value: "
+                       f"{reason}; {_describe_inputs(prediction)}")
+
+
+def _convention(kind, normalisation, declared):
     """A sentence when the loss is not normalised as torch's default ``"mean"``."""
-    if measured == "mean":
+    if normalisation.name == "mean" and normalisation.named:
         return ""
-    divisor = {"sum": "not divided (the sum)", "batch_mean": "divided by the batch size only",
-               "mean": ""}
-    described = divisor.get(measured) or f"scaled by {float(factor.flatten()[0]):.6g}"
     torch_rule = "B" if kind == "cross_entropy" else "B × outputs"
-    text = (f"normalisation: the sum of the loss terms {described}, where torch's default "
+    text = (f"normalisation: {normalisation.describe()}, where torch's default "
             f"(reduction='mean') divides by {torch_rule}")
     return text + (f"; declared {declared!r}" if declared else "")
 
 
-def _tolerance(prediction, scale):
-    """``autograd_tolerance`` with n = N + ``ELEMENTWISE_TERMS``, N one replica's elements."""
-    elements = prediction.shape[-2] * prediction.shape[-1]
-    return autograd_tolerance(prediction.dtype, elements + ELEMENTWISE_TERMS, scale)
-
-
-def _compare(check_id, module, what, expected, got, prediction, context):
-    """``compare`` under ``autograd_tolerance`` with the scale max|expected|."""
-    tolerance = _tolerance(prediction, float(expected.abs().max()))
+def _compare(check_id, module, what, expected, got, rtol, context):
+    """``compare`` with ``rtol`` and ``atol = rtol``·max|expected|."""
+    scale = float(expected.detach().abs().max()) if expected.numel() else 0.0
     return compare(check_id=check_id, module=module, kind=KIND, expected=expected, got=got,
-                   atol=tolerance.atol, rtol=tolerance.rtol, what=what, context=context)
+                   atol=max(rtol * scale, EXACT_ATOL), rtol=rtol, what=what, context=context)
 
 
-def _gradient_result(check_id, module, expected, got, prediction, context):
+def _gradient_result(check_id, module, expected, got, rtol, context):
     """The gradient step of the loss check, shared by ``check_loss`` and the report pair."""
-    return _compare(check_id, module, "dL/dprediction", expected.gradient, got.gradient,
-                    prediction, context)
+    return _compare(check_id, module, "dL/dprediction", expected, got, rtol, context)
 
 
 def _describe_inputs(prediction):
@@ -362,5 +491,6 @@ def check_report_literal_pair(prediction, target):
     context = (f"{_describe_inputs(prediction)}; EXPECTED to fail: eq. 15, 2(x − t), is the "
                f"gradient of the sum, eq. 14 the mean over N = {elements} elements; measured "
                f"ratio eq. 15 / dL/dx = {ratio:.6g} (N = {elements})")
-    return _gradient_result(REPORT_LITERAL_ID, repr(ReportLiteralMSE()), expected, got,
-                            prediction, context)
+    rtol = _value_tolerance(prediction, got.gradient).rtol
+    return _gradient_result(REPORT_LITERAL_ID, repr(ReportLiteralMSE()), expected.gradient,
+                            got.gradient, rtol, context)

@@ -51,15 +51,26 @@ def _gradients(shapes, steps, seed):
             for _ in range(steps)]
 
 
-def _target_run(build, name, start, gradients):
-    pairs = [(value.clone(), torch.zeros_like(value)) for value in start]
-    optimizer = call(name, "construction", build, pairs)
+def _target_run(build, name, start, gradients, host):
+    """The target's optimiser from ``start``: built on fresh pairs, or on ``host`` (a
+    ``ModuleView`` whose pairs are re-read at every step: a framework may rebind them)."""
+    if host is None:
+        pairs = [(value.clone(), torch.zeros_like(value)) for value in start]
+        optimizer = call(name, "construction", build, pairs)
+
+        def current():
+            return pairs
+    else:
+        for (value, _), first in zip(host.param(), start, strict=True):
+            value.copy_(first)
+        optimizer = call(name, "construction", build, host.optimizer_argument())
+        current = host.param
     values = []
     for step_gradients in gradients:
-        for (_, gradient), new in zip(pairs, step_gradients, strict=True):
+        for (_, gradient), new in zip(current(), step_gradients, strict=True):
             gradient.copy_(new)
         call(name, "step", optimizer.step)
-        values.append([value.detach().to(torch.float64).clone() for value, _ in pairs])
+        values.append([value.detach().to(torch.float64).clone() for value, _ in current()])
     return _Run(values)
 
 
@@ -77,7 +88,7 @@ def _torch_run(torch_class, options, start, gradients, lr):
 
 
 def check_optimizer(build, torch_class, *, lr, options=None, steps=20,
-                    shapes=((4, 3), (4,)), dtype=torch.float64, seed=0, name=None):
+                    shapes=((4, 3), (4,)), dtype=torch.float64, seed=0, name=None, host=None):
     """Step a target's optimiser and ``torch_class`` side by side from the same values.
 
     Args:
@@ -91,6 +102,10 @@ def check_optimizer(build, torch_class, *, lr, options=None, steps=20,
         dtype: the dtype of the target's tensors (float32 for a float32-only framework).
         seed: seed of the start values and the gradients.
         name: the optimiser's name in the ids; the class name when ``None``.
+        host: a ``ModuleView`` of the target's own module for an optimiser built on a module
+            (``optimizer_takes_module``): ``build`` then gets what ``host.optimizer_argument()``
+            gives, and the values and gradients live in the module's parameters (their shapes
+            replace ``shapes``).
 
     Returns:
         One ``trajectory/<name>/param[i]`` per tensor, at its worst step; one failed
@@ -99,13 +114,16 @@ def check_optimizer(build, torch_class, *, lr, options=None, steps=20,
     name = torch_class.__name__ if name is None else name
     return guarded(f"{KIND}/{name}/raised", name, KIND,
                    lambda: _check(build, torch_class, dict(options or {}), lr, steps, shapes,
-                                  dtype, seed, name))
+                                  dtype, seed, name, host))
 
 
-def _check(build, torch_class, options, lr, steps, shapes, dtype, seed, name):
+def _check(build, torch_class, options, lr, steps, shapes, dtype, seed, name, host):
+    if host is not None:
+        pairs = host.param()
+        shapes, dtype = [tuple(value.shape) for value, _ in pairs], pairs[0][0].dtype
     start = _start(shapes, dtype, seed)
     gradients = _gradients(shapes, steps, seed)
-    got = _target_run(build, name, start, gradients)
+    got = _target_run(build, name, start, gradients, host)
     expected = _torch_run(torch_class, options, start, gradients, lr)
     per_step = SAFETY * OPERATIONS * unit_roundoff(dtype)
     context = (f"{steps} steps from the same values and gradients (seed {seed}), lr={lr}, "

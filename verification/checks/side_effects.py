@@ -14,7 +14,6 @@ import torch
 
 from verification.checks.compare import EXACT, compare
 from verification.checks.reference import guarded, upstream_gradient
-from verification.targets.protocol import call
 from verification.targets.refnet_target import as_component
 
 __all__ = ["check_side_effects"]
@@ -41,29 +40,37 @@ def check_side_effects(module, x, *, seed=0, name=None):
                    lambda: _check(component, x, seed))
 
 
-def _unchanged(name, what, kept, handed, seed):
+def _unchanged(name, what, kept, handed, seed, during):
     return compare(check_id=f"{KIND}/{name}/{what}", module=name, kind=KIND, expected=kept,
-                   got=handed, atol=EXACT, rtol=0.0, what=_WHAT[what],
+                   got=handed, atol=EXACT, rtol=0.0, what=f"{_WHAT[what]}{during}",
                    context=f"seed={seed}; the module must not write into a tensor it did not "
                            "create: callers still use it")
 
 
-_WHAT = {"input": "the input after forward", "grad_output": "the incoming gradient after "
-         "backward", "output": "the output forward returned, after backward"}
+_WHAT = {"input": "the input", "grad_output": "the incoming gradient",
+         "output": "the output forward returned"}
 
 
 def _check(component, x, seed):
+    """Hand the module the very tensors (``ModuleView.call_forward``/``call_backward``, no
+    copies) and compare them with copies kept aside, after forward and after backward, so
+    that a failure names the call that wrote."""
     view, name = component.view, component.name
     view.zero_grad()
     given = (x[0] if view.per_sample else x).detach().clone()
     kept_input = given.clone()
-    output = call(name, "forward", view.module.forward, given)
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"{name}.forward returned {type(output).__name__}, not a tensor")
+    output = view.call_forward(given)
+    input_after_forward = given.clone()
     kept_output = output.detach().clone()
     gradient = upstream_gradient(kept_output, seed)
     kept_gradient = gradient.clone()
-    call(name, "backward", view.module.backward, gradient)
-    return [_unchanged(name, "input", kept_input, given, seed),
-            _unchanged(name, "grad_output", kept_gradient, gradient, seed),
-            _unchanged(name, "output", kept_output, output, seed)]
+    view.call_backward(gradient)
+    if not torch.equal(input_after_forward, kept_input):
+        handed, during = input_after_forward, " (written during forward)"
+    elif not torch.equal(given, kept_input):
+        handed, during = given, " (written during backward)"
+    else:
+        handed, during = given, " after forward and backward"
+    return [_unchanged(name, "input", kept_input, handed, seed, during),
+            _unchanged(name, "grad_output", kept_gradient, gradient, seed, " after backward"),
+            _unchanged(name, "output", kept_output, output, seed, " after backward")]

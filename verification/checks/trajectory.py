@@ -32,13 +32,13 @@ far weighted by |dL/dθ|: atol_k = 3·k·ε·(|L_k| + Σ|dL/dy|·Σ|terms of y|
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 import refnet
 from verification.checks.compare import compare, computed_dtype, error_ratios
-from verification.checks.loss import torch_mse
+from verification.checks.loss import as_normalisation, torch_mse
 from verification.checks.reference import (
     EXACT_ATOL,
     SAFETY,
@@ -51,7 +51,7 @@ from verification.checks.reference import (
     torch_twin,
     unit_roundoff,
 )
-from verification.targets.protocol import LossView
+from verification.targets.protocol import LossView, call
 from verification.targets.refnet_target import as_component
 
 __all__ = ["GROWTH", "OPTIMIZERS", "ADAM_BETAS", "ADAM_EPS", "check_trajectory"]
@@ -121,8 +121,9 @@ class _Settings:
 
     optimizer: str
     lr: float
-    reduction: str
-    epsilon: float
+    reduction: object
+    epsilon: float = 0.0
+    loss_epsilon: float = 0.0
 
 
 @dataclass
@@ -135,6 +136,7 @@ class _Trajectory:
     params: list = field(default_factory=list)
     grads: list = field(default_factory=list)
     bounds: list = field(default_factory=list)
+    loss_gradients: list = field(default_factory=list)
 
 
 def _draw_batches(samples, steps, batch_size, seed):
@@ -144,9 +146,9 @@ def _draw_batches(samples, steps, batch_size, seed):
 
 
 def _mse_factor(targets, reduction):
-    """c of L = c·Σ (y − t)²: 1/N (mean), 1 (sum) or 1/B (batch_mean)."""
-    return {"mean": 1 / (targets.shape[-2] * targets.shape[-1]), "sum": 1.0,
-            "batch_mean": 1 / targets.shape[-2]}[reduction]
+    """c of L = c·Σ (y − t)² (a ``Normalisation``'s): 1/N (mean), 1 (sum), 1/B (batch_mean),
+    or any of these times a constant."""
+    return reduction.factor(targets.shape)
 
 
 def _mse_gradient_bound(output_bound, targets, reduction):
@@ -161,8 +163,10 @@ def _target_step(component, loss, optimizer, x, targets, reduction, record):
         component, x, lambda bound: _mse_gradient_bound(bound, targets, reduction)))
     record.losses.append(loss.forward(prediction, targets).clone())
     view.zero_grad()
-    view.backward(loss.backward())
-    optimizer.step()
+    gradient = loss.backward()
+    record.loss_gradients.append(gradient)
+    view.backward(gradient)
+    call("optimizer", "step", optimizer.step)
     record.params.append([value for value, _ in canonical_pairs(component)])
 
 
@@ -171,10 +175,10 @@ def _torch_step(twin, reduction, optimizer, x, targets, record):
     with torch.enable_grad():
         prediction = twin(x.to(torch.float64))
         wide_targets = targets.to(torch.float64)
-        if reduction == "batch_mean":
-            loss = torch_mse(prediction, wide_targets, "sum") * _mse_factor(targets, reduction)
+        if reduction.named and reduction.name in ("mean", "sum"):
+            loss = torch_mse(prediction, wide_targets, reduction.name)
         else:
-            loss = torch_mse(prediction, wide_targets, reduction)
+            loss = torch_mse(prediction, wide_targets, "sum") * _mse_factor(targets, reduction)
         loss.sum().backward()
     record.losses.append(loss.detach())
     record.grads.append([parameter.grad.clone() for parameter in twin.parameters()])
@@ -185,7 +189,8 @@ def _torch_step(twin, reduction, optimizer, x, targets, record):
 def _train_side_by_side(component, twin, x, targets, batches, settings, loss, build):
     """Both trainings, step by step (a Dropout twin needs the module's forward of the step)."""
     choice = OPTIMIZERS[settings.optimizer]
-    target_optimizer = build(component.view.param(), settings.lr)
+    target_optimizer = call("optimizer", "construction", build,
+                            component.view.optimizer_argument(), settings.lr)
     torch_optimizer = choice.build_torch(twin.parameters(), settings.lr)
     got, expected = _Trajectory(), _Trajectory()
     for rows in batches:
@@ -251,10 +256,10 @@ def _error_ratio(expected, got, tolerance):
     return float(error_ratios(expected, got, tolerance.atol, tolerance.rtol).max())
 
 
-def _worst_step(check_id, name, what, expected_by_step, got_by_step, scales, settings, context):
+def _worst_step(check_id, name, what, expected_by_step, got_by_step, scales, epsilon, context):
     """Compare each step under its tolerance; return ``compare``'s result for the step with
     the largest error ratio (the first such step)."""
-    tolerances = [_step_tolerance(step, settings.epsilon, scale)
+    tolerances = [_step_tolerance(step, epsilon, scale)
                   for step, scale in enumerate(scales, start=1)]
     ratios = [_error_ratio(expected, got, tolerance) for expected, got, tolerance
               in zip(expected_by_step, got_by_step, tolerances, strict=True)]
@@ -271,13 +276,13 @@ def _compare_trajectories(name, labels, expected, got, settings, context):
     loss_scales = [_loss_scale(loss, bounds, step_scales) for loss, bounds, step_scales
                    in zip(expected.losses, got.bounds, scales, strict=True)]
     results = [_worst_step(f"{prefix}/loss", name, "loss", expected.losses, got.losses,
-                           loss_scales, settings, context)]
+                           loss_scales, settings.loss_epsilon, context)]
     for index, label in enumerate(labels):
         results.append(_worst_step(
             f"{prefix}/{label.name}", name, f"{label} after the update",
             [params[index] for params in expected.params],
             [params[index] for params in got.params],
-            [step_scales[index] for step_scales in scales], settings, context))
+            [step_scales[index] for step_scales in scales], settings.epsilon, context))
     return results
 
 
@@ -319,24 +324,35 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
                          f"got {optimizer!r}")
     component = as_component(model, layer, weight_layout=weight_layout, name=name)
     name = component.name
-    loss = LossView(refnet.MSELoss(reduction) if loss is None else loss, "loss")
+    normalisation = as_normalisation(reduction)
+    if not isinstance(loss, LossView):
+        loss = LossView(refnet.MSELoss(reduction) if loss is None else loss, "loss")
     build = OPTIMIZERS[optimizer].build_refnet if build_optimizer is None else build_optimizer
     batches = _draw_batches(x.shape[-2], steps, batch_size, seed)
+    settings = _Settings(optimizer, lr, normalisation)
 
     def run():
-        dtype = computed_dtype(x, *(value for value, _ in component.view.param()))
-        epsilon = SAFETY * summation_length(component.layer, batch_size) * unit_roundoff(dtype)
-        settings = _Settings(optimizer, lr, reduction, epsilon)
-        context = (f"worst of {steps} steps; {optimizer} lr={lr}, {reduction} loss, batch "
-                   f"{batch_size}, batch seed {seed}, {dtype}, ε={epsilon:.3g}")
-        return _train_and_compare(component, x, targets, batches, settings, name, context,
-                                  loss, build)
+        return _train_and_compare(component, x, targets, batches, settings, name, loss, build,
+                                  f"worst of {steps} steps; {optimizer} lr={lr}, loss "
+                                  f"{normalisation.describe()}, batch {batch_size}, batch "
+                                  f"seed {seed}")
 
     return guarded(f"{KIND}/{optimizer}/{name}/raised", name, KIND, run)
 
 
-def _train_and_compare(component, x, targets, batches, settings, name, context, loss, build):
-    """The training and comparison steps of ``check_trajectory``; values put back after."""
+def _epsilon(component, batch_size, *tensors):
+    """ε = ``SAFETY``·n·u of one evaluation, u that of the dtype ``tensors`` were computed in."""
+    return (SAFETY * summation_length(component.layer, batch_size)
+            * unit_roundoff(computed_dtype(*tensors)))
+
+
+def _train_and_compare(component, x, targets, batches, settings, name, loss, build, context):
+    """The training and comparison steps of ``check_trajectory``; values put back after.
+
+    Each tolerance is in the dtype of what it compares: the parameters' from the input, the
+    parameters and the loss's gradients; the loss's from the input, the parameters and the
+    loss values (a loss computed in float32 in a float64 check gets float32's u).
+    """
     twin = torch_twin(component)
     saved = [value.detach().clone() for value, _ in component.view.param()]
     try:
@@ -345,4 +361,9 @@ def _train_and_compare(component, x, targets, batches, settings, name, context, 
     finally:
         for (value, _), kept in zip(component.view.param(), saved, strict=True):
             value.copy_(kept)
+    batch_size = batches.shape[-1]
+    epsilon = _epsilon(component, batch_size, x, *saved, *got.loss_gradients)
+    loss_epsilon = _epsilon(component, batch_size, x, *saved, *got.losses)
+    settings = replace(settings, epsilon=epsilon, loss_epsilon=loss_epsilon)
+    context += f", ε={epsilon:.3g} (loss ε={loss_epsilon:.3g})"
     return _compare_trajectories(name, parameter_labels(twin), expected, got, settings, context)

@@ -47,15 +47,17 @@ from verification.checks.accumulation import check_accumulation
 from verification.checks.dropout import check_dropout
 from verification.checks.finite_difference import check_backward
 from verification.checks.kink import check_kink
-from verification.checks.loss import check_loss, measured_reduction
+from verification.checks.loss import check_loss, measure_normalisation
 from verification.checks.optimizer import check_optimizer
 from verification.checks.reference import check_against_reference, guarded
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
 from verification.targets import spec
-from verification.targets.protocol import LossView, ProtocolError
+from verification.targets.protocol import ProtocolError
+from verification.targets.state import torch_state_kept
 
-__all__ = ["Case", "target_cases", "run_cases", "check_target", "rerun", "reproducer",
+__all__ = ["Case", "Skipped", "target_cases", "planned_cases", "run_cases", "check_target",
+           "rerun", "reproducer",
            "uniform_input", "initialise", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
@@ -83,6 +85,8 @@ class Case:
         kinds: the check kinds it produces.
         run: returns a list of ``CheckResult``.
         component: the component its results are filed under.
+        dtype: torch's default dtype while it runs (the target's check dtype); ``None``
+            leaves it as it is.
     """
 
     name: str
@@ -90,6 +94,7 @@ class Case:
     kinds: tuple
     run: Callable[[], list]
     component: str = ""
+    dtype: torch.dtype | None = None
 
 
 def uniform_input(shape, seed, scale=2.0, dtype=torch.float64):
@@ -140,6 +145,7 @@ class _Builder:
         self.target, self.seed = target, seed
         self.dtype = target.facts.check_dtype
         self.steps = QUICK_STEPS if quick else STEPS
+        self.has = target.has
 
     def module(self, layer, name=None, seed_offset=0):
         generator = torch.Generator().manual_seed(self.seed + seed_offset)
@@ -151,6 +157,40 @@ class _Builder:
 
     def points(self, values):
         return torch.tensor([values], dtype=torch.float64).to(self.dtype)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A case not built because the target lacks a component it needs.
+
+    Attributes:
+        name: the case's name, e.g. ``"report network (relu)"``.
+        component: the component its results would be filed under.
+        reason: why, e.g. ``"the adapter has no relu()"``.
+    """
+
+    name: str
+    component: str
+    reason: str
+
+    def as_dict(self):
+        return {"case": self.name, "component": self.component, "reason": self.reason}
+
+
+class _Plan:
+    """The cases of a target, and those skipped for a missing component (``need``)."""
+
+    def __init__(self, target):
+        self.target, self.cases, self.skipped = target, [], []
+
+    def add(self, case, needs=()):
+        """Add ``case`` when the target has every component in ``needs``, else skip it."""
+        missing = [component for component in needs if not self.target.has(component)]
+        if missing:
+            self.skipped.append(Skipped(case.name, case.classes[0], "the adapter has no "
+                                        + " and no ".join(f"{m}()" for m in missing)))
+        else:
+            self.cases.append(case)
 
 
 def _module_checks(build, layer, batch, kinds, name=None):
@@ -168,60 +208,82 @@ def _module_checks(build, layer, batch, kinds, name=None):
 
 _MODULE_KINDS = ("finite_difference", "autograd", "accumulation", "side_effect")
 _ACTIVATION_KINDS = ("finite_difference", "autograd", "side_effect")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+"""The report's element-wise modules, each optional."""
 
 
 def _activation_cases(build, kind):
-    layer = spec.Layer(kind)
+    def at_points(values, what):
+        layer = spec.activation(kind, len(values))
+        return check_against_reference(build.module(layer, f"{spec.describe(layer)} at {what}"),
+                                       build.points(values))
+
     cases = [
-        Case(f"{kind}", (kind,), _ACTIVATION_KINDS, lambda: _activation_checks(build, layer)),
+        Case(f"{kind}", (kind,), _ACTIVATION_KINDS, lambda: _activation_checks(build, kind)),
         Case(f"{kind} at hand-picked and extreme points", (kind,), ("autograd",),
-             lambda: [*check_against_reference(build.module(layer, f"{spec.describe(layer)} "
-                                                                   "at hand-picked points"),
-                                               build.points(HAND_PICKED)),
-                      *check_against_reference(build.module(layer, f"{spec.describe(layer)} "
-                                                                   "at extreme points"),
-                                               build.points(EXTREME))]),
+             lambda: [*at_points(HAND_PICKED, "hand-picked points"),
+                      *at_points(EXTREME, "extreme points")]),
     ]
     if kind == "relu":
         cases.append(Case("relu at its kink", (kind,), ("kink",), lambda: [check_kink(
-            build.module(layer), declared_slope=build.target.facts.relu_slope_at_zero)]))
+            build.module(spec.activation(kind, 3)),
+            declared_slope=build.target.facts.relu_slope_at_zero)]))
     return cases
 
 
-def _activation_checks(build, layer):
+def _activation_checks(build, kind):
     x = build.input((7, 5), scale=4.0)
+    layer = spec.activation(kind, 5)
     return [*check_backward(build.module(layer), x),
             *check_against_reference(build.module(layer), x),
             *check_side_effects(build.module(layer), x)]
 
 
-def _loss_inputs(kind, facts, dtype, seed):
+def _loss_inputs(kind, facts, dtype, seed, shape=None):
+    """A prediction and target for the loss ``kind`` at ``shape`` ([batch, outputs]; the
+    loss's usual shape when ``None``): logits for cross-entropy, probabilities for BCE."""
     generator = torch.Generator().manual_seed(seed)
     if kind == "bce_loss":
-        prediction = 0.05 + 0.9 * torch.rand(6, 2, generator=generator, dtype=torch.float64)
-        return prediction.to(dtype), (torch.rand(6, 2, generator=generator) > 0.5).to(dtype)
+        batch, outputs = shape or (6, 2)
+        prediction = 0.05 + 0.9 * torch.rand(batch, outputs, generator=generator,
+                                             dtype=torch.float64)
+        return prediction.to(dtype), (torch.rand(batch, outputs, generator=generator) > 0.5
+                                      ).to(dtype)
+    batch, outputs = shape or (6, 3)
     scale = 3.0 if kind == "cross_entropy_loss" else 1.0
-    prediction = (scale * torch.randn(6, 3, generator=generator, dtype=torch.float64)).to(dtype)
+    prediction = (scale * torch.randn(batch, outputs, generator=generator, dtype=torch.float64)
+                  ).to(dtype)
     if kind == "mse_loss":
-        return prediction, torch.rand(6, 3, generator=generator, dtype=torch.float64).to(dtype)
-    labels = torch.randint(3, (6,), generator=generator)
+        return prediction, torch.rand(batch, outputs, generator=generator,
+                                      dtype=torch.float64).to(dtype)
+    labels = torch.randint(outputs, (batch,), generator=generator)
     if facts.cross_entropy_target == "index":
         return prediction, labels
-    return prediction, torch.nn.functional.one_hot(labels, 3).to(dtype)
+    return prediction, torch.nn.functional.one_hot(labels, outputs).to(dtype)
 
 
+LOSS_SHAPES = ((1, 3), (4, 2))
+"""Shapes, besides each loss's usual one, at which its normalisation must hold too: batch 1
+and more, 2 and 3 outputs (so that mean, sum and batch mean differ at each)."""
 _LOSS_KINDS = {"mse_loss": "mse", "cross_entropy_loss": "cross_entropy", "bce_loss": "bce"}
+
+
+def _loss_samples(build, component, shapes, seed_offset=0):
+    facts = build.target.facts
+    return [_loss_inputs(component, facts, build.dtype, build.seed + seed_offset + index, shape)
+            for index, shape in enumerate(shapes)]
 
 
 def _loss_case(build, component):
     facts = build.target.facts
 
     def run():
-        loss = LossView(build.target.build(component), component, per_sample=facts.per_sample)
+        loss = build.target.loss(component)
         prediction, target = _loss_inputs(component, facts, build.dtype, build.seed)
         declared = facts.mse_reduction if component == "mse_loss" else None
         return check_loss(loss, prediction, target, kind=_LOSS_KINDS[component],
-                          reduction=declared, name=component)
+                          reduction=declared, name=component,
+                          also_at=_loss_samples(build, component, LOSS_SHAPES, 1))
 
     return Case(component, (component,), ("finite_difference", "autograd"), run)
 
@@ -235,60 +297,82 @@ def _dropout_case(build):
     return Case("dropout", ("dropout",), ("statistical", "property"), run)
 
 
+def _optimizer_host(build):
+    """The module an optimiser built on a module is stepped on (``optimizer_takes_module``):
+    the target's Linear 3→4, whose weight and bias are the tensors stepped; else ``None``."""
+    if not build.target.facts.optimizer_takes_module:
+        return None
+    return build.module(spec.linear(3, 4), "Linear(3, 4) holding the optimiser's parameters"
+                        ).view
+
+
 def _optimizer_cases(build):
     target, dtype = build.target, build.dtype
-    cases = []
-    if target.has("sgd"):
-        cases.append(Case("sgd", ("sgd",), ("trajectory",), lambda: check_optimizer(
-            lambda params: target.build("sgd", params, 0.1), torch.optim.SGD, lr=0.1,
-            dtype=dtype, seed=build.seed, name="sgd", steps=build.steps)))
-    if target.has("adam"):
-        settings = ADAM_SETTINGS
-        cases.append(Case("adam", ("adam",), ("trajectory",), lambda: check_optimizer(
-            lambda params: target.build("adam", params, settings["lr"], settings["betas"],
-                                        settings["eps"]),
-            torch.optim.Adam, lr=settings["lr"],
-            options={"betas": settings["betas"], "eps": settings["eps"]}, dtype=dtype,
-            seed=build.seed, name="adam", steps=build.steps)))
+    sgd_case = Case("sgd", ("sgd",), ("trajectory",), lambda: check_optimizer(
+        lambda params: target.build("sgd", params, 0.1), torch.optim.SGD, lr=0.1,
+        dtype=dtype, seed=build.seed, name="sgd", steps=build.steps,
+        host=_optimizer_host(build)))
+    settings = ADAM_SETTINGS
+    adam_case = Case("adam", ("adam",), ("trajectory",), lambda: check_optimizer(
+        lambda params: target.build("adam", params, settings["lr"], settings["betas"],
+                                    settings["eps"]),
+        torch.optim.Adam, lr=settings["lr"],
+        options={"betas": settings["betas"], "eps": settings["eps"]}, dtype=dtype,
+        seed=build.seed, name="adam", steps=build.steps, host=_optimizer_host(build)))
+    cases = [(sgd_case, ("sgd",)), (adam_case, ("adam",))]
     for torch_name, factory in sorted(target.optimizers.items()):
         component = torch_name.lower()
-        cases.append(Case(component, (component,), ("trajectory",),
-                          lambda factory=factory, torch_name=torch_name, component=component:
-                          check_optimizer(lambda params: target.build(factory, params, 0.05),
-                                          getattr(torch.optim, torch_name), lr=0.05,
-                                          dtype=dtype, seed=build.seed, name=component,
-                                          steps=build.steps)))
+        cases.append((Case(component, (component,), ("trajectory",),
+                           lambda factory=factory, torch_name=torch_name, component=component:
+                           check_optimizer(lambda params: target.build(factory, params, 0.05),
+                                           getattr(torch.optim, torch_name), lr=0.05,
+                                           dtype=dtype, seed=build.seed, name=component,
+                                           steps=build.steps, host=_optimizer_host(build))),
+                      ()))
     return cases
+
+
+TRAINING_BATCH = 10
+"""Rows per step of the training trajectories."""
+
+
+def _training_network(build):
+    """The report network the training case trains: Tanh hidden layers (ReLU without Tanh),
+    and a Sigmoid output where the target has one."""
+    hidden = "tanh" if build.has("tanh") else "relu"
+    output = "sigmoid" if build.has("sigmoid") else None
+    return spec.report_network(hidden, output=output), hidden, output
 
 
 def _training_case(build):
     target = build.target
     optimizers = [name for name in ("sgd", "adam") if target.has(name)]
+    layer, hidden, output = _training_network(build)
+    label = f"report network ({hidden}{', no sigmoid' if output is None else ''})"
 
     def run():
         generator = torch.Generator().manual_seed(build.seed)
         x, labels = refnet.disk_dataset(40, generator=generator, dtype=torch.float64)
         x, targets = x.to(build.dtype), refnet.one_hot(labels, dtype=torch.float64).to(
             build.dtype)
-        reduction = target.facts.mse_reduction or measured_reduction(
-            LossView(target.build("mse_loss"), "mse_loss", per_sample=target.facts.per_sample),
-            *_loss_inputs("mse_loss", target.facts, build.dtype, build.seed))
-        if reduction is None:
-            raise ValueError("the MSE loss is normalised as none of sum, mean or batch_mean, so "
-                             "the torch side of the training cannot be set up")
+        shapes = ((TRAINING_BATCH, targets.shape[-1]), *LOSS_SHAPES)
+        normalisation = measure_normalisation(
+            target.loss("mse_loss"), _loss_samples(build, "mse_loss", shapes),
+            kind="mse", declared=target.facts.mse_reduction)
         results = []
         for optimizer in optimizers:
             lr = 0.05 if optimizer == "sgd" else ADAM_SETTINGS["lr"]
-            model = build.module(spec.report_network("tanh"), "report network (tanh)")
+            model = build.module(layer, label)
             results += check_trajectory(
                 model, x, targets, optimizer=optimizer, lr=lr, steps=build.steps,
-                reduction=reduction,
-                seed=build.seed, loss=target.build("mse_loss"),
+                batch_size=TRAINING_BATCH, reduction=normalisation, seed=build.seed,
+                loss=target.loss("mse_loss"),
                 build_optimizer=_optimizer_factory(target, optimizer))
         return results
 
-    return Case("training", ("training", "sequential", "linear", "tanh", "sigmoid", "mse_loss",
-                             *optimizers), ("trajectory",), run)
+    classes = ("training", "sequential", "linear", hidden, *([output] if output else []),
+               "mse_loss", *optimizers)
+    return Case("training", classes, ("trajectory",), run)
 
 
 def _optimizer_factory(target, optimizer):
@@ -298,44 +382,79 @@ def _optimizer_factory(target, optimizer):
                                            ADAM_SETTINGS["eps"])
 
 
-def target_cases(target, seed=0, quick=False):
-    """Every case for ``target``, in a fixed order (module docstring); optional components
-    only where the adapter provides them. ``quick`` shortens the trajectories to
-    ``QUICK_STEPS`` steps (every other check is the same)."""
+def _container_cases(build):
+    """The report network with each hidden activation the target has, and a nested
+    container; each ends with a Sigmoid where the target has one."""
+    output = "sigmoid" if build.has("sigmoid") else None
+    tail = (output,) if output else ()
+    cases = []
+    for hidden in ("relu", "tanh"):
+        name = f"report network ({hidden})"
+        cases.append((Case(name, ("sequential", "linear", hidden, *tail), _MODULE_KINDS,
+                           lambda hidden=hidden, name=name: _module_checks(
+                               build, spec.report_network(hidden, output=output), 8,
+                               _MODULE_KINDS, name=name)),
+                      ("sequential", hidden)))
+    hidden = next((kind for kind in ("tanh", "relu") if build.has(kind)), None)
+    inner = [spec.linear(3, 4), *([spec.activation(hidden, 4)] if hidden else [])]
+    outer = [spec.linear(4, 2), *([spec.activation(output, 2)] if output else [])]
+    nested = spec.sequential(spec.sequential(*inner), spec.sequential(*outer))
+    if build.target.facts.sequential_returns_grad:
+        cases.append((Case("nested sequential",
+                           ("sequential", "linear", *([hidden] if hidden else []), *tail),
+                           ("finite_difference", "autograd"),
+                           lambda: _module_checks(build, nested, 5,
+                                                  ("finite_difference", "autograd"))),
+                      ("sequential",)))
+    return cases
+
+
+def planned_cases(target, seed=0, quick=False):
+    """``(cases, skipped)``: the cases built for ``target`` in a fixed order (module
+    docstring), and the ``Skipped`` ones, for lack of a component they need."""
     build = _Builder(target, seed, quick)
     linear, tiny = spec.linear(3, 4), spec.linear(25, 2)
-    nested = spec.sequential(spec.sequential(spec.linear(3, 4), spec.tanh()),
-                             spec.sequential(spec.linear(4, 2), spec.sigmoid()))
-    cases = [
-        Case("linear 3→4", ("linear",), _MODULE_KINDS,
-             lambda: _module_checks(build, linear, 5, _MODULE_KINDS)),
-        Case("linear 25→2, batch 1", ("linear",), ("finite_difference", "autograd"),
-             lambda: _module_checks(build, tiny, 1, ("finite_difference", "autograd"))),
-        *[case for kind in ("relu", "tanh", "sigmoid") for case in _activation_cases(build, kind)],
-        *[Case(f"report network ({activation})",
-               ("sequential", "linear", activation, "sigmoid"), _MODULE_KINDS,
-               lambda activation=activation: _module_checks(
-                   build, spec.report_network(activation), 8, _MODULE_KINDS,
-                   name=f"report network ({activation})"))
-          for activation in ("relu", "tanh")],
-        *[Case("nested sequential", ("sequential", "linear", "tanh", "sigmoid"),
-               ("finite_difference", "autograd"),
-               lambda: _module_checks(build, nested, 5, ("finite_difference", "autograd")))
-          for _ in range(int(target.facts.sequential_returns_grad))],
-        *[_loss_case(build, component) for component in _LOSS_KINDS if target.has(component)],
-    ]
-    if target.has("dropout"):
-        cases.append(_dropout_case(build))
-    cases += _optimizer_cases(build)
+    plan = _Plan(target)
+    plan.add(Case("linear 3→4", ("linear",), _MODULE_KINDS,
+                  lambda: _module_checks(build, linear, 5, _MODULE_KINDS)))
+    plan.add(Case("linear 25→2, batch 1", ("linear",), ("finite_difference", "autograd"),
+                  lambda: _module_checks(build, tiny, 1, ("finite_difference", "autograd"))))
+    for kind in ACTIVATIONS:
+        for case in _activation_cases(build, kind):
+            plan.add(case, (kind,))
+    for case, needs in _container_cases(build):
+        plan.add(case, needs)
+    for component in _LOSS_KINDS:
+        plan.add(_loss_case(build, component), (component,))
+    plan.add(_dropout_case(build), ("dropout",))
+    for case, needs in _optimizer_cases(build):
+        plan.add(case, needs)
+    training = _training_case(build)
     if target.has("sgd") or target.has("adam"):
-        cases.append(_training_case(build))
-    return [replace(case, component=case.component or case.classes[0]) for case in cases]
+        plan.add(training, ("sequential", "mse_loss", training.classes[3]))
+    else:
+        plan.skipped.append(Skipped("training", "training", "the adapter has no sgd() and no "
+                                    "adam()"))
+    dtype = target.facts.check_dtype
+    cases = [replace(case, component=case.component or case.classes[0], dtype=dtype)
+             for case in plan.cases]
+    return cases, plan.skipped
+
+
+def target_cases(target, seed=0, quick=False):
+    """Every case for ``target``, in a fixed order (module docstring); optional components
+    only where the adapter provides them (``planned_cases`` also lists the skipped ones).
+    ``quick`` shortens the trajectories to ``QUICK_STEPS`` steps (every other check is the
+    same)."""
+    return planned_cases(target, seed, quick)[0]
 
 
 def run_cases(selected, progress=None):
     """Run ``selected`` cases; a case that raises becomes one failed result.
 
-    Each result is filed under its case's ``component``.
+    Each result is filed under its case's ``component``. A case with a ``dtype`` runs with
+    torch's default dtype set to it from start to end (a framework that allocates with
+    ``torch.empty(n)`` inside ``forward`` gets the check dtype), restored afterwards.
 
     Args:
         selected: a list of ``Case``.
@@ -348,8 +467,12 @@ def run_cases(selected, progress=None):
     for case in selected:
         if progress is not None:
             progress(case.name)
+        with torch_state_kept():
+            if case.dtype is not None:
+                torch.set_default_dtype(case.dtype)
+            outcome = guarded(f"error/{case.name}", case.name, "error", case.run)
         results += [replace(result, component=case.component, case=case.name)
-                    for result in guarded(f"error/{case.name}", case.name, "error", case.run)]
+                    for result in outcome]
     return results
 
 

@@ -1,33 +1,51 @@
 """The adapter contract: how the harness builds each component of a framework under test.
 
 An adapter is any object (a Python module, a class, an instance) with these attributes; a
-class is instantiated without arguments. Each factory returns a FRESH object per call:
+class is instantiated without arguments. Each factory returns a FRESH object per call. Only
+``linear`` and one loss are required: a target cannot be judged without them. The other
+components are checked where present, and the cases that need a missing one are skipped and
+listed as such (``verification/suite/conformance.py``).
 
-============================================  ==================================================
-``linear(in_features, out_features, generator)``  a fully connected layer (the generator may be
-                                              ignored: the harness writes its own values
-                                              into ``param()`` before every check)
-``relu()``, ``tanh()``, ``sigmoid()``         the activations (eqs. 8-13)
-``sequential(*modules)``                      the container (section 2.4)
-``mse_loss()``                                the loss (eqs. 14-15): ``forward(prediction,
-                                              target) -> 0-d``, ``backward() -> dL/dprediction``
-``dropout(p, generator)``                     optional; ``p`` is the DROP probability
-``sgd(params, lr)``                           optional; ``params`` is a ``param()`` list
-``adam(params, lr, betas, eps)``              optional
-``cross_entropy_loss()``, ``bce_loss()``      optional losses (logits with one-hot or index
-                                              targets; probabilities with 0/1 targets)
-``optimizers``                                optional ``{"Adagrad": "adagrad", …}``: a
-                                              ``torch.optim`` class name → the name of the
-                                              adapter's factory ``(params, lr)``, compared with
-                                              that class at torch's defaults
-============================================  ==================================================
+==================================================  ============================================
+``linear(in_features, out_features, generator)``    a fully connected layer (the generator may
+                                                    be ignored: the harness writes its own
+                                                    values into the parameters before every
+                                                    check)
+``mse_loss()``, ``cross_entropy_loss()``,           the losses, at least one: ``forward(
+``bce_loss()``                                      prediction, target) -> 0-d``,
+                                                    ``backward() -> dL/dprediction`` (MSE eqs.
+                                                    14-15; logits with one-hot or index
+                                                    targets; probabilities with 0/1 targets)
+``relu()``, ``tanh()``, ``sigmoid()``               the activations (eqs. 8-13)
+``sequential(*modules)``                            the container (section 2.4)
+``dropout(p, generator)``                           ``p`` is the DROP probability
+``sgd(params, lr)``, ``adam(params, lr, betas,      optimisers; ``params`` is a ``param()`` list
+eps)``                                              (the module, ``optimizer_takes_module``)
+``optimizers``                                      ``{"Adagrad": "adagrad", …}``: a
+                                                    ``torch.optim`` class name → the name of the
+                                                    adapter's factory ``(params, lr)``, compared
+                                                    with that class at torch's defaults
+==================================================  ============================================
+
+A factory whose signature names a parameter ``features`` receives the width of the module's
+input (for constructors that need the input size), and one that names ``name`` a name unique
+within the run (``"tanh_3"``), both by keyword.
+
+Hooks, optional methods of the adapter (``protocol.Hooks``): ``params(module)`` (the parameters
+in any structure, instead of ``param()``), ``set_training(module, training)`` (instead of
+``train()``/``eval()``), ``output(module, returned)`` (what ``forward`` produced) and
+``loss_value(returned)`` (the loss, from what the loss's forward returned).
 
 Declared facts, read as attributes where they differ from refnet's (``Facts``):
 ``weight_layout`` (``"out_in"`` as in the report, or ``"in_out"``), ``per_sample`` (modules take
-one sample, ``[in] -> [out]``), ``dtype`` (``torch.float32`` for a framework that computes only
-in float32), ``mse_reduction`` (``"mean"`` over all elements, ``"sum"``, ``"batch_mean"``: over
-the batch only), ``relu_slope_at_zero``, ``cross_entropy_target`` (``"one_hot"`` or ``"index"``)
-and ``sequential_returns_grad`` (``False`` for a container whose ``backward`` returns ``None``).
+one sample, ``[in] -> [out]``), ``column_vectors`` (samples are columns), ``dtype``
+(``torch.float32`` for a framework that computes only in float32), ``mse_reduction``
+(``"mean"`` over all elements, ``"sum"``, ``"batch_mean"``: over the batch only),
+``relu_slope_at_zero``, ``cross_entropy_target`` (``"one_hot"`` or ``"index"``),
+``sequential_returns_grad`` (``False`` for a container whose ``backward`` returns ``None``),
+``optimizer_takes_module`` (optimiser factories take the module), ``loss_takes_model`` (loss
+factories take a model whose ``backward`` the loss's ``backward`` calls) and ``loss_flat``
+(losses take 1-D predictions).
 
 ``load_target`` reads an adapter from a file path (``path/to/adapter.py``, optionally
 ``:Name``), an importable name (``package.module``, optionally ``:Name``) or ``"refnet"``.
@@ -36,21 +54,29 @@ Loading runs the adapter's code, and so the framework's, with the user's permiss
 
 import importlib
 import importlib.util
+import inspect
+import itertools
 import subprocess
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
-           "OPTIONAL"]
+           "OPTIONAL", "LOSSES", "HOOKS"]
 
-REQUIRED = ("linear", "relu", "tanh", "sigmoid", "sequential", "mse_loss")
-OPTIONAL = ("dropout", "sgd", "adam", "cross_entropy_loss", "bce_loss")
-COMPONENTS = REQUIRED + OPTIONAL
+REQUIRED = ("linear",)
+LOSSES = ("mse_loss", "cross_entropy_loss", "bce_loss")
+"""At least one of these is required."""
+OPTIONAL = ("relu", "tanh", "sigmoid", "sequential", "dropout", "sgd", "adam")
+COMPONENTS = ("linear", "relu", "tanh", "sigmoid", "sequential", *LOSSES, "dropout", "sgd",
+              "adam")
+HOOKS = ("params", "set_training", "output", "loss_value")
+"""The adapter's optional hook methods (``protocol.Hooks``)."""
 _LAYOUTS = ("out_in", "in_out")
 _REDUCTIONS = ("mean", "sum", "batch_mean")
 _CE_TARGETS = ("one_hot", "index")
@@ -75,6 +101,11 @@ class Facts:
             not declared, any single valid value is reported as a convention.
         cross_entropy_target: ``"one_hot"`` ([B, C] floats) or ``"index"`` (int64 [B]).
         sequential_returns_grad: whether the container's ``backward`` returns dL/dx.
+        column_vectors: samples are columns (``[in, B]``; one sample ``[in, 1]``).
+        optimizer_takes_module: optimiser factories take the module, not its ``param()``.
+        loss_takes_model: loss factories take a model; the loss's ``backward`` calls the
+            model's ``backward(dL/dprediction)``.
+        loss_flat: losses take 1-D predictions and targets.
     """
 
     weight_layout: str = "out_in"
@@ -84,6 +115,10 @@ class Facts:
     relu_slope_at_zero: float | None = None
     cross_entropy_target: str = "one_hot"
     sequential_returns_grad: bool = True
+    column_vectors: bool = False
+    optimizer_takes_module: bool = False
+    loss_takes_model: bool = False
+    loss_flat: bool = False
 
     def __post_init__(self):
         for name, value, allowed in (("weight_layout", self.weight_layout, _LAYOUTS),
@@ -123,6 +158,7 @@ class Target:
     facts: Facts
     optimizers: dict
     source: str = ""
+    _names: object = field(default_factory=itertools.count, repr=False, compare=False)
 
     @classmethod
     def from_adapter(cls, adapter, name=None, source=""):
@@ -135,6 +171,8 @@ class Target:
             adapter = adapter()
         missing = [component for component in REQUIRED
                    if not callable(getattr(adapter, component, None))]
+        if not any(callable(getattr(adapter, loss, None)) for loss in LOSSES):
+            missing.append(" or ".join(LOSSES))
         if missing:
             raise TargetError(f"adapter {name or adapter!r} lacks the required factories "
                               f"{missing}; see verification/targets/adapter.py")
@@ -153,11 +191,39 @@ class Target:
         """Whether the adapter provides ``component`` (a factory name or an optimiser)."""
         return callable(getattr(self.adapter, component, None))
 
-    def build(self, component, *args):
-        """Call the adapter's factory ``component`` under the check dtype; return the object."""
+    @property
+    def hooks(self):
+        """The adapter's ``Hooks``: its hook methods and the facts that change the calls."""
+        facts = self.facts
+        return Hooks(**{hook: getattr(self.adapter, hook) for hook in HOOKS
+                        if callable(getattr(self.adapter, hook, None))},
+                     per_sample=facts.per_sample, column_vectors=facts.column_vectors,
+                     optimizer_takes_module=facts.optimizer_takes_module,
+                     loss_takes_model=facts.loss_takes_model, loss_flat=facts.loss_flat)
+
+    def build(self, component, *args, features=None):
+        """Call the adapter's factory ``component`` under the check dtype; return the object.
+
+        ``features`` (the input's width) and a fresh unique ``name`` are passed by keyword to
+        a factory whose signature names them.
+        """
+        factory = getattr(self.adapter, component)
+        wanted = _keyword_parameters(factory)
+        keywords = {}
+        if "features" in wanted and features:
+            keywords["features"] = features
+        if "name" in wanted:
+            keywords["name"] = f"{component}_{next(self._names)}"
         with torch_state_kept():
             torch.set_default_dtype(self.facts.check_dtype)
-            return getattr(self.adapter, component)(*args)
+            return factory(*args, **keywords)
+
+    def loss(self, component, name=None):
+        """A ``LossView`` of a fresh loss from the factory ``component`` (built on a
+        ``GradientProbe`` when the loss takes the model)."""
+        probe = GradientProbe() if self.facts.loss_takes_model else None
+        loss = self.build(component, *([probe] if probe is not None else []))
+        return LossView(loss, name or component, hooks=self.hooks, probe=probe)
 
     def description(self):
         """The JSON form recorded in a report's ``target`` object."""
@@ -165,7 +231,16 @@ class Target:
                 "version": _version(self.adapter, self.source),
                 "declared_facts": self.facts.declared(),
                 "components": [c for c in COMPONENTS if self.has(c)],
+                "hooks": [hook for hook in HOOKS if self.has(hook)],
                 "optimizers": sorted(self.optimizers)}
+
+
+def _keyword_parameters(factory):
+    """The names of the parameters ``factory`` takes (empty when it cannot be inspected)."""
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def _version(adapter, source):

@@ -1,32 +1,78 @@
 """Calling a target's module or loss through the protocol, whatever variant it implements.
 
-``ModuleView`` and ``LossView`` are what every check calls. They never hand the target a tensor
-the harness keeps: inputs and incoming gradients are cloned before the call and outputs cloned
-after it, so a target that writes into a tensor it did not create cannot move the point of a
-check (``checks/side_effects.py`` reports such writes as failures of their own). They accept the
-variants met in frameworks written to the course protocol:
+This is the only layer that calls a target's modules and losses. ``ModuleView`` and ``LossView``
+are what every check calls. They never hand the target a tensor the harness keeps: inputs and
+incoming gradients are cloned before the call and outputs cloned after it, so a target that
+writes into a tensor it did not create cannot move the point of a check
+(``checks/side_effects.py`` reports such writes as failures of their own). They accept the
+variants met in frameworks written to the course protocol, each declared by the adapter as a
+fact or a hook (``Hooks``, read by ``verification/targets/adapter.py``):
 
-- ``param`` as a property (a list) instead of a method;
-- no ``zero_grad``: the gradients listed by ``param()`` are zeroed in place instead (a note says
-  so; the ``zero_grad`` check is then not run);
+- parameters in any structure (``read_pairs``): ``param()`` as a method or a property, nested
+  per layer, a dict, parameter objects with ``.data`` and ``.grad``; or the adapter's
+  ``params(module)`` hook for anything else (``parameters()``, a separate ``grad()``,
+  ``(w, b, dw, db)`` tuples, a bias folded into the weight matrix, returned as views). They
+  are read afresh at every use, so a framework that rebinds its gradient tensors is fine;
+- no ``zero_grad``: the gradients are zeroed in place instead (a note says so; the
+  ``zero_grad`` check is then not run);
 - one sample at a time (``per_sample``): a batch ``[B, in]`` is fed row by row and stacked; for
   ``backward`` each row's forward is rerun just before its backward, so that the module's cached
   state is that row's;
+- samples as columns (``column_vectors``): ``[in, B]`` batches, ``[in, 1]`` single samples;
+- a ``forward`` that keeps its output in an attribute (the ``output(module, returned)`` hook);
+- a training mode set otherwise than by ``train()``/``eval()`` (``set_training``);
 - a container whose ``backward`` returns ``None`` (``returns_grad=False``): dL/dx is then
-  ``None`` and the input-gradient checks say "not available" instead of failing.
+  ``None`` and the input-gradient checks say "not available" instead of failing;
+- losses that return a tuple, an object or a vector (``loss_value``), take 1-D predictions
+  (``loss_flat``), or drive the model themselves (``loss_takes_model``: the loss is built on a
+  ``GradientProbe``, whose ``backward`` receives dL/dprediction).
 
 Anything else the target does wrong (it raises, returns a non-tensor, returns ``None`` where dL/dx
 is due) raises ``ProtocolError`` with a message that names the object and the call, which the
 checks turn into a failed result.
 """
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["ProtocolError", "ModuleView", "LossView", "param_pairs", "call"]
+__all__ = ["ProtocolError", "Hooks", "ModuleView", "LossView", "GradientProbe", "param_pairs",
+           "read_pairs", "call"]
+
+_DEPTH = 8
+"""The deepest nesting of a parameter structure that is read (deeper is a protocol error)."""
 
 
 class ProtocolError(RuntimeError):
     """The target raised or broke the protocol; the message names the object and the call."""
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """How a target is called where it differs from the protocol (all optional).
+
+    Attributes:
+        params: ``params(module)``, the parameter structure in place of ``param()``.
+        set_training: ``set_training(module, training)`` in place of ``train()``/``eval()``.
+        output: ``output(module, returned)``: what ``forward`` produced.
+        loss_value: ``loss_value(returned)``: the loss, from what the loss's forward returned.
+        per_sample: modules and losses take one sample.
+        column_vectors: samples are columns (``[in, B]``; one sample ``[in, 1]``).
+        optimizer_takes_module: optimisers are built on a module, not on its pairs.
+        loss_takes_model: losses are built on a model, whose backward they drive.
+        loss_flat: losses take 1-D predictions and targets.
+    """
+
+    params: Callable | None = None
+    set_training: Callable | None = None
+    output: Callable | None = None
+    loss_value: Callable | None = None
+    per_sample: bool = False
+    column_vectors: bool = False
+    optimizer_takes_module: bool = False
+    loss_takes_model: bool = False
+    loss_flat: bool = False
 
 
 def call(name, stage, function, *args):
@@ -46,29 +92,125 @@ def _tensor(name, stage, value):
     return value
 
 
-def param_pairs(module, name):
-    """``module.param()`` (or the ``param`` property) as a list of ``(value, gradient)`` tensors.
+def _is_pair(item):
+    return (isinstance(item, (list, tuple)) and len(item) == 2
+            and all(isinstance(t, torch.Tensor) for t in item))
+
+
+def _parameter_object(item):
+    """``(item.data, item.grad)`` for a parameter object holding both as tensors, else None."""
+    if isinstance(item, torch.Tensor):
+        return None
+    try:
+        value, gradient = getattr(item, "data", None), getattr(item, "grad", None)
+    except Exception:  # a property that raises is not a parameter object
+        return None
+    if isinstance(value, torch.Tensor) and isinstance(gradient, torch.Tensor):
+        return value, gradient
+    return None
+
+
+def read_pairs(structure, name, stage="param()"):
+    """Any parameter structure as a flat list of ``(value, gradient)`` tensors, in order.
+
+    Pairs (two tensors) are taken as they are; parameter objects give ``(.data, .grad)``;
+    dicts give their values in order; other iterables are flattened (module docstring).
 
     Raises:
-        ProtocolError: ``param`` is missing, raises, or is not a list of tensor pairs.
+        ProtocolError: an element is none of these (a lone tensor: values without gradients),
+            or the nesting is deeper than ``_DEPTH``.
     """
+    pairs = []
+
+    def visit(item, path, depth):
+        parameter = None if _is_pair(item) else _parameter_object(item)
+        if _is_pair(item) or parameter is not None:
+            pairs.append(tuple(item) if parameter is None else parameter)
+        elif depth < _DEPTH and isinstance(item, dict):
+            for key, value in list(item.items()):
+                visit(value, f"{path}[{key!r}]", depth + 1)
+        elif (depth < _DEPTH and isinstance(item, Iterable)
+              and not isinstance(item, (torch.Tensor, str, bytes))):
+            for index, value in enumerate(list(item)):
+                visit(value, f"{path}[{index}]", depth + 1)
+        else:
+            what = ("a tensor alone (values without gradients: give the adapter a params hook)"
+                    if isinstance(item, torch.Tensor) else type(item).__name__)
+            raise ProtocolError(f"{name}.{stage}{path} is {what}, not a (value, gradient) pair "
+                                "of tensors")
+
+    try:
+        visit(structure, "", 0)
+    except ProtocolError:
+        raise
+    except Exception as error:  # iterating a foreign object may raise anything
+        raise ProtocolError(f"{name}.{stage} could not be read: {type(error).__name__}: "
+                            f"{error}") from error
+    for index, (value, gradient) in enumerate(pairs):
+        if value.shape != gradient.shape:
+            raise ProtocolError(f"{name}.{stage}[{index}]: value shape {list(value.shape)} "
+                                f"but gradient shape {list(gradient.shape)}")
+    return pairs
+
+
+def param_pairs(module, name, hooks=None):
+    """The module's ``(value, gradient)`` pairs: the adapter's ``params`` hook, else
+    ``module.param()`` (or the ``param`` property), read by ``read_pairs``.
+
+    Raises:
+        ProtocolError: ``param`` is missing or raises, or its result cannot be read.
+    """
+    if hooks is not None and hooks.params is not None:
+        return read_pairs(call(name, "params", hooks.params, module), name, "params()")
     attribute = getattr(module, "param", None)
     if attribute is None:
-        raise ProtocolError(f"{name} has no param()")
-    pairs = call(name, "param", attribute) if callable(attribute) else attribute
-    try:
-        pairs = [tuple(pair) for pair in pairs]
-    except TypeError:
-        raise ProtocolError(f"{name}.param() returned {type(pairs).__name__}, not a list of "
-                            "(value, gradient) pairs") from None
-    for index, pair in enumerate(pairs):
-        if len(pair) != 2 or not all(isinstance(t, torch.Tensor) for t in pair):
-            raise ProtocolError(f"{name}.param()[{index}] is not a (value, gradient) pair of "
-                                "tensors")
-        if pair[0].shape != pair[1].shape:
-            raise ProtocolError(f"{name}.param()[{index}]: value shape {list(pair[0].shape)} "
-                                f"but gradient shape {list(pair[1].shape)}")
-    return pairs
+        raise ProtocolError(f"{name} has no param() (an adapter hook params(module) can say "
+                            "where its parameters are)")
+    return read_pairs(call(name, "param", attribute) if callable(attribute) else attribute, name)
+
+
+class GradientProbe:
+    """The model a ``loss_takes_model`` loss is built on: its ``backward`` keeps dL/dprediction.
+
+    ``forward`` is the identity, so a loss that runs the model on its input sees the
+    prediction itself.
+    """
+
+    def __init__(self):
+        self.gradient = None
+
+    def forward(self, x, *_):
+        return x
+
+    def backward(self, gradient, *_):
+        self.gradient = gradient
+        return gradient
+
+    def param(self):
+        return []
+
+    def zero_grad(self):
+        pass
+
+    def take(self, name):
+        """The gradient the loss's backward passed on (and forget it)."""
+        gradient, self.gradient = self.gradient, None
+        if gradient is None:
+            raise ProtocolError(f"{name}.backward did not call model.backward(gradient) "
+                                "(declared loss_takes_model)")
+        return _tensor(name, "backward", gradient)
+
+
+def _columns(tensor, per_sample):
+    """A harness tensor in the column layout: a sample ``[n] → [n, 1]``, a batch transposed."""
+    return tensor.unsqueeze(-1) if per_sample or tensor.ndim == 1 else tensor.transpose(-1, -2)
+
+
+def _rows(tensor, per_sample):
+    """The inverse of ``_columns`` for what the target returned."""
+    if per_sample:
+        return tensor.squeeze(-1) if tensor.ndim >= 2 else tensor
+    return tensor.transpose(-1, -2) if tensor.ndim >= 2 else tensor
 
 
 class ModuleView:
@@ -77,14 +219,16 @@ class ModuleView:
     Attributes:
         module: the target's own object.
         name: its label in messages.
+        hooks: the adapter's ``Hooks`` (``per_sample`` alone when none are given).
         per_sample: feed one row at a time.
         returns_grad: whether ``backward`` is due to return dL/dx.
         notes: the protocol variants met, one sentence each (for reports).
     """
 
-    def __init__(self, module, name, *, per_sample=False, returns_grad=True):
+    def __init__(self, module, name, *, per_sample=False, returns_grad=True, hooks=None):
         self.module, self.name = module, name
-        self.per_sample, self.returns_grad = per_sample, returns_grad
+        self.hooks = hooks if hooks is not None else Hooks(per_sample=per_sample)
+        self.per_sample, self.returns_grad = self.hooks.per_sample, returns_grad
         self.notes = []
         self._rows = None
 
@@ -98,27 +242,41 @@ class ModuleView:
     def forward(self, x):
         """The output for ``x`` ([B, in]; any leading axes without ``per_sample``)."""
         if not self.per_sample:
-            return _tensor(self.name, "forward",
-                           call(self.name, "forward", self.module.forward, x.clone())).clone()
+            return self.call_forward(x.clone()).clone()
         self._rows = x.detach().clone()
-        return torch.stack([self._forward_row(row) for row in self._rows])
+        return torch.stack([self.call_forward(row.clone()).clone() for row in self._rows])
 
-    def _forward_row(self, row):
-        return _tensor(self.name, "forward",
-                       call(self.name, "forward", self.module.forward, row.clone())).clone()
+    def call_forward(self, x):
+        """One call of the target's ``forward`` on ``x`` itself (no copy), in the target's
+        layout; the output as the target produced it (the ``output`` hook's), as a view in
+        the harness's layout."""
+        given = _columns(x, self.per_sample) if self.hooks.column_vectors else x
+        returned = call(self.name, "forward", self.module.forward, given)
+        if self.hooks.output is not None:
+            returned = call(self.name, "output", self.hooks.output, self.module, returned)
+        output = _tensor(self.name, "forward", returned)
+        return _rows(output, self.per_sample) if self.hooks.column_vectors else output
+
+    def call_backward(self, gradient):
+        """One call of the target's ``backward`` on ``gradient`` itself (no copy); dL/dx as
+        returned (``None`` included), as a view in the harness's layout."""
+        given = (_columns(gradient, self.per_sample) if self.hooks.column_vectors
+                 else gradient)
+        returned = call(self.name, "backward", self.module.backward, given)
+        if returned is None or not self.hooks.column_vectors:
+            return returned
+        return _rows(_tensor(self.name, "backward", returned), self.per_sample)
 
     def backward(self, grad_output):
         """dL/dx for the last forward (``None`` for a container declared not to return it)."""
         if not self.per_sample:
-            return self._checked_gradient(call(self.name, "backward", self.module.backward,
-                                               grad_output.clone()))
+            return self._checked_gradient(self.call_backward(grad_output.clone()))
         if self._rows is None:
             raise ProtocolError(f"{self.name}: backward before forward")
         rows = []
         for row, gradient in zip(self._rows, grad_output, strict=True):
-            self._forward_row(row)
-            rows.append(self._checked_gradient(call(self.name, "backward", self.module.backward,
-                                                    gradient.clone())))
+            self.call_forward(row.clone())
+            rows.append(self._checked_gradient(self.call_backward(gradient.clone())))
         return None if rows[0] is None else torch.stack(rows)
 
     def _checked_gradient(self, gradient):
@@ -131,10 +289,15 @@ class ModuleView:
         return _tensor(self.name, "backward", gradient).clone()
 
     def param(self):
-        """The ``(value, gradient)`` pairs, whether ``param`` is a method or a property."""
-        if not callable(getattr(self.module, "param", None)):
+        """The ``(value, gradient)`` pairs, read afresh (``param_pairs``)."""
+        if self.hooks.params is None and not callable(getattr(self.module, "param", None)):
             self._note("param is an attribute, not a method")
-        return param_pairs(self.module, self.name)
+        return param_pairs(self.module, self.name, self.hooks)
+
+    def optimizer_argument(self):
+        """What the target's optimiser factories take: the module itself when declared
+        (``optimizer_takes_module``), else the ``param()`` list."""
+        return self.module if self.hooks.optimizer_takes_module else self.param()
 
     @property
     def has_zero_grad(self):
@@ -150,11 +313,16 @@ class ModuleView:
             gradient.zero_()
 
     def mode(self, training):
-        """``train()`` or ``eval()``; ``ProtocolError`` when the target has neither."""
+        """Training or evaluation mode: the ``set_training`` hook, else ``train()`` or
+        ``eval()``; ``ProtocolError`` when the target has neither."""
+        if self.hooks.set_training is not None:
+            call(self.name, "set_training", self.hooks.set_training, self.module, training)
+            return self
         stage = "train" if training else "eval"
         method = getattr(self.module, stage, None)
         if not callable(method):
-            raise ProtocolError(f"{self.name} has no {stage}() method")
+            raise ProtocolError(f"{self.name} has no {stage}() method (an adapter hook "
+                                "set_training(module, training) can say how to switch it)")
         call(self.name, stage, method)
         return self
 
@@ -162,12 +330,17 @@ class ModuleView:
 class LossView:
     """A target loss as the harness calls it: ``forward(prediction, target)``, ``backward()``.
 
-    With ``per_sample`` the batch loss is the SUM of the per-row losses, and ``backward`` reruns
-    each row's forward before its backward; the measured normalisation is then per sample.
+    Predictions are [B, C] (or [R, B, C] with replicas) and the result a 0-d loss (one per
+    replica) in the harness's layout, whatever the target's (module docstring). With
+    ``per_sample`` the batch loss is the SUM of the per-row losses, and ``backward`` reruns each
+    row's forward before its backward. ``probe`` is the ``GradientProbe`` a
+    ``loss_takes_model`` loss was built on.
     """
 
-    def __init__(self, loss, name, *, per_sample=False):
-        self.loss, self.name, self.per_sample = loss, name, per_sample
+    def __init__(self, loss, name, *, per_sample=False, hooks=None, probe=None):
+        self.loss, self.name = loss, name
+        self.hooks = hooks if hooks is not None else Hooks(per_sample=per_sample)
+        self.per_sample, self.probe = self.hooks.per_sample, probe
         self._last = None
 
     def __repr__(self):
@@ -177,31 +350,59 @@ class LossView:
         """The loss, a 0-d tensor (a Python number is accepted and converted)."""
         self._last = (prediction.detach().clone(), target.detach().clone())
         if not self.per_sample:
-            return self._value(prediction, target)
+            return self._value(*self._last)
         return torch.stack([self._value(p, t) for p, t in zip(*self._last, strict=True)]).sum()
 
+    def _layout(self, tensor):
+        """A prediction or target in the loss's layout (``loss_flat``, ``column_vectors``);
+        int64 class indices are left as they are."""
+        if tensor.dtype == torch.int64:
+            return tensor.clone()
+        if self.hooks.loss_flat:
+            return tensor.reshape(-1).clone()
+        if self.hooks.column_vectors:
+            return _columns(tensor, self.per_sample).clone()
+        return tensor.clone()
+
     def _value(self, prediction, target):
-        value = call(self.name, "forward", self.loss.forward, prediction.clone(), target.clone())
-        if isinstance(value, (int, float)):
+        value = call(self.name, "forward", self.loss.forward, self._layout(prediction),
+                     self._layout(target))
+        if self.hooks.loss_value is not None:
+            value = call(self.name, "loss_value", self.hooks.loss_value, value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = torch.tensor(float(value), dtype=prediction.dtype)
         value = _tensor(self.name, "forward", value)
         if prediction.ndim == 3 and tuple(value.shape) == prediction.shape[:1]:
             return value.clone()  # one loss per replica (refnet's replica axis)
         if value.numel() != 1:
+            hint = ("; an adapter hook loss_value(returned) can say which number is the loss"
+                    if self.hooks.loss_value is None else "")
             raise ProtocolError(f"{self.name}.forward returned shape {list(value.shape)}, not "
-                                "one number")
+                                f"one number{hint}")
         return value.reshape(()).clone()
 
     def backward(self):
         """dL/dprediction for the last forward, shaped like the prediction."""
+        if self._last is None:
+            raise ProtocolError(f"{self.name}: backward before forward")
         if not self.per_sample:
-            return self._gradient()
+            return self._gradient(self._last[0])
         rows = []
         for prediction, target in zip(*self._last, strict=True):
             self._value(prediction, target)
-            rows.append(self._gradient())
+            rows.append(self._gradient(prediction))
         return torch.stack(rows)
 
-    def _gradient(self):
-        return _tensor(self.name, "backward", call(self.name, "backward", self.loss.backward)
-                       ).clone()
+    def _gradient(self, prediction):
+        returned = call(self.name, "backward", self.loss.backward)
+        gradient = (self.probe.take(self.name) if self.probe is not None
+                    else _tensor(self.name, "backward", returned))
+        if self.hooks.loss_flat or self.hooks.column_vectors:
+            if gradient.numel() != prediction.numel():
+                raise ProtocolError(f"{self.name}.backward returned shape "
+                                    f"{list(gradient.shape)} for a prediction of "
+                                    f"{prediction.numel()} elements")
+            if self.hooks.column_vectors and not self.hooks.loss_flat:
+                gradient = _rows(gradient, self.per_sample)
+            gradient = gradient.reshape(prediction.shape)
+        return gradient.clone()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from verification.targets.protocol import ModuleView
 
-__all__ = ["Layer", "linear", "relu", "tanh", "sigmoid", "dropout", "sequential",
+__all__ = ["Layer", "linear", "relu", "tanh", "sigmoid", "activation", "dropout", "sequential",
            "report_network", "leaves", "describe", "Component", "build", "REPORT_SIZES"]
 
 REPORT_SIZES = (2, 25, 25, 25, 2)
@@ -26,7 +26,8 @@ class Layer:
     Attributes:
         kind: ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"dropout"`` or
             ``"sequential"``.
-        in_features: inputs of a ``linear``.
+        in_features: inputs of a ``linear``; the input's width of an element-wise module,
+            where known (0 otherwise), for constructors that need it.
         out_features: outputs of a ``linear``.
         p: drop probability of a ``dropout``.
         children: the modules of a ``sequential``, in order.
@@ -45,16 +46,21 @@ def linear(in_features, out_features, replicas=None):
     return Layer("linear", in_features, out_features, replicas=replicas)
 
 
-def relu():
-    return Layer("relu")
+def relu(features=0):
+    return Layer("relu", features)
 
 
-def tanh():
-    return Layer("tanh")
+def tanh(features=0):
+    return Layer("tanh", features)
 
 
-def sigmoid():
-    return Layer("sigmoid")
+def sigmoid(features=0):
+    return Layer("sigmoid", features)
+
+
+def activation(kind, features=0):
+    """The element-wise module ``kind`` (``"relu"``, ``"tanh"`` or ``"sigmoid"``)."""
+    return Layer(kind, features)
 
 
 def dropout(p):
@@ -65,12 +71,15 @@ def sequential(*children):
     return Layer("sequential", children=tuple(children))
 
 
-def report_network(activation, sizes=REPORT_SIZES):
-    """``Linear → activation → … → Linear → Sigmoid`` (the report's Figure 1)."""
+def report_network(hidden, sizes=REPORT_SIZES, output="sigmoid"):
+    """``Linear → hidden → … → Linear → output`` (the report's Figure 1, with its Sigmoid
+    output); ``output=None`` ends with the last Linear (for a framework without Sigmoid)."""
     layers = []
     for index, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers += [linear(inputs, outputs),
-                   sigmoid() if index == len(sizes) - 2 else Layer(activation)]
+        last = index == len(sizes) - 2
+        layers.append(linear(inputs, outputs))
+        if not last or output is not None:
+            layers.append(Layer(output if last else hidden, outputs))
     return sequential(*layers)
 
 
@@ -132,17 +141,17 @@ def build(target, layer, generator, name=None):
         if node.kind == "sequential":
             return target.build("sequential", *(make(child) for child in node.children))
         if node.kind == "linear":
-            module = target.build("linear", node.in_features, node.out_features, generator)
+            module = target.build("linear", node.in_features, node.out_features, generator,
+                                  features=node.in_features)
         elif node.kind == "dropout":
-            module = target.build("dropout", node.p, generator)
+            module = target.build("dropout", node.p, generator, features=node.in_features)
         else:
-            module = target.build(node.kind)
+            module = target.build(node.kind, features=node.in_features)
         built.append(module)
         return module
 
     module = make(layer)
     facts = target.facts
-    view = ModuleView(module, describe(layer) if name is None else name,
-                      per_sample=facts.per_sample,
+    view = ModuleView(module, describe(layer) if name is None else name, hooks=target.hooks,
                       returns_grad=layer.kind != "sequential" or facts.sequential_returns_grad)
     return Component(view, layer, built, facts.weight_layout)
