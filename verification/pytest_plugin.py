@@ -36,6 +36,8 @@ class ConformItem(pytest.Item):
         self.record, self.spec = record, spec
 
     def runtest(self):
+        if self.record["status"] == "skipped":
+            pytest.skip(self.record["detail"])
         if self.record["status"] != "pass":
             raise ConformFailure(self.record["detail"])
 
@@ -54,9 +56,14 @@ class ConformItem(pytest.Item):
 
 
 def _records(run):
-    if run.status == "completed":
-        return run.record["target"]["name"], run.record["checks"]
-    return run.spec, [run.failure_record()]
+    """The target's name and its checks, then one ``"skipped"`` record per case not built
+    for lack of a component (a pytest skip naming the reason)."""
+    if run.status != "completed":
+        return run.spec, [run.failure_record()]
+    skipped = [{"status": "skipped", "component": entry.get("component", ""), "kind": "skipped",
+                "id": f"skipped/{entry.get('case', '')}", "detail": entry.get("reason", "")}
+               for entry in run.record.get("skipped") or [] if isinstance(entry, dict)]
+    return run.record["target"]["name"], [*run.record["checks"], *skipped]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -311,7 +311,7 @@ def _analytic_pass(module, x, generator):
     """``zero_grad(); forward(x); backward(w)`` with ``w`` drawn from ``generator``.
 
     Run in float64 unless the module computes in float32 (float32 parameters or input, or a
-    float32 output for a float64 input), then again in float32.
+    float32 output or gradient for a float64 input), then again in float32.
     """
     parameters = [value for value, _ in _call("param", module.param)]
     dtype = computed_dtype(x, *parameters)
@@ -332,7 +332,7 @@ def _pass_at(module, x, generator):
     gradients = [gradient.detach().clone() for _, gradient in _call("param", module.param)]
     if grad_x is not None:
         gradients.insert(0, _require_finite("backward", x, grad_x).detach().clone())
-    dtype = computed_dtype(x, y)
+    dtype = computed_dtype(x, y, *gradients)  # a float32 gradient is held to float32's u
     return _Point(x, weights, float(_loss(weights, y)), float((weights * y).abs().sum()),
                   gradients, dtype, grad_x is not None)
 

@@ -8,23 +8,31 @@ dL/dprediction``. ``check_loss`` separates what is a bug from what is a conventi
    (``row_wise=False``). ``backward`` must be the derivative of ``forward``, whatever the
    normalisation: a loss divided by B with a gradient divided by B passes, a mean whose
    gradient lacks the 1/N fails.
-2. **Normalisation** (a fact): the measured factor c = L / S, S the unnormalised sum of the
-   loss terms (Σ (x − t)² for MSE; Σ over samples of −Σ_c t log softmax for cross-entropy;
-   Σ −[t log p + (1 − t) log(1 − p)] for BCE), named ``"sum"`` (c = 1), ``"mean"`` (÷ the
-   number of terms: B × outputs for MSE and BCE, B for cross-entropy, as torch) or
-   ``"batch_mean"`` (÷ B). A reduction other than torch's ``"mean"`` is reported in the value
-   result's ``convention``, not as a failure. A DECLARED reduction (the target's
-   ``mse_reduction``, or a ``reduction`` attribute as refnet's ``MSELoss`` has) must hold.
-3. **Reference** (kind ``autograd``): the value and dL/dprediction against c·S computed by
-   torch in float64 and differentiated by autograd, with c the declared reduction's (or the
-   measured one).
+2. **Normalisation** (a fact): the factor c = L / S, S the unnormalised sum of the loss terms
+   (Σ (x − t)² for MSE; Σ over samples of −Σ_c t log softmax for cross-entropy;
+   Σ −[t log p + (1 − t) log(1 − p)] for BCE), measured at the main input and at every
+   ``also_at`` input (other batch sizes and widths). The named reductions are ``"sum"``
+   (c = 1), ``"mean"`` (÷ the number of terms: B × outputs for MSE and BCE, B for
+   cross-entropy, as torch) and ``"batch_mean"`` (÷ B). A loss follows a named reduction
+   times a constant k (``Normalisation``: ½·MSE is ½ × the batch mean) when
+   k_i = c_i / c_named(shape_i) is the same at every input, within the values' rtol; among
+   several, the one with k nearest 1. That is a convention, reported in the value result's
+   ``convention``, not a failure. A ratio that no named reduction times a constant explains
+   (a sigmoid inside a "cross-entropy") fails: "not a scaled cross-entropy: the ratio L / S
+   varies from a to b". A DECLARED reduction (the target's ``mse_reduction``, or a
+   ``reduction`` attribute as refnet's ``MSELoss`` has) must hold with k = 1.
+3. **Reference** (kind ``autograd``): the values at every input against k·c_named·S, and
+   dL/dprediction at the main input against k·c_named times autograd's gradient of S, in
+   float64.
 
 The tolerance is ``autograd_tolerance`` (verification/checks/reference.py) with summation
 length n = N + ``ELEMENTWISE_TERMS``, N the elements of one replica's prediction: the loss sums
 N terms, and each side rounds that sum in its own order. The terms are all positive and each
 gradient element is a few operations rounded relative to its result, so Σ|terms| is the
-compared value itself and the scale is max|expected|. The normalisation is named when c is
-within that same rtol of a candidate.
+compared value itself and the scale is max|expected|. u is that of the dtype the compared
+tensor was computed in: float32 when the prediction or that tensor is float32 (a loss that
+computes in float32 inside a float64 check is held to float32's round-off, its gradient to
+its own dtype's).
 
 The report's literal pair is a negative control. Eq. 14 is the mean
 L = (1/N) Σ (x_i − t_i)², whose gradient is 2(x − t)/N; eq. 15, 2(x − t), is the gradient of the

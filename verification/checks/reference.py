@@ -499,7 +499,9 @@ def _batch_size(x):
 
 
 def _compare_tensor(check_id, module, what, expected, got, magnitude, budget):
-    tolerance = budget(float(magnitude.max()) if magnitude.numel() else 0.0)
+    """``compare`` under the budget's tolerance, in float32's u where ``got`` is float32
+    (a tolerance is never taken from another dtype than the compared tensor's)."""
+    tolerance = budget(float(magnitude.max()) if magnitude.numel() else 0.0, got.dtype)
     return compare(check_id=check_id, module=module, kind=KIND, expected=expected, got=got,
                    atol=tolerance.atol, rtol=tolerance.rtol, what=what, context=budget.context)
 
@@ -512,8 +514,9 @@ class _Budget:
     terms: int
     context: str
 
-    def __call__(self, scale):
-        return autograd_tolerance(self.dtype, self.terms, scale)
+    def __call__(self, scale, compared_dtype=torch.float64):
+        dtype = torch.float32 if torch.float32 in (self.dtype, compared_dtype) else self.dtype
+        return autograd_tolerance(dtype, self.terms, scale)
 
 
 def _compare_passes(name, labels, expected, got, magnitudes, budget):

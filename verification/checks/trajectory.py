@@ -6,8 +6,9 @@ lists) start from the same weights and take the same K mini-batches, drawn from 
 step runs forward, the MSE loss, zero_grad, backward and the optimiser step on both sides (the
 framework through the module protocol with ITS loss and optimiser, refnet's by default; the
 twin through autograd and ``torch.optim``, with the loss normalised as the framework's:
-``"mean"``, ``"sum"`` or ``"batch_mean"``). The model's parameter values are put back
-afterwards; the model is never copied (some frameworks cannot be). The loss of every step and
+``"mean"``, ``"sum"`` or ``"batch_mean"``, or one of these times a measured constant). The
+model's parameter values are put back afterwards; the model is never copied (some frameworks
+cannot be). The loss of every step and
 every parameter after every step are compared; each quantity yields one ``CheckResult``, that
 of its worst step (largest error/tolerance), whose detail names the step.
 
@@ -305,11 +306,14 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
         steps: number of updates K.
         batch_size: rows per batch, drawn with replacement (the same rows for every replica).
         reduction: the loss's normalisation: ``"sum"`` (the report's eq. 15, refnet's
-            training default), ``"mean"`` or ``"batch_mean"``.
+            training default), ``"mean"`` or ``"batch_mean"``, or a ``Normalisation`` (any of
+            these times a constant, as ``measure_normalisation`` found it).
         seed: seed of the batch draw.
         name: the model's name in the ids; its description when ``None``.
-        loss: the framework's MSE loss object; ``refnet.MSELoss(reduction)`` when ``None``.
-        build_optimizer: the framework's optimiser, ``build(params, lr)``; refnet's
+        loss: the framework's MSE loss object, or a ``LossView`` of it (as
+            ``Target.loss`` builds it); ``refnet.MSELoss(reduction)`` when ``None``.
+        build_optimizer: the framework's optimiser, ``build(params, lr)`` (``params`` is the
+            module itself for a view with ``optimizer_takes_module``); refnet's
             ``optimizer`` when ``None``.
         layer: the structure of a model that is not refnet's (``verification.targets.spec``).
         weight_layout: ``"out_in"`` or ``"in_out"`` for such a model.

@@ -1,10 +1,12 @@
 """Every check kind on every component of a target: the same cases for refnet and any other.
 
-``target_cases(target)`` turns a ``Target`` (verification/targets/adapter.py) into ``Case``s,
-one group per component the adapter provides. Each case builds FRESH objects through the
-adapter (the harness never copies a target's object), writes its own seeded parameter values
-through ``param()`` (so that every framework is checked at the same point whatever its
-initialisation), and runs:
+``planned_cases(target)`` turns a ``Target`` (verification/targets/adapter.py) into ``Case``s,
+one group per component the adapter provides, and lists as ``Skipped`` the cases that need a
+component it lacks (only a linear layer and a loss are required). Each case builds FRESH
+objects through the adapter (the harness never copies a target's object), writes its own
+seeded parameter values through the parameters (so that every framework is checked at the same
+point whatever its initialisation), and runs, with torch's default dtype set to the check dtype
+from start to end:
 
 ==========================  ===================================================================
 component                   checks (kinds)
@@ -15,19 +17,23 @@ component                   checks (kinds)
 ``sigmoid``                 (±30, ±1e-3, …) and extreme ones (±800: a Tanh written as an exp
                             ratio returns NaN there); ReLU's slope at 0 (``kink``: a declared
                             or any single valid slope is a convention, not a failure)
-``sequential``              the report's 2-25-25-25-2 network with ReLU and with Tanh, and a
-                            nested container (not for a container declared to return no dL/dx,
-                            which cannot nest): finite differences, autograd twin,
-                            accumulation, side effects (a reused activation instance fails here)
-``mse_loss``,               consistency (finite differences), normalisation (a fact, or the
-``cross_entropy_loss``,     declared one), value and gradient against torch
-``bce_loss``
+``sequential``              the report's 2-25-25-25-2 network with each of ReLU and Tanh the
+                            target has, ending with Sigmoid where it has one, and a nested
+                            container (not for a container declared to return no dL/dx, which
+                            cannot nest): finite differences, autograd twin, accumulation, side
+                            effects (a reused activation instance fails here)
+``mse_loss``,               consistency (finite differences); normalisation measured at three
+``cross_entropy_loss``,     shapes (``LOSS_SHAPES``: a named reduction times a constant is a
+``bce_loss``                convention, a declared one must hold); value and gradient against
+                            torch
 ``dropout``                 drop rate, fresh masks, rescale, backward under the mask, eval mode
 ``sgd``, ``adam``,          the target's optimiser against ``torch.optim`` on the same values
-extra optimisers            and gradients, 20 steps
-``training``                the report network (Tanh) trained for 20 steps with the target's
-                            loss and SGD (and Adam), against the twin and ``torch.optim`` from
-                            the same weights, data and batch order
+extra optimisers            and gradients, 20 steps (on a Linear's parameters for an optimiser
+                            built on a module)
+``training``                the report network (Tanh, else ReLU; Sigmoid output where there is
+                            one) trained for 20 steps with the target's MSE loss, normalised as
+                            measured, and SGD (and Adam), against the twin and ``torch.optim``
+                            from the same weights, data and batch order
 ==========================  ===================================================================
 
 Finite differences take the protocol path (one element at a time) for any framework but
