@@ -243,7 +243,7 @@ def test_module_mixing_samples_is_told_to_pass_row_wise_false():
             return grad_output.expand(4, -1)
 
     [result] = check_backward(BatchSum(), _uniform(4, 3))
-    assert not result.passed and "pass row_wise=False" in result.detail, result.detail
+    assert not result.passed and "row_wise=False" in result.detail, result.detail
     assert_backward_matches(BatchSum(), _uniform(4, 3), row_wise=False)
 
 

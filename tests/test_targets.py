@@ -1,4 +1,4 @@
-"""Checking other frameworks: adapters, the six fixture frameworks and their planted bugs.
+"""Checking other frameworks: adapters, the ten fixture frameworks and their planted bugs.
 
 Every correct fixture (and refnet) must pass every check; every planted bug must be flagged by a
 check of its kind on its component, and nothing may fail on a component that does not use the
@@ -35,7 +35,8 @@ from verification.targets.protocol import ModuleView
 from verification.targets.state import torch_state_kept
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
-NAMES = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention")
+NAMES = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention", "objects",
+         "folded", "driven", "columns")
 F64 = torch.float64
 
 
@@ -83,6 +84,12 @@ def test_correct_framework_passes_every_check(name):
     assert len(results) > 100, f"{name}: only {len(results)} checks ran"
     assert not _failures(results), "\n".join(r.detail for r in _failures(results))
     assert all(result.component for result in results), "every result names its component"
+    kinds = {result.kind for result in results}
+    components = {result.component for result in results}
+    assert {"finite_difference", "autograd", "accumulation", "side_effect"} <= kinds, kinds
+    assert "sequential" in components, f"{name}: no container check ran"
+    if target.has("sgd") or target.has("adam"):
+        assert {"training"} <= components and "trajectory" in kinds, components
 
 
 @pytest.mark.parametrize(("name", "variant", "expected"), list(_planted()))

@@ -593,7 +593,9 @@ def _require_rows(outputs, point, rows):
         shape = list(getattr(outputs, "shape", [])) or type(outputs).__name__
         raise _ModuleError(
             f"forward on a tall batch of {rows} rows returned {shape}, not one row per input "
-            "row: the module is not row-wise; pass row_wise=False"
+            f"row (expected {list(expected) if expected else 'one row each'}): the module "
+            "keeps an output of an earlier call, or mixes rows (for a module that really mixes "
+            "rows, check_backward takes row_wise=False)"
         )
 
 

@@ -176,7 +176,7 @@ def _torch_step(twin, reduction, optimizer, x, targets, record):
     with torch.enable_grad():
         prediction = twin(x.to(torch.float64))
         wide_targets = targets.to(torch.float64)
-        if reduction.named and reduction.name in ("mean", "sum"):
+        if reduction.named and not reduction.per_sample and reduction.name in ("mean", "sum"):
             loss = torch_mse(prediction, wide_targets, reduction.name)
         else:
             loss = torch_mse(prediction, wide_targets, "sum") * _mse_factor(targets, reduction)
