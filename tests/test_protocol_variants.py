@@ -331,3 +331,39 @@ def test_factories_get_the_input_width_and_a_unique_name_when_they_ask():
     run_cases([case for case in planned_cases(target)[0] if case.name == "relu"])
     assert seen and {features for features, _ in seen} == {5}, seen
     assert len({name for _, name in seen}) == len(seen), "names are unique"
+
+
+class _ClampsInputInBackward:
+    """y = x; its backward clamps the input it kept, in place (a write during backward)."""
+
+    def forward(self, x):
+        self.x = x
+        return x.clone()
+
+    def backward(self, gradient):
+        self.x.clamp_(min=0)
+        return gradient
+
+    def param(self):
+        return []
+
+
+class _ClampsInputInForward(_ClampsInputInBackward):
+    """The same write, made by forward."""
+
+    def forward(self, x):
+        self.x = x.clamp_(min=0)
+        return x.clone()
+
+    def backward(self, gradient):
+        return gradient
+
+
+@pytest.mark.parametrize(("stage", "module"), [("backward", _ClampsInputInBackward()),
+                                               ("forward", _ClampsInputInForward())])
+def test_a_write_into_the_input_names_the_call_that_made_it(stage, module):
+    from verification import check_side_effects
+
+    x = torch.linspace(-1, 1, 6, dtype=F64).reshape(2, 3)
+    [result] = [r for r in check_side_effects(module, x, name="m") if r.id.endswith("/input")]
+    assert not result.passed and f"(written during {stage})" in result.detail, result.detail
