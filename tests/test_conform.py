@@ -1,7 +1,9 @@
 """``refnet conform``: one target's report, a scoreboard of many, isolation, baselines, and the
 pytest plugin."""
 
+import io
 import json
+import re
 import shutil
 import subprocess
 from importlib import metadata
@@ -10,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from refnet.cli import main
-from verification.conform import ConformOptions, run_conform
+from verification.conform import ConformOptions, _target_results, run_conform
+from verification.report.components import failure_lines
 from verification.report.results import validate
 from verification.suite.conformance import check_target
+from verification.targets.isolation import TargetRun
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 CORRECT = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention")
@@ -193,3 +197,108 @@ def test_the_plugin_imports_nothing_of_refnet_until_asked():
     loaded = subprocess.run(["python", "-c", probe], capture_output=True, text=True, timeout=60,
                             check=True).stdout.strip()
     assert loaded == "[]", loaded
+
+
+_FACTORIES = {"linear": "in_features, out_features, generator", "relu": "", "tanh": "",
+              "sigmoid": "", "sequential": "*modules", "mse_loss": "", "sgd": "params, lr"}
+_RAISING_SIGMOID = '''
+class RaisingSigmoid(fw.Sigmoid):
+    def forward(self, *input):
+        raise RuntimeError("planted: this sigmoid cannot run forward")
+'''
+
+
+def _handout_variant(folder, name, without=(), sigmoid=None):
+    """Write ``<name>_adapter.py``: handout_adapter's factories, delegated one by one, less
+    those in ``without``; ``sigmoid``, when given, is the body of its ``sigmoid()``."""
+    lines = ["import sys", f"sys.path.insert(0, {str(FRAMEWORKS)!r})", "import handout as fw",
+             "from handout_adapter import Adapter as Base", _RAISING_SIGMOID, "",
+             "class Adapter:", "    base = Base()"]
+    for factory, params in _FACTORIES.items():
+        if factory in without:
+            continue
+        call = ", ".join(p.strip() for p in params.split(",")) if params else ""
+        body = (sigmoid if factory == "sigmoid" and sigmoid
+                else f"return self.base.{factory}({call})")
+        lines += [f"    def {factory}(self{', ' if params else ''}{params}):", f"        {body}"]
+    path = folder / f"{name}_adapter.py"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def without_sigmoid(tmp_path_factory):
+    """A scoreboard of two handout variants: one with no sigmoid(), one whose Sigmoid raises
+    in forward; and what ``run_conform`` printed."""
+    folder, out = tmp_path_factory.mktemp("variants"), tmp_path_factory.mktemp("board")
+    specs = (_handout_variant(folder, "no_sigmoid", without=("sigmoid",)),
+             _handout_variant(folder, "raising_sigmoid", sigmoid="return RaisingSigmoid()"))
+    stream = io.StringIO()
+    status = run_conform(ConformOptions(targets=specs, out=out, jobs=2, quick=True,
+                                        show_progress=False), stream=stream)
+    board = json.loads((out / "results.json").read_text())
+    return out, status, {Path(t["spec"]).stem: t for t in board["targets"]}, stream.getvalue()
+
+
+def test_a_target_without_sigmoid_passes_and_lists_the_skipped_cases(without_sigmoid):
+    out, _, targets, _ = without_sigmoid
+    target = targets["no_sigmoid_adapter"]
+    results = json.loads((out / target["folder"] / "results.json").read_text())
+    skipped = {s["case"]: s for s in results["cases"]["skipped"]}
+    assert {"sigmoid", "sigmoid at hand-picked and extreme points"} <= set(skipped), skipped
+    assert all(s["reason"] == "the adapter has no sigmoid()" for s in skipped.values()
+               if s["component"] == "sigmoid"), skipped
+    assert results["status"] == "pass", [c["id"] for c in results["checks"]
+                                         if c["status"] == "fail"]
+    assert "sigmoid" not in results["cases"]["built"] and "linear 3→4" in results["cases"]["built"]
+    entry = results["components"]["sigmoid"]
+    assert entry["status"] == "skipped" and entry["checks"] == 0, entry
+    page = (out / target["folder"] / "index.html").read_text()
+    assert "Cases not built" in page and "the adapter has no sigmoid()" in page
+
+
+def _board_cell(html, folder, column):
+    """The ``column``-th ``<td>`` of the scoreboard row that links to ``folder``."""
+    row = html[html.index(f'href="{folder}/index.html"'):]
+    row = row[:row.index("</tr>")]
+    return re.findall(r"<td[^>]*>.*?</td>", row, flags=re.S)[column]
+
+
+def test_the_scoreboard_shows_a_dash_where_the_target_skipped_sigmoid(without_sigmoid):
+    out, status, targets, _ = without_sigmoid
+    board = json.loads((out / "results.json").read_text())
+    column = board["components"].index("sigmoid")
+    html = (out / "index.html").read_text()
+    skipped = _board_cell(html, targets["no_sigmoid_adapter"]["folder"], column)
+    assert ">—<" in skipped and "the adapter has no sigmoid()" in skipped, skipped
+    raising = _board_cell(html, targets["raising_sigmoid_adapter"]["folder"], column)
+    assert "FAIL" in raising and status == 1, raising
+
+
+def test_the_terminal_line_of_a_case_that_raises_names_the_exception(without_sigmoid):
+    _, _, _, printed = without_sigmoid
+    line = next((line for line in printed.splitlines() if "FAILED sigmoid:" in line), "")
+    assert "raised" in line and "planted: this sigmoid cannot run forward" in line, printed
+    assert "worst error/tolerance" not in line, line
+
+
+_GOOD_SKIP = {"case": "sigmoid", "component": "sigmoid", "reason": "the adapter has no sigmoid()"}
+_PASSING = {"id": "autograd/Linear/x", "module": "Linear", "kind": "autograd", "status": "pass",
+            "max_abs_error": 0.0, "max_rel_error": 0.0, "tolerance": 1.0, "error_ratio": 0.0,
+            "excluded": 0, "convention": "", "component": "linear", "case": "linear", "detail": ""}
+
+
+@pytest.mark.parametrize("skipped, kept", [
+    ("junk", []), (None, []),
+    ([1, {"case": "a"}, {"case": 2, "component": "x", "reason": "r"}, {**_GOOD_SKIP, "x": 1}],
+     [_GOOD_SKIP])])
+def test_a_malformed_skipped_list_from_the_worker_is_dropped_not_a_crash(skipped, kept):
+    record = {"checks": [_PASSING], "built": "not a list", "skipped": skipped}
+    options = ConformOptions(targets=("t",), out=Path("unused"))
+    results = _target_results(TargetRun("t", "completed", "", 1.0, record), options)
+    assert results["cases"] == {"built": [], "skipped": kept}, results["cases"]
+    assert results["status"] == "pass", "a skipped case is not a failure"
+    assert set(results["components"]) == {"linear", *(["sigmoid"] if kept else [])}
+    assert failure_lines(results["components"]) == []
+    timed_out = _target_results(TargetRun("t", "timeout", "slow", 1.0, None), options)
+    assert timed_out["cases"] == {"built": [], "skipped": []}

@@ -3,7 +3,8 @@
 Steps: prepare (validate the arguments, create the output folder, read the baseline); run every
 target in its own process, at most ``jobs`` at a time, each under ``timeout``
 (``verification/targets/isolation.py``); assemble each target's ``results.json`` (the schema of
-``refnet verify`` plus ``target``, ``components`` and ``conventions``); compare with the
+``refnet verify`` plus ``target``, ``components``, ``conventions`` and ``cases``: the cases
+built, and those skipped for lack of an optional component); compare with the
 baseline; write the reports atomically (one target: ``DIR/index.html`` and
 ``DIR/results.json``; several: ``DIR/<target>/`` each, and a scoreboard in ``DIR``); print a
 summary. The exit status is 0 exactly when every check of every target passes and nothing
@@ -80,11 +81,39 @@ def _prepare(options):
         raise ConformError(str(failure)) from None
 
 
+def _strings(value):
+    """``value`` if it is a list of strings, else ``[]``: the record comes from another
+    process."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return []
+
+
+def _skipped_cases(value):
+    """The record's well-formed skipped cases (``{"case", "component", "reason"}``, each a
+    string); anything else in it is dropped."""
+    if not isinstance(value, list):
+        return []
+    keys = ("case", "component", "reason")
+    return [{key: item[key] for key in keys} for item in value
+            if isinstance(item, dict) and all(isinstance(item.get(key), str) for key in keys)]
+
+
+def _case_lists(run, record):
+    """``{"built": [names], "skipped": [...]}`` from a completed run's record; empty lists for
+    a run that did not complete."""
+    if run.status != "completed":
+        return {"built": [], "skipped": []}
+    return {"built": _strings(record.get("built")),
+            "skipped": _skipped_cases(record.get("skipped"))}
+
+
 def _target_results(run, options):
     """One target's ``results.json``: the verify schema plus ``target``, ``components``,
-    ``conventions`` and ``run``."""
-    record = run.record or {}
+    ``conventions``, ``cases`` and ``run``."""
+    record = run.record if isinstance(run.record, dict) else {}
     checks = record.get("checks") or [run.failure_record()]
+    cases = _case_lists(run, record)
     target = record.get("target") or {"name": target_name(run.spec), "adapter": run.spec,
                                       "version": None, "declared_facts": {}, "components": [],
                                       "optimizers": []}
@@ -98,7 +127,8 @@ def _target_results(run, options):
         "benchmarks": [],
         "target": {**target, "spec": run.spec},
         "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3)},
-        "components": component_summary(checks),
+        "components": component_summary(checks, cases["skipped"]),
+        "cases": cases,
         "conventions": [{"component": c["component"], "id": c["id"], "convention":
                          c["convention"]} for c in checks if c.get("convention")],
         "seed": options.seed,
@@ -129,6 +159,7 @@ def _target_context(results, options, back_link):
         "environment": results["environment"], "seed": options.seed,
         "baseline_path": str(options.baseline) if options.baseline else "",
         "regressions": results["regressions"], "back_link": back_link,
+        "skipped": results["cases"]["skipped"], "built": len(results["cases"]["built"]),
     }
 
 
@@ -168,7 +199,7 @@ def _scoreboard(results_list, folders, options, baseline):
     targets = [{"name": r["target"]["name"], "spec": r["target"]["spec"], "folder": folder,
                 "status": r["status"], "run": r["run"], "checks": len(r["checks"]),
                 "failed": sum(c["status"] == "fail" for c in r["checks"]),
-                "components": r["components"]}
+                "skipped": len(r["cases"]["skipped"]), "components": r["components"]}
                for r, folder in zip(results_list, folders, strict=True)]
     results = with_regressions({
         "schema_version": SCHEMA_VERSION,
@@ -196,6 +227,7 @@ def _summary_line(target):
         return f"{target['run']['status']}: {target['run']['message']}"
     failed = [name for name, entry in target["components"].items() if entry["status"] == "fail"]
     text = f"{target['checks'] - target['failed']}/{target['checks']} checks pass"
+    text += f"; {target['skipped']} cases skipped" if target["skipped"] else ""
     return text + (f"; failing: {', '.join(failed)}" if failed else "")
 
 

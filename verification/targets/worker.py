@@ -1,10 +1,12 @@
 """The process one target runs in: ``python -m verification.targets.worker SPEC RECORD``.
 
 Loads the target, runs every case (``verification.suite.conformance``) and writes a JSON record
-atomically: ``{"target": description, "checks": [...]}``, or ``{"error": message}`` with exit
-status 3 when the target cannot be loaded. Before each case it prints ``case <name>`` on
-stdout, so the parent can show progress. Anything else (a crash of the interpreter, a hang)
-is the parent's business: it has its own timeout (``verification/targets/isolation.py``).
+atomically: ``{"target": description, "cases": count, "built": [case names], "skipped":
+[{"case", "component", "reason"}], "checks": [...]}`` (``skipped``: the cases not built for lack
+of an optional component), or ``{"error": message}`` with exit status 3 when the target cannot
+be loaded. Before each case it prints ``case <name>`` on stdout, so the parent can show
+progress. Anything else (a crash of the interpreter, a hang) is the parent's business: it has
+its own timeout (``verification/targets/isolation.py``).
 """
 
 import argparse
@@ -14,7 +16,7 @@ import sys
 import torch
 
 from refnet._io import write_atomically
-from verification.suite.conformance import run_cases, target_cases
+from verification.suite.conformance import planned_cases, run_cases
 from verification.targets.adapter import TargetError, load_target
 
 __all__ = ["main", "IMPORT_FAILED"]
@@ -37,9 +39,11 @@ def main(argv=None):
     except TargetError as error:
         write_atomically(args.record, json.dumps({"error": str(error)}))
         return IMPORT_FAILED
-    cases = target_cases(target, args.seed, args.quick)
+    cases, skipped = planned_cases(target, args.seed, args.quick)
     results = run_cases(cases, progress=lambda name: print(f"case {name}", flush=True))
     record = {"target": target.description(), "cases": len(cases),
+              "built": [case.name for case in cases],
+              "skipped": [case.as_dict() for case in skipped],
               "checks": [result.as_dict() for result in results]}
     write_atomically(args.record, json.dumps(record, allow_nan=True))
     return 0
