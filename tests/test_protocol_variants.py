@@ -367,3 +367,21 @@ def test_a_write_into_the_input_names_the_call_that_made_it(stage, module):
     x = torch.linspace(-1, 1, 6, dtype=F64).reshape(2, 3)
     [result] = [r for r in check_side_effects(module, x, name="m") if r.id.endswith("/input")]
     assert not result.passed and f"(written during {stage})" in result.detail, result.detail
+
+
+def test_a_boolean_training_attribute_is_set_without_a_hook():
+    class Flagged:
+        training = True
+
+    view = ModuleView(Flagged(), "flagged")
+    view.mode(False)
+    assert view.module.training is False and "boolean attribute training" in view.notes[0]
+    with pytest.raises(ProtocolError, match="no eval\\(\\) method and no boolean attribute"):
+        ModuleView(object(), "bare").mode(False)
+
+
+def test_rerun_of_a_check_the_case_does_not_have_is_an_error():
+    from verification import rerun
+
+    with pytest.raises(ValueError, match="has no check 'autograd/nothing'; its checks: \\["):
+        rerun(str(FRAMEWORKS / "handout_adapter.py"), "relu at its kink", "autograd/nothing")

@@ -402,7 +402,8 @@ def _gradient_check(name, kind, got, prediction, target, factor, declared):
     with torch.enable_grad():
         leaf = wide_prediction.clone().requires_grad_()
         (factor * _unnormalised(kind, leaf, wide_target)).sum().backward()
-    context = (f"{_describe_inputs(prediction)}; {kind} loss, L = {factor:.6g}·S"
+    context = (f"{_describe_inputs(prediction)}; {kind} loss, L = {factor:.6g}·S, S the sum "
+               "of its terms"
                + (f" (declared {declared})" if declared else ""))
     tolerance = _value_tolerance(prediction, got.gradient)
     return [_gradient_result(f"{KIND}/{name}/grad_prediction", name, leaf.grad, got.gradient,

@@ -147,7 +147,8 @@ def canonical_pairs(component, pairs=None):
     pairs = component.view.param() if pairs is None else pairs
     linears = [leaf for leaf in leaves(component.layer) if leaf.kind == "linear"]
     if len(pairs) != 2 * len(linears):
-        raise ProtocolError(f"{component.name}.param() lists {len(pairs)} pairs; its structure "
+        raise ProtocolError(f"{component.name}.{component.view.param_source} lists {len(pairs)} "
+                            "pairs; its structure "
                             f"has {len(linears)} Linear layer(s), a weight and a bias each")
     converted = []
     for index, linear in enumerate(linears):
@@ -172,7 +173,8 @@ def _weight_converter(component, linear, weight, index):
         hint = (f"; it is stored [{'in, out' if other == 'in_out' else 'out, in'}]: declare "
                 f"weight_layout = {other!r}"
                 if tuple(weight.shape) == _replica_shape(linear) + stored[-2:][::-1] else "")
-        raise ProtocolError(f"{component.name}.param()[{index}], the weight of "
+        raise ProtocolError(f"{component.name}.{component.view.param_source}[{index}], the "
+                            "weight of "
                             f"{describe_layer(linear)}, has shape {list(weight.shape)}; "
                             f"expected {list(stored)} for weight_layout={layout!r}{hint}")
     if layout == "out_in":
@@ -183,7 +185,8 @@ def _weight_converter(component, linear, weight, index):
 def _bias_converter(component, linear, bias, index):
     shape = _replica_shape(linear) + (linear.out_features,)
     if bias.numel() != linear.out_features * (linear.replicas or 1):
-        raise ProtocolError(f"{component.name}.param()[{index}], the bias of "
+        raise ProtocolError(f"{component.name}.{component.view.param_source}[{index}], the "
+                            "bias of "
                             f"{describe_layer(linear)}, has shape {list(bias.shape)}; expected "
                             f"{linear.out_features} elements")
     return lambda tensor: tensor.detach().to(torch.float64, copy=True).reshape(shape)

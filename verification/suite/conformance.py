@@ -504,7 +504,7 @@ def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
         The results (of ``check_id`` alone when given).
 
     Raises:
-        ValueError: no case of that name.
+        ValueError: no case of that name, or no check ``check_id`` in it.
     """
     target = _loaded(target)
     cases = [c for c in target_cases(target, seed, quick) if c.name == case]
@@ -512,6 +512,10 @@ def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
         names = [c.name for c in target_cases(target, seed, quick)]
         raise ValueError(f"rerun: {target.name} has no case {case!r}; its cases: {names}")
     results = [r for r in run_cases(cases) if check_id is None or r.id == check_id]
+    if not results:
+        ids = [r.id for r in run_cases(cases)]
+        raise ValueError(f"rerun: case {case!r} of {target.name} has no check {check_id!r}; "
+                         f"its checks: {ids}")
     for result in results:
         print(("PASS " if result.passed else "FAIL ") + result.detail, file=stream or sys.stdout)
     return results

@@ -294,6 +294,11 @@ class ModuleView:
             self._note("param is an attribute, not a method")
         return param_pairs(self.module, self.name, self.hooks)
 
+    @property
+    def param_source(self):
+        """Where the pairs come from, for messages: ``"params()"`` (the hook) or ``"param()"``."""
+        return "params()" if self.hooks.params is not None else "param()"
+
     def optimizer_argument(self):
         """What the target's optimiser factories take: the module itself when declared
         (``optimizer_takes_module``), else the ``param()`` list."""
@@ -314,15 +319,21 @@ class ModuleView:
 
     def mode(self, training):
         """Training or evaluation mode: the ``set_training`` hook, else ``train()`` or
-        ``eval()``; ``ProtocolError`` when the target has neither."""
+        ``eval()``, else a boolean attribute ``training`` set directly; ``ProtocolError`` when
+        the target has none of these."""
         if self.hooks.set_training is not None:
             call(self.name, "set_training", self.hooks.set_training, self.module, training)
             return self
         stage = "train" if training else "eval"
         method = getattr(self.module, stage, None)
+        if not callable(method) and isinstance(getattr(self.module, "training", None), bool):
+            self._note("no train()/eval(): the harness sets the boolean attribute training")
+            self.module.training = training
+            return self
         if not callable(method):
-            raise ProtocolError(f"{self.name} has no {stage}() method (an adapter hook "
-                                "set_training(module, training) can say how to switch it)")
+            raise ProtocolError(f"{self.name} has no {stage}() method and no boolean attribute "
+                                "training (an adapter hook set_training(module, training) can "
+                                "say how to switch it)")
         call(self.name, stage, method)
         return self
 
