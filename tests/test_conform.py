@@ -189,6 +189,16 @@ def test_pytest_conform_on_refnet_passes_every_item(pytester):
     assert result.parseoutcomes()["passed"] > 100
 
 
+def test_pytest_conform_reports_a_missing_component_as_skipped_items(pytester):
+    result, failed = _plugin_run(pytester, _spec("objects_adapter.py"))
+    outcomes = result.parseoutcomes()  # (the exit status is coverage's: refnet is not run)
+    assert not failed and "failed" not in outcomes, result.outlines[-5:]
+    assert outcomes["skipped"] >= 2 and outcomes["passed"] > 100, outcomes
+    result = pytester.runpytest_subprocess("--conform", _spec("objects_adapter.py"), "-p",
+                                           "no:cacheprovider", "-rs", "-k", "sigmoid")
+    assert "the adapter has no sigmoid()" in result.stdout.str(), result.outlines[-5:]
+
+
 def test_the_plugin_imports_nothing_of_refnet_until_asked():
     """Loaded by every pytest run; importing refnet early would hide refnet's module-level
     lines from coverage, which starts after plugins load."""
