@@ -385,3 +385,14 @@ def test_rerun_of_a_check_the_case_does_not_have_is_an_error():
 
     with pytest.raises(ValueError, match="has no check 'autograd/nothing'; its checks: \\["):
         rerun(str(FRAMEWORKS / "handout_adapter.py"), "relu at its kink", "autograd/nothing")
+
+
+def test_a_targets_description_lists_its_hooks_and_declared_facts():
+    sys.path.insert(0, str(FRAMEWORKS))
+    try:
+        description = load_target(str(FRAMEWORKS / "objects_adapter.py")).description()
+    finally:
+        sys.path.remove(str(FRAMEWORKS))
+    assert description["hooks"] == ["params", "set_training"], description
+    assert description["declared_facts"] == {"optimizer_takes_module": True}, description
+    assert "sigmoid" not in description["components"], description
