@@ -697,7 +697,7 @@ def _replica_losses(module, point, targets, multiples, chunk_elements):
     """
     leaves = _refnet_leaves(module.module)
     if leaves is None or point.x.ndim != 2:
-        return None, "the faster replica path is for refnet's own classes only"
+        return None, "replica twin not used: it serves refnet's own classes only"
     linears = [leaf for leaf in leaves if isinstance(leaf, refnet.Linear)]
     if not _parameters_are_linears(linears, targets):
         return None, "replica twin not used: param() does not list Linear weights and biases"
