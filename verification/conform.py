@@ -116,7 +116,7 @@ def _target_results(run, options):
     cases = _case_lists(run, record)
     target = record.get("target") or {"name": target_name(run.spec), "adapter": run.spec,
                                       "version": None, "declared_facts": {}, "components": [],
-                                      "optimizers": []}
+                                      "optimizers": [], "hooks": []}
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "pass" if all(check["status"] == "pass" for check in checks) else "fail",
