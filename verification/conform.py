@@ -81,39 +81,12 @@ def _prepare(options):
         raise ConformError(str(failure)) from None
 
 
-def _strings(value):
-    """``value`` if it is a list of strings, else ``[]``: the record comes from another
-    process."""
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return value
-    return []
-
-
-def _skipped_cases(value):
-    """The record's well-formed skipped cases (``{"case", "component", "reason"}``, each a
-    string); anything else in it is dropped."""
-    if not isinstance(value, list):
-        return []
-    keys = ("case", "component", "reason")
-    return [{key: item[key] for key in keys} for item in value
-            if isinstance(item, dict) and all(isinstance(item.get(key), str) for key in keys)]
-
-
-def _case_lists(run, record):
-    """``{"built": [names], "skipped": [...]}`` from a completed run's record; empty lists for
-    a run that did not complete."""
-    if run.status != "completed":
-        return {"built": [], "skipped": []}
-    return {"built": _strings(record.get("built")),
-            "skipped": _skipped_cases(record.get("skipped"))}
-
-
 def _target_results(run, options):
     """One target's ``results.json``: the verify schema plus ``target``, ``components``,
     ``conventions``, ``cases`` and ``run``."""
     record = run.record if isinstance(run.record, dict) else {}
     checks = record.get("checks") or [run.failure_record()]
-    cases = _case_lists(run, record)
+    cases = run.cases()
     target = record.get("target") or {"name": target_name(run.spec), "adapter": run.spec,
                                       "version": None, "declared_facts": {}, "components": [],
                                       "optimizers": [], "hooks": []}

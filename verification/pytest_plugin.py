@@ -60,9 +60,9 @@ def _records(run):
     for lack of a component (a pytest skip naming the reason)."""
     if run.status != "completed":
         return run.spec, [run.failure_record()]
-    skipped = [{"status": "skipped", "component": entry.get("component", ""), "kind": "skipped",
-                "id": f"skipped/{entry.get('case', '')}", "detail": entry.get("reason", "")}
-               for entry in run.record.get("skipped") or [] if isinstance(entry, dict)]
+    skipped = [{"status": "skipped", "component": entry["component"], "kind": "skipped",
+                "id": f"skipped/{entry['case']}", "detail": entry["reason"]}
+               for entry in run.cases()["skipped"]]
     return run.record["target"]["name"], [*run.record["checks"], *skipped]
 
 

@@ -44,6 +44,25 @@ class TargetRun:
     seconds: float
     record: dict | None
 
+    def cases(self):
+        """``{"built": [names], "skipped": [{"case", "component", "reason"}]}`` from the
+        record, validated (it comes from another process: a malformed list is dropped, and a
+        skipped entry is kept only with all three keys as strings); empty lists for a run that
+        did not complete."""
+        record = self.record if isinstance(self.record, dict) else {}
+        if self.status != "completed":
+            return {"built": [], "skipped": []}
+        built = record.get("built")
+        if not (isinstance(built, list) and all(isinstance(name, str) for name in built)):
+            built = []
+        skipped = record.get("skipped")
+        keys = ("case", "component", "reason")
+        skipped = [{key: item[key] for key in keys} for item in
+                   (skipped if isinstance(skipped, list) else [])
+                   if isinstance(item, dict) and all(isinstance(item.get(key), str)
+                                                     for key in keys)]
+        return {"built": built, "skipped": skipped}
+
     def failure_record(self):
         """The one failed check (a ``CheckResult.as_dict()``) that stands for a target that
         did not complete."""

@@ -123,9 +123,9 @@ def read_pairs(structure, name, stage="param()"):
     pairs = []
 
     def visit(item, path, depth):
-        parameter = None if _is_pair(item) else _parameter_object(item)
-        if _is_pair(item) or parameter is not None:
-            pairs.append(tuple(item) if parameter is None else parameter)
+        parameter = tuple(item) if _is_pair(item) else _parameter_object(item)
+        if parameter is not None:
+            pairs.append(parameter)
         elif depth < _DEPTH and isinstance(item, dict):
             for key, value in list(item.items()):
                 visit(value, f"{path}[{key!r}]", depth + 1)
