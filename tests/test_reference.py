@@ -123,8 +123,10 @@ def test_term_magnitudes_hand_worked_linear():
     linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
     linear.bias.fill_(0.5)
     bounds = term_magnitudes(linear, torch.tensor([[2.0, -3.0]], dtype=F64),
-                             lambda _: torch.tensor([[4.0]], dtype=F64))
-    worked = {"output": [[5.5]], "grad_input": [[4.0, 4.0]], "weight": [[8.0, 12.0]],
+                             lambda _output, _bound: torch.tensor([[4.0]], dtype=F64))
+    # dL/dW = g xᵀ: the error of g times |x| (4·[2, 3]) plus the terms of g times the
+    # error scale of x, which is |x| for an input (4·[2, 3] again).
+    worked = {"output": [[5.5]], "grad_input": [[4.0, 4.0]], "weight": [[16.0, 24.0]],
               "bias": [4.0]}
     got = {"output": bounds.output, "grad_input": bounds.grad_input,
            "weight": bounds.grad_params[0], "bias": bounds.grad_params[1]}
@@ -136,7 +138,7 @@ def test_term_magnitudes_bound_every_value():
     module, x = _case("report-tanh-replicas", F64, 6)
     twin = torch_twin(module)
     upstream = upstream_gradient(twin(x), seed=0)
-    bounds = term_magnitudes(module, x, lambda _: upstream.abs())
+    bounds = term_magnitudes(module, x, lambda _output, _bound: upstream.abs())
     x = x.clone().requires_grad_()
     output = twin(x)
     output.backward(upstream)

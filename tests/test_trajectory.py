@@ -1,6 +1,7 @@
 """K-step training trajectories of refnet's SGD and Adam against torch.optim (trajectory.py)."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +9,8 @@ from check_helpers import assert_all_pass, failed_ids
 
 import refnet
 from refnet.network import report_network
-from verification import check_trajectory
+from verification import check_trajectory, load_target, target_cases
+from verification.suite.conformance import run_cases
 
 F32, F64 = torch.float32, torch.float64
 LEARNING_RATES = {"sgd": 0.01, "adam": 1e-3}
@@ -55,10 +57,11 @@ def test_batch_size_one():
     assert_all_pass(_check("sgd", batch_size=1, steps=10))
 
 
-def test_one_result_for_the_loss_and_one_per_parameter():
+def test_one_result_for_the_loss_and_two_per_parameter():
     ids = [result.id for result in _check("sgd", steps=3)]
     parameters = [f"{layer}.{kind}" for layer in (0, 2, 4, 6) for kind in ("weight", "bias")]
-    expected = ["trajectory/sgd/net/loss"] + [f"trajectory/sgd/net/{p}" for p in parameters]
+    expected = ["trajectory/sgd/net/loss"] + [f"trajectory/sgd/net/{prefix}{p}"
+                                              for p in parameters for prefix in ("grad_", "")]
     assert ids == expected, f"ids {ids} differ from {expected}"
 
 
@@ -93,12 +96,13 @@ def _adam_step_without_bias_correction(self):
         value.addcdiv_(first, second.sqrt().add_(self.eps), value=-self.lr)
 
 
-def test_planted_sgd_wrong_sign_fails_every_parameter_at_step_one(monkeypatch):
+def test_planted_sgd_wrong_sign_fails_every_parameter(monkeypatch):
     monkeypatch.setattr(refnet.SGD, "step", _sgd_step_wrong_sign)
     results = _check("sgd", steps=5)
     weight = next(result for result in results if result.id == "trajectory/sgd/net/0.weight")
     assert not weight.passed, weight.detail
-    assert "0.weight of Linear(2, 25) after the update at step" in weight.detail, weight.detail
+    assert "update of 0.weight of Linear(2, 25) (torch.optim given the model's own gradients)" \
+        in weight.detail, weight.detail
     assert len(failed_ids(results)) >= 8, f"only {failed_ids(results)} failed"
 
 
@@ -112,11 +116,14 @@ def test_planted_adam_without_bias_correction_fails_at_the_first_step(monkeypatc
         + "; ".join(result.detail for result in failed))
 
 
-def test_planted_scaled_loss_gradient_fails_the_trajectory(monkeypatch):
+def test_planted_scaled_loss_gradient_fails_the_gradients_not_the_updates(monkeypatch):
     original = refnet.MSELoss.backward
     monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 0.5 * original(self))
     results = _check("sgd", steps=4)
-    assert "trajectory/sgd/net/6.bias" in failed_ids(results), failed_ids(results)
+    parameters = [f"{layer}.{kind}" for layer in (0, 2, 4, 6) for kind in ("weight", "bias")]
+    assert failed_ids(results) == {f"trajectory/sgd/net/grad_{p}" for p in parameters}, (
+        "the optimiser steps correctly with the (wrong) gradients it is given: "
+        f"{failed_ids(results)}")
 
 
 def test_refnet_error_becomes_failed_result(monkeypatch):
@@ -128,3 +135,17 @@ def test_refnet_error_becomes_failed_result(monkeypatch):
     assert [result.id for result in results] == ["trajectory/sgd/net/raised"], results
     assert "planted: step diverged" in results[0].detail, results[0].detail
     assert math.isinf(results[0].error_ratio), results[0]
+
+
+def test_frozen_float32_weights_fail_every_update_check_under_both_optimizers():
+    """The blind spot of free-run trajectories (issue 19): a float32 framework whose
+    ``zero_grad`` rebinds its gradient tensors never moves its weights. Every update check of
+    every parameter fails, under SGD and under Adam; the gradients themselves are right."""
+    path = Path(__file__).parent / "frameworks" / "float32_adapter.py"
+    target = load_target(f"{path}:LinearZeroGradRebinds")
+    (training,) = [case for case in target_cases(target) if case.name == "training"]
+    results = run_cases([training])
+    updates = [r for r in results if not r.id.endswith("/loss") and "/grad_" not in r.id]
+    assert len(updates) == 16, [r.id for r in updates]
+    assert all(not r.passed for r in updates), [r.id for r in updates if r.passed]
+    assert all(r.passed for r in results if r not in updates), failed_ids(results)

@@ -62,6 +62,15 @@ class Linear(Module):
         return [(self.w, self.dw), (self.b, self.db)]
 
 
+class ZeroGradRebindsLinear(Linear):
+    """Bug: ``zero_grad`` binds new zero tensors, so an optimiser built earlier keeps
+    stepping with the old ones (zeros): the weights never move."""
+
+    def zero_grad(self):
+        self.dw = torch.zeros_like(self.w)
+        self.db = torch.zeros_like(self.b)
+
+
 class ReLU(Module):
     def forward(self, x):
         self.x = x.float()
@@ -157,6 +166,10 @@ class Sequential(Module):
 
     def param(self):
         return [pair for module in self.modules for pair in module.param()]
+
+    def zero_grad(self):
+        for module in self.modules:
+            module.zero_grad()
 
     def train(self):
         for module in self.modules:

@@ -1,8 +1,8 @@
 """Adapter for the ``float32`` fixture framework: it only computes in float32 (``dtype``),
 and has dropout, Adam and an extra optimiser, Adagrad (``optimizers``).
 
-Planted-bug subclasses: ``AdamNoBiasCorrection``, ``DropoutKeepDropSwapped``,
-``DropoutNoRescale`` and ``DropoutMaskReused``.
+Planted-bug subclasses: ``AdamNoBiasCorrection``, ``LinearZeroGradRebinds``,
+``DropoutKeepDropSwapped``, ``DropoutNoRescale`` and ``DropoutMaskReused``.
 """
 
 import float32 as fw
@@ -53,6 +53,13 @@ class AdamNoBiasCorrection(Adapter):
         return fw.NoBiasCorrectionAdam(params, lr, betas, eps)
 
 
+class LinearZeroGradRebinds(Adapter):
+    """Linear's ``zero_grad`` rebinds its gradient tensors: optimisers step with stale zeros."""
+
+    def linear(self, in_features, out_features, generator):
+        return fw.ZeroGradRebindsLinear(in_features, out_features, generator)
+
+
 class DropoutKeepDropSwapped(Adapter):
     """Dropout keeps each unit with probability p instead of dropping it."""
 
@@ -76,6 +83,7 @@ class DropoutMaskReused(Adapter):
 
 PLANTED = {
     "AdamNoBiasCorrection": ("adam", "trajectory"),
+    "LinearZeroGradRebinds": ("training", "trajectory"),
     "DropoutKeepDropSwapped": ("dropout", "statistical"),
     "DropoutNoRescale": ("dropout", "property"),
     "DropoutMaskReused": ("dropout", "statistical"),

@@ -45,7 +45,8 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         kind: the check kind (see ``CheckResult``).
         expected: the reference tensor (finite difference, autograd, …).
         got: the tensor under test, same shape.
-        atol: absolute tolerance.
+        atol: absolute tolerance: a number, or a float64 tensor of ``expected``'s shape
+            (an element-wise bound, as a training trajectory derives one per element).
         rtol: relative tolerance.
         what: what is compared, e.g. ``"dL/d weight"``, for the message.
         context: extra facts for the message (eps, seed, how to reproduce).
@@ -69,7 +70,8 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     relative = torch.where(nonzero, abs_error / expected.abs(), torch.zeros_like(abs_error))
     count_excluded = int((~keep).sum())
     if not bool(keep.any()):
-        return CheckResult(check_id, module, kind, True, 0.0, 0.0, atol, 0.0,
+        return CheckResult(check_id, module, kind, True, 0.0, 0.0, 0.0 if torch.is_tensor(atol)
+                           else atol, 0.0,
                            f"{what}: every element excluded", count_excluded)
     worst = int(ratio.flatten().argmax())
     index = _unravel(worst, expected.shape)
@@ -77,8 +79,9 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     passed = worst_ratio <= 1.0
     tolerance = float(allowed.flatten()[worst])
     verdict = "passed" if passed else "FAILED"
-    rule = ("exact equality required" if rtol == 0 and atol <= EXACT else
-            f"tolerance {tolerance:.3g} (atol={atol:.3g} + rtol={rtol:.3g}·|expected|), "
+    atol_here = float(atol.flatten()[worst]) if torch.is_tensor(atol) else atol
+    rule = ("exact equality required" if _exact(atol, rtol) else
+            f"tolerance {tolerance:.3g} (atol={atol_here:.3g} + rtol={rtol:.3g}·|expected|), "
             f"error/tolerance {worst_ratio:.3g}")
     detail = (
         f"{kind} check {verdict} for {module}, {what}, worst element {index}: "
@@ -93,6 +96,7 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         max_abs_error=float(torch.where(keep, abs_error, torch.zeros_like(abs_error)).max()),
         max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
         detail=detail, excluded=count_excluded,
+        scale=float(torch.where(keep, expected.abs(), torch.zeros_like(expected)).max()),
     )
 
 
@@ -106,10 +110,15 @@ def error_ratios(expected, got, atol, rtol):
     ``compare`` judges them: 0 where equal, ``inf`` where unequal under an exact comparison
     (``rtol = 0``, ``atol`` ≤ ``EXACT``) and where the quotient is NaN."""
     equal = got == expected
-    if rtol == 0 and atol <= EXACT:
+    if _exact(atol, rtol):
         return torch.where(equal, 0.0, float("inf")).to(got)
     ratio = torch.where(equal, 0.0, _abs_error(expected, got) / (atol + rtol * expected.abs()))
     return torch.nan_to_num(ratio, nan=float("inf"), posinf=float("inf"))
+
+
+def _exact(atol, rtol):
+    """Whether ``atol``, ``rtol`` demand equality (a tensor ``atol`` never does)."""
+    return not torch.is_tensor(atol) and rtol == 0 and atol <= EXACT
 
 
 def _unravel(flat_index, shape):

@@ -27,6 +27,9 @@ class CheckResult:
         component: the component of a target the check belongs to (``linear``, ``mse_loss``,
             ``training``, …; see ``verification.suite.conformance``), empty outside a target run.
         case: the name of the case that produced it (``verification.rerun`` reruns it).
+        scale: the size of what was compared, max |expected| over the compared elements
+            (0 where nothing was compared, such as a raised error or a statistical test); a
+            tolerance below it is what lets the check fail (the README's detection power).
     """
 
     id: str
@@ -42,10 +45,11 @@ class CheckResult:
     convention: str = ""
     component: str = ""
     case: str = ""
+    scale: float = 0.0
 
     def as_dict(self):
         """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
-        ``convention``, ``component`` and ``case``."""
+        ``convention``, ``component``, ``case`` and ``scale``."""
         record = asdict(self)
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record

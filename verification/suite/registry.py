@@ -102,7 +102,7 @@ def replica_equivalence(model, singles, x, seed=0):
     upstream = _input(output.shape, seed).to(output.dtype)
     model.zero_grad()
     grad_x = model.backward(upstream)
-    bounds = term_magnitudes(model, x, lambda _: upstream.abs())
+    bounds = term_magnitudes(model, x, lambda _output, _bound: upstream.abs())
     results = []
     for r, single in enumerate(singles):
         single_output = single.forward(x[r])
