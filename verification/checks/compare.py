@@ -12,6 +12,8 @@ that is NaN or infinite where ``expected`` is finite fails with "returned NaN at
 the first such element, whatever the other elements' errors; equal infinities are a match.
 """
 
+import math
+
 import torch
 
 from verification.checks.result import CheckResult
@@ -96,8 +98,18 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         max_abs_error=float(torch.where(keep, abs_error, torch.zeros_like(abs_error)).max()),
         max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
         detail=detail, excluded=count_excluded,
-        scale=float(torch.where(keep, expected.abs(), torch.zeros_like(expected)).max()),
+        **_power(expected, allowed, keep),
     )
+
+
+def _power(expected, allowed, keep):
+    """``scale`` (max |expected|) and ``detectable`` (max tolerance / scale) over the kept
+    elements; ``detectable`` is infinite for an all-zero reference under a nonzero tolerance
+    and 0 under an exact comparison."""
+    scale = float(torch.where(keep, expected.abs(), torch.zeros_like(expected)).max())
+    largest = float(torch.where(keep, allowed.expand_as(expected), 0.0).max())
+    detectable = largest / scale if scale > 0 else (math.inf if largest > EXACT else 0.0)
+    return {"scale": scale, "detectable": detectable}
 
 
 def _abs_error(expected, got):

@@ -39,10 +39,10 @@ version did, compounds the bound layer by layer: in float32, on the report netwo
 summation length of the whole chain (``summation_length``: per Linear, ``in + out + batch`` —
 the sums of the forward, of dL/dx and of dL/dw — plus ``ELEMENTWISE_TERMS`` per element-wise
 module). With ``SAFETY`` = 4 (2 because both sides round, 2 for slack): ``rtol = 4·n·u`` and
-``atol = rtol·max E`` over the compared tensor. The twin always computes in float64; for a float32 module (one that
-computes in float32 whatever it is given, or is given float32), u = 2⁻²⁴ is the round-off of
-the module's side alone. A pre-activation within n·u·Σ|terms| of a ReLU's kink could take
-different branches on the two sides; random inputs do not get there.
+``atol = rtol·max E`` over the compared tensor. The twin always computes in float64; for a
+float32 module (one that computes in float32 whatever it is given, or is given float32),
+u = 2⁻²⁴ is the round-off of the module's side alone. A pre-activation within n·u·Σ|terms| of
+a ReLU's kink could take different branches on the two sides; random inputs do not get there.
 """
 
 from dataclasses import dataclass

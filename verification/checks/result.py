@@ -28,8 +28,11 @@ class CheckResult:
             ``training``, …; see ``verification.suite.conformance``), empty outside a target run.
         case: the name of the case that produced it (``verification.rerun`` reruns it).
         scale: the size of what was compared, max |expected| over the compared elements
-            (0 where nothing was compared, such as a raised error or a statistical test); a
-            tolerance below it is what lets the check fail (the README's detection power).
+            (0 where no tensor was compared, such as a raised error or a statistical test).
+        detectable: the check's detection power, the largest tolerance of any compared
+            element divided by ``scale``: a relative error above it on the largest element
+            always fails. Below 1 for every check that can fail (the README's table); 0 where
+            no tensor was compared.
     """
 
     id: str
@@ -46,10 +49,11 @@ class CheckResult:
     component: str = ""
     case: str = ""
     scale: float = 0.0
+    detectable: float = 0.0
 
     def as_dict(self):
         """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
-        ``convention``, ``component``, ``case`` and ``scale``."""
+        ``convention``, ``component``, ``case``, ``scale`` and ``detectable``."""
         record = asdict(self)
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record
