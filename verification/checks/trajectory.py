@@ -9,16 +9,18 @@ optimiser by default). At every step k, from the framework's parameters θ_k (re
 - the loss at θ_k, against the twin (``torch_twin``: the structure, in float64) evaluating
   the loss normalised as the framework's (``"mean"``, ``"sum"``, ``"batch_mean"``, or one of
   these times a measured constant);
+- dL/dy, the framework's loss gradient, against torch's at the framework's own prediction
+  (``loss_gradient``);
 - the gradient g_k of every parameter, as ``param()`` holds it after backward, against the
-  twin's autograd gradient at θ_k (``grad_<parameter>``);
+  twin's autograd gradient at θ_k given the framework's dL/dy (``grad_<parameter>``);
 - the update Δ_k = θ_{k+1} − θ_k of every parameter, against ``torch.optim`` stepping from θ_k
   with the framework's own g_k (``<parameter>``). The torch optimiser keeps its state
   (moments) from step to step, fed the framework's gradients, as the framework's does.
 
-The gradient and the update are judged apart: a backward error shows in the gradients
-whatever the optimiser does with them, and an optimiser that steps with other values than
-the gradients the model holds (gradient tensors rebound by ``zero_grad``, copies, stale ones;
-a frozen network) shows in the updates, whatever the gradients were. Each quantity yields one
+Each link of the chain is judged on the framework's own input to it: a loss gradient error
+shows in ``loss_gradient`` alone, a backward error in the gradients, and an optimiser that
+steps with other values than the gradients the model holds (gradient tensors rebound by
+``zero_grad``, copies, stale ones; a frozen network) in the updates. Each quantity yields one
 ``CheckResult``, that of its worst step (largest error/tolerance), whose detail names the step.
 The model's parameter values are put back afterwards; the model is never copied.
 
@@ -28,20 +30,24 @@ update sensitivity times the largest gradient, over different elements) was vacu
 1.4·10⁴ on Adam's parameters and 1.5·10⁶ on the loss, where parameters are of order 0.1–1 and a
 network that does not train at all differs in loss by 0.07. A float32 framework whose weights
 never moved passed 16 of its 18 checks. From the same point, each comparison is one
-evaluation's round-off, whatever happened before; and judged on the framework's own gradients,
+evaluation's round-off, whatever happened before; judged on the framework's own gradients,
 Adam's update (which divides by √v̂, so amplifies a relative gradient error without bound where
-gradients cancel) needs no bound on the gradient's error at all.
+gradients cancel) needs no bound on the gradient's error; and given the framework's dL/dy,
+the gradients' bound does not carry the output's forward error through the loss (which, in
+float32, put it above the largest gradient).
 
 Tolerances. u is the unit round-off of the dtype the framework computed in, ε = ``SAFETY``·n·u
 the autograd bound of one evaluation (verification/checks/reference.py: n the summation length
 of the chain), η the learning rate.
 
-- Loss: atol = ε·(|L| + Σ|dL/dy|·E_y), rtol = ε, E_y the error scale of the output
-  (``term_magnitudes``): the loss's own (positive) terms and the output's error weighted by its
-  gradient, for the largest replica.
-- Gradient of element i: atol_i = ε·E_i, E_i the error scale of dL/dθ_i (``term_magnitudes``,
-  fed the terms 2c(|y| + |t|) and the error scale 2c(E_y + |t|) of the MSE gradient, c the
-  loss's factor); element by element, as the bound is.
+- Loss: atol = ε·(|L| + Σ 2c(|y| + |t|)·E_y), rtol = ε, E_y the error scale of the output
+  (``term_magnitudes``) and c the loss's factor: the loss's own (positive) terms and the
+  output's error weighted by the Σ|terms| of its gradient, for the largest replica.
+- dL/dy = 2c(y − t) at the same y on both sides: ``LOSS_GRADIENT_ROUNDINGS`` roundings of
+  terms of size 2c(|y| + |t|): atol_i = ``SAFETY``·4·u·2c(|y_i| + |t_i|).
+- Gradient of element i: atol_i = ε·E_i, E_i the error scale of dL/dθ_i (``term_magnitudes``
+  given |dL/dy| exact, as both sides start from the same dL/dy); element by element, as the
+  bound is.
 - Update of element i, both sides stepping with the same g: the framework rounds its update
   and θ_k − step, the latter by at most 2u·|θ_{k+1,i}| (two roundings: a framework may
   subtract in a wider type and store in its own; measured, one rounding alone reaches 0.99 of
@@ -80,6 +86,8 @@ __all__ = ["OPTIMIZERS", "ADAM_BETAS", "ADAM_EPS", "ADAM_ROUNDINGS", "check_traj
 KIND = "trajectory"
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
+LOSS_GRADIENT_ROUNDINGS = 4
+"""Roundings in dL/dy = 2c·(y − t): the difference, the products by 2 and by c, c itself."""
 ADAM_ROUNDINGS = 13
 """Roundings in one Adam step: 3 for m, 4 for v, 2 bias corrections, √, + ε, ÷ and × η."""
 _UNIT_ROUNDOFF_64 = unit_roundoff(torch.float64)
@@ -135,21 +143,24 @@ class _Settings:
     epsilon: float = 0.0
     loss_epsilon: float = 0.0
     unit: float = 0.0
+    loss_unit: float = 0.0
 
 
 @dataclass
 class _Trajectory:
-    """Per step: the loss (0-d, or [R]), the gradients after backward and the parameters
-    after the update (float64, the report's layout); on the framework's side also the
-    parameters before the update (where torch starts the step), the step's bounds
-    (``term_magnitudes``) and the loss's gradient."""
+    """Per step: the loss (0-d, or [R]), dL/dy, the gradients after backward and the
+    parameters after the update (float64, the report's layout); on the framework's side also
+    the parameters before the update and the prediction (where torch starts the step), the
+    Σ|terms| of dL/dy and the step's bounds (``term_magnitudes``, given the framework's dL/dy)."""
 
     losses: list = field(default_factory=list)
+    loss_gradients: list = field(default_factory=list)
+    grads: list = field(default_factory=list)
     params: list = field(default_factory=list)
     starts: list = field(default_factory=list)
-    grads: list = field(default_factory=list)
+    predictions: list = field(default_factory=list)
+    loss_gradient_terms: list = field(default_factory=list)
     bounds: list = field(default_factory=list)
-    loss_gradients: list = field(default_factory=list)
 
 
 def _draw_batches(samples, steps, batch_size, seed):
@@ -164,48 +175,54 @@ def _mse_factor(targets, reduction):
     return reduction.factor(targets.shape)
 
 
-def _mse_gradient_bounds(output, output_bound, targets, reduction):
-    """Of dL/dy = 2c·(y − t): the terms 2c·(|y| + |t|), and the error scale 2c·(error scale
-    of y + |t|) (its own rounding is covered by the second)."""
-    factor, wide_targets = 2 * _mse_factor(targets, reduction), targets.to(torch.float64).abs()
-    return factor * (output.abs() + wide_targets), factor * (output_bound + wide_targets)
+def _mse_gradient_terms(prediction, targets, reduction):
+    """Σ|terms| of dL/dy = 2c·(y − t): 2c·(|y| + |t|)."""
+    return 2 * _mse_factor(targets, reduction) * (prediction.detach().to(torch.float64).abs()
+                                                  + targets.to(torch.float64).abs())
+
+
+def _torch_mse_loss(prediction, targets, reduction):
+    """The MSE loss normalised as the framework's, in float64 (per replica with replicas)."""
+    wide_targets = targets.to(torch.float64)
+    if reduction.named and not reduction.per_sample and reduction.name in ("mean", "sum"):
+        return torch_mse(prediction, wide_targets, reduction.name)
+    return torch_mse(prediction, wide_targets, "sum") * _mse_factor(targets, reduction)
 
 
 def _target_step(component, loss, optimizer, x, targets, reduction, record):
     view = component.view
     record.starts.append([value for value, _ in canonical_pairs(component)])
     prediction = view.forward(x)
-    record.bounds.append(term_magnitudes(
-        component, x, lambda output, bound: _mse_gradient_bounds(output, bound, targets,
-                                                                reduction)))
+    record.predictions.append(prediction.detach().clone())
+    record.loss_gradient_terms.append(_mse_gradient_terms(prediction, targets, reduction))
     record.losses.append(loss.forward(prediction, targets).clone())
     view.zero_grad()
     gradient = loss.backward()
     record.loss_gradients.append(gradient)
+    record.bounds.append(term_magnitudes(component, x, lambda _output, _bound: gradient.abs()))
     view.backward(gradient)
     record.grads.append([grad for _, grad in canonical_pairs(component)])
     call("optimizer", "step", optimizer.step)
     record.params.append([value for value, _ in canonical_pairs(component)])
 
 
-def _torch_step(twin, start, grads, reduction, optimizer, x, targets, record):
-    """From ``start``, the framework's parameters before its step: the twin's loss and
-    autograd gradients, then ``torch.optim``'s step with the framework's ``grads``."""
+def _torch_step(twin, got, reduction, optimizer, x, targets, record):
+    """Torch from the framework's point of the step (``got``'s latest entries): the twin's
+    loss; torch's dL/dy at the framework's prediction; the twin's autograd gradients given the
+    framework's dL/dy; ``torch.optim``'s step given the framework's gradients."""
     with torch.no_grad():
-        for parameter, value in zip(twin.parameters(), start, strict=True):
+        for parameter, value in zip(twin.parameters(), got.starts[-1], strict=True):
             parameter.copy_(value)
     optimizer.zero_grad()
     with torch.enable_grad():
         prediction = twin(x.to(torch.float64))
-        wide_targets = targets.to(torch.float64)
-        if reduction.named and not reduction.per_sample and reduction.name in ("mean", "sum"):
-            loss = torch_mse(prediction, wide_targets, reduction.name)
-        else:
-            loss = torch_mse(prediction, wide_targets, "sum") * _mse_factor(targets, reduction)
-        loss.sum().backward()
-    record.losses.append(loss.detach())
+        record.losses.append(_torch_mse_loss(prediction.detach(), targets, reduction))
+        prediction.backward(got.loss_gradients[-1].to(torch.float64))
+        at_prediction = got.predictions[-1].to(torch.float64).requires_grad_()
+        _torch_mse_loss(at_prediction, targets, reduction).sum().backward()
+    record.loss_gradients.append(at_prediction.grad)
     record.grads.append([parameter.grad.clone() for parameter in twin.parameters()])
-    for parameter, grad in zip(twin.parameters(), grads, strict=True):
+    for parameter, grad in zip(twin.parameters(), got.grads[-1], strict=True):
         parameter.grad.copy_(grad)
     optimizer.step()
     record.params.append([parameter.detach().clone() for parameter in twin.parameters()])
@@ -223,8 +240,8 @@ def _train_side_by_side(component, twin, x, targets, batches, settings, loss, bu
         batch_x, batch_targets = x[..., rows, :], targets[..., rows, :]
         _target_step(component, loss, target_optimizer, batch_x, batch_targets,
                      settings.reduction, got)
-        _torch_step(twin, got.starts[-1], got.grads[-1], settings.reduction,
-                    torch_optimizer, batch_x, batch_targets, expected)
+        _torch_step(twin, got, settings.reduction, torch_optimizer, batch_x, batch_targets,
+                    expected)
     return got, expected
 
 
@@ -233,11 +250,17 @@ def _replica_sums(tensor, replicated):
     return tensor.flatten(1).sum(dim=1) if replicated else tensor.sum()
 
 
-def _loss_tolerance(loss, bounds, epsilon):
-    """atol = ε·(|L| + Σ|dL/dy|·Σ|terms of y|) of the largest replica, rtol = ε."""
+def _loss_tolerance(loss, gradient_terms, bounds, epsilon):
+    """atol = ε·(|L| + Σ|dL/dy|·E_y) of the largest replica, rtol = ε."""
     replicated = loss.ndim == 1
-    scale = loss.abs() + _replica_sums(bounds.grad_output * bounds.output, replicated)
+    scale = loss.abs() + _replica_sums(gradient_terms * bounds.output, replicated)
     return Tolerance(atol=max(epsilon * float(scale.max()), EXACT_ATOL), rtol=epsilon)
+
+
+def _loss_gradient_tolerance(gradient_terms, settings):
+    """atol_i = ``SAFETY``·``LOSS_GRADIENT_ROUNDINGS``·u·2c(|y_i| + |t_i|), rtol = 0."""
+    atol = SAFETY * LOSS_GRADIENT_ROUNDINGS * settings.loss_unit * gradient_terms
+    return Tolerance(atol=atol.clamp_min(EXACT_ATOL), rtol=0.0)
 
 
 def _gradient_tolerance(error_scale, settings):
@@ -283,10 +306,15 @@ def _updates(trajectory, starts):
 
 def _compare_trajectories(name, labels, expected, got, settings, context):
     prefix = f"{KIND}/{settings.optimizer}/{name}"
-    results = [_worst_step(f"{prefix}/loss", name, "loss", expected.losses, got.losses,
-                           [_loss_tolerance(loss, bounds, settings.loss_epsilon)
-                            for loss, bounds in zip(got.losses, got.bounds, strict=True)],
-                           context)]
+    results = [
+        _worst_step(f"{prefix}/loss", name, "loss", expected.losses, got.losses,
+                    [_loss_tolerance(*step, settings.loss_epsilon) for step in zip(
+                        got.losses, got.loss_gradient_terms, got.bounds, strict=True)],
+                    context),
+        _worst_step(f"{prefix}/loss_gradient", name, "dL/dy at the model's prediction",
+                    expected.loss_gradients, got.loss_gradients,
+                    [_loss_gradient_tolerance(terms, settings)
+                     for terms in got.loss_gradient_terms], context)]
     expected_updates, got_updates = _updates(expected, got.starts), _updates(got, got.starts)
     for index, label in enumerate(labels):
         results.append(_worst_step(
@@ -381,7 +409,8 @@ def _train_and_compare(component, x, targets, batches, settings, name, loss, bui
             value.copy_(kept)
     length = SAFETY * summation_length(component.layer, batches.shape[-1])
     unit = unit_roundoff(computed_dtype(x, *saved, *got.loss_gradients))
-    loss_epsilon = length * unit_roundoff(computed_dtype(x, *saved, *got.losses))
-    settings = replace(settings, epsilon=length * unit, loss_epsilon=loss_epsilon, unit=unit)
-    context += f", ε={settings.epsilon:.3g} (loss ε={loss_epsilon:.3g})"
+    loss_unit = unit_roundoff(computed_dtype(x, *saved, *got.losses, *got.loss_gradients))
+    settings = replace(settings, epsilon=length * unit, loss_epsilon=length * loss_unit,
+                       unit=unit, loss_unit=loss_unit)
+    context += f", ε={settings.epsilon:.3g} (loss ε={settings.loss_epsilon:.3g})"
     return _compare_trajectories(name, parameter_labels(twin), expected, got, settings, context)
