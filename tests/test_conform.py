@@ -312,3 +312,22 @@ def test_a_malformed_skipped_list_from_the_worker_is_dropped_not_a_crash(skipped
     assert failure_lines(results["components"]) == []
     timed_out = _target_results(TargetRun("t", "timeout", "slow", 1.0, None), options)
     assert timed_out["cases"] == {"built": [], "skipped": []}
+
+
+def test_an_extra_loss_is_reported_as_a_component_of_its_name():
+    from verification.report.components import component_summary
+    from verification.suite.conformance import planned_cases, run_cases
+    from verification.targets.adapter import load_target
+
+    target = load_target(_spec("dynamic_adapter.py:BCEWithLogitsMissingOneOverN"))
+    cases = [case for case in planned_cases(target)[0] if case.component.endswith("loss")
+             or case.component in target.extra_losses]
+    summary = component_summary([result.as_dict() for result in run_cases(cases)])
+    names = list(summary)
+    assert {"bce_with_logits", "huber", "l1", "smooth_l1"} <= set(names), names
+    assert names.index("bce_loss") < names.index("bce_with_logits"), (
+        f"extra losses come after the known components: {names}")
+    lines = failure_lines(summary)
+    assert lines and all(line.startswith("FAILED bce_with_logits:") for line in lines), lines
+    assert summary["huber"]["status"] == "pass", summary["huber"]
+    assert "bce_with_logits" in target.description()["components"], target.description()

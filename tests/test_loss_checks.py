@@ -12,6 +12,8 @@ from verification import (
     check_report_literal_pair,
     report_literal_ratio,
 )
+from verification.checks.loss import extreme_inputs, grid_input, loss_kind
+from verification.targets.adapter import Target, TargetError
 
 F32, F64 = torch.float32, torch.float64
 
@@ -32,8 +34,8 @@ def test_mse_matches_torch(reduction, shape, dtype):
 
 def test_ids_name_value_and_gradient():
     ids = [result.id for result in check_loss(refnet.MSELoss("sum"), *_pair((3, 2)), name="mse")]
-    assert ids == ["finite_difference/mse/input", "autograd/mse/loss",
-                   "autograd/mse/grad_prediction"], ids
+    assert ids == ["autograd/mse/loss", "finite_difference/mse/3x2/input", "autograd/mse/3x2/loss",
+                   "autograd/mse/3x2/grad_prediction"], ids
 
 
 def test_extreme_values():
@@ -58,8 +60,8 @@ def test_report_literal_pair_fails_by_the_factor_n(shape):
 
 def test_report_literal_forward_alone_is_the_mean():
     results = check_loss(ReportLiteralMSE(), *_pair((5, 2)), name="literal")
-    assert failed_ids(results) == {"finite_difference/literal/input",
-                                   "autograd/literal/grad_prediction"}, (
+    assert failed_ids(results) == {"finite_difference/literal/5x2/input",
+                                   "autograd/literal/5x2/grad_prediction"}, (
         f"eq. 14 itself is torch's mean MSE; only its pairing with eq. 15 must fail: "
         f"{failed_ids(results)}")
 
@@ -76,9 +78,9 @@ def test_batch_of_one_output_is_consistent():
 def test_planted_mean_gradient_without_division_fails_gradient_only(monkeypatch):
     monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 2 * self._difference)
     results = check_loss(refnet.MSELoss("mean"), *_pair((6, 2)), name="mse")
-    assert failed_ids(results) == {"finite_difference/mse/input",
-                                   "autograd/mse/grad_prediction"}, failed_ids(results)
-    assert "dL/dprediction" in results[2].detail, results[2].detail
+    assert failed_ids(results) == {"finite_difference/mse/6x2/input",
+                                   "autograd/mse/6x2/grad_prediction"}, failed_ids(results)
+    assert "dL/dprediction" in results[-1].detail, results[-1].detail
 
 
 def test_planted_replica_losses_mixed_fail_the_value(monkeypatch):
@@ -86,14 +88,16 @@ def test_planted_replica_losses_mixed_fail_the_value(monkeypatch):
     monkeypatch.setattr(refnet.MSELoss, "forward",
                         lambda self, x, t: original(self, x, t).flip(0))
     results = check_loss(refnet.MSELoss("sum"), *_pair((3, 4, 2)), name="mse")
-    assert "autograd/mse/loss" in failed_ids(results), failed_ids(results)
+    assert "autograd/mse/3x4x2/loss" in failed_ids(results), failed_ids(results)
 
 
 def test_refnet_error_becomes_failed_result():
     prediction, target = _pair((4, 2))
     results = check_loss(refnet.MSELoss("sum"), prediction, target.to(F32))
     assert results and not any(result.passed for result in results), results
-    assert all("dtype" in result.detail for result in results), [r.detail for r in results]
+    raised = [result for result in results if result.id.endswith("/raised")]
+    assert raised and all("dtype" in result.detail for result in raised), [
+        r.detail for r in results]
 
 
 # --- other frameworks' losses: consistency apart from the normalisation convention ---------
@@ -126,14 +130,15 @@ def test_batch_mean_loss_is_a_convention_not_a_bug():
 
 def test_declared_reduction_must_hold():
     results = check_loss(_ScaledMSE(_batch), *_pair((6, 3)), name="m", reduction="mean")
-    assert failed_ids(results) == {"autograd/m/loss", "autograd/m/grad_prediction"}, (
+    assert failed_ids(results) == {"autograd/m/loss", "autograd/m/6x3/loss",
+                                   "autograd/m/6x3/grad_prediction"}, (
         failed_ids(results))
 
 
 def test_gradient_divided_by_batch_where_the_loss_divides_by_all_elements_fails():
     loss = _ScaledMSE(lambda p: p.numel(), gradient_divisor=_batch)
     results = check_loss(loss, *_pair((6, 3)), name="m")
-    assert "finite_difference/m/input" in failed_ids(results), failed_ids(results)
+    assert "finite_difference/m/6x3/input" in failed_ids(results), failed_ids(results)
 
 
 class _CrossEntropy:
@@ -178,4 +183,209 @@ def test_cross_entropy_and_bce_match_torch():
 def test_cross_entropy_without_softmax_fails_consistency():
     results = check_loss(_CrossEntropy(softmax=False), *_one_hot_pair(), kind="cross_entropy",
                          name="ce")
-    assert "finite_difference/ce/input" in failed_ids(results), failed_ids(results)
+    assert "finite_difference/ce/5x4/input" in failed_ids(results), failed_ids(results)
+
+
+# --- losses as functions: the grid, the extremes, one normalisation ---------------------------
+
+GRID = ((1, 2), (1, 3), (6, 2), (6, 3))
+
+
+def _grid(kind, dtype=F64, seed=0):
+    """``(prediction, target)`` at each shape of ``GRID`` for a built-in ``kind``."""
+    generator = torch.Generator().manual_seed(seed)
+    pairs = []
+    for batch, outputs in GRID:
+        if kind == "cross_entropy":
+            logits = 3 * torch.randn(batch, outputs, generator=generator, dtype=F64)
+            labels = torch.randint(outputs, (batch,), generator=generator)
+            pairs.append((logits.to(dtype), torch.nn.functional.one_hot(labels, outputs).to(dtype)))
+        elif kind == "bce":
+            p = 0.05 + 0.9 * torch.rand(batch, outputs, generator=generator, dtype=F64)
+            t = (torch.rand(batch, outputs, generator=generator) > 0.5).to(F64)
+            pairs.append((p.to(dtype), t.to(dtype)))
+        else:
+            pairs.append(tuple(torch.rand(batch, outputs, generator=generator, dtype=F64
+                                          ).to(dtype) for _ in range(2)))
+    return pairs
+
+
+def _check_as_function(loss, kind, dtype=F64, name="loss", options=None):
+    grid = _grid(kind, dtype) if loss_kind(kind).name in ("mse", "cross_entropy", "bce") else (
+        _real_grid(dtype))
+    return check_loss(loss, *grid[0], kind=kind, options=options, name=name,
+                      also_at=grid[1:], extremes=extreme_inputs(loss_kind(kind, options), dtype))
+
+
+class _Cast:
+    """A float64 loss run in ``dtype`` (a float32 framework's loss, for the float32 tests)."""
+
+    def __init__(self, loss, dtype):
+        self.loss, self.dtype = loss, dtype
+
+    def forward(self, prediction, target):
+        return self.loss.forward(prediction.to(self.dtype), target.to(self.dtype))
+
+    def backward(self):
+        return self.loss.backward()
+
+
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", ["mse", "cross_entropy", "bce"])
+def test_correct_losses_pass_on_the_grid_and_at_the_extremes(kind, dtype):
+    loss = {"mse": refnet.MSELoss("mean"), "cross_entropy": _CrossEntropy(), "bce": _BCE()}[kind]
+    results = _check_as_function(loss, kind, dtype)
+    assert_all_pass(results)
+    ids = {result.id for result in results}
+    for batch, outputs in GRID:
+        tag = f"{batch}x{outputs}"
+        assert {f"finite_difference/loss/{tag}/input", f"autograd/loss/{tag}/loss",
+                f"autograd/loss/{tag}/grad_prediction"} <= ids, f"no full group at {tag}: {ids}"
+    assert any("/extreme-" in result_id for result_id in ids), f"no extreme input: {ids}"
+
+
+def test_bce_extremes_are_representable_in_their_dtype():
+    [f64] = extreme_inputs("bce", F64)
+    [f32] = extreme_inputs("bce", F32)
+    assert f64.prediction.min() == 1e-12 and f64.prediction.max() == 1 - 1e-12, f64.prediction
+    assert float(f32.prediction.min()) == pytest.approx(1e-12, rel=1e-7), f32.prediction
+    assert f32.prediction.max() == 1 - 2.0 ** -24 and bool((f32.prediction < 1).all()), (
+        "1 - 1e-12 rounds to 1 in float32: the largest float32 below 1 is used instead")
+
+
+class _TwoClassCrossEntropy:
+    """Cross-entropy written for 2 classes (z₁ − z₀ only), with a wrong-sign or a sum gradient."""
+
+    def __init__(self, sign=1.0, divide=True):
+        self.sign, self.divide = sign, divide
+
+    def forward(self, logits, target):
+        self.target = target
+        difference = logits[:, 1] - logits[:, 0]
+        self.p1 = torch.sigmoid(difference)
+        softplus = torch.nn.functional.softplus
+        return (target[:, 1] * softplus(-difference) + target[:, 0] * softplus(difference)
+                ).sum() / logits.shape[0]
+
+    def backward(self):
+        gradient = torch.stack([1 - self.p1, self.p1], dim=1) - self.target[:, :2]
+        return self.sign * gradient / (self.target.shape[0] if self.divide else 1)
+
+
+@pytest.mark.parametrize(("loss", "bug"), [(_TwoClassCrossEntropy(sign=-1.0), "wrong sign"),
+                                           (_TwoClassCrossEntropy(divide=False), "no 1/B")])
+def test_two_class_cross_entropy_is_measured_at_two_classes(loss, bug):
+    failed = failed_ids(_check_as_function(loss, "cross_entropy"))
+    assert "finite_difference/loss/6x2/input" in failed, f"{bug} not measured at C = 2: {failed}"
+    assert "autograd/loss/6x2/loss" not in failed, f"{bug}: its value at C = 2 is right: {failed}"
+    assert "autograd/loss/6x3/grad_prediction" in failed, f"{bug}: C = 3 must fail: {failed}"
+    if bug == "wrong sign":
+        assert "finite_difference/loss/1x2/input" in failed, f"sign at batch 1: {failed}"
+
+
+def test_a_sigmoid_inside_a_cross_entropy_is_not_a_scaled_cross_entropy():
+    class SigmoidInside(_CrossEntropy):
+        def forward(self, logits, target):
+            self.logits, self.target = logits, target
+            return -(target * torch.sigmoid(logits).log()).sum() / logits.shape[0]
+
+        def backward(self):
+            return -self.target * (1 - torch.sigmoid(self.logits)) / self.logits.shape[0]
+
+    results = _check_as_function(SigmoidInside(), "cross_entropy")
+    value = next(result for result in results if result.id == "autograd/loss/loss")
+    assert not value.passed, value.detail
+    assert "not a scaled cross-entropy: the ratio L / S" in value.detail and (
+        "varies from" in value.detail), value.detail
+
+
+def test_a_softmax_without_max_subtraction_is_named_nan_at_the_extreme_input():
+    class Unstable(_CrossEntropy):
+        def forward(self, logits, target):
+            self.logits, self.target = logits, target
+            softmax = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+            return -(target * softmax.log()).sum() / logits.shape[0]
+
+    results = _check_as_function(Unstable(), "cross_entropy")
+    failed = [result for result in results if not result.passed]
+    assert failed and all("/extreme-gap800" in result.id for result in failed), [
+        r.id for r in failed]
+    assert all("nan" in result.detail and "extreme input: logits" in result.detail
+               for result in failed), [r.detail for r in failed]
+
+
+def test_a_clamped_bce_gradient_fails_at_p_1e_12():
+    class Clamped(_BCE):
+        def backward(self):
+            p = self.p.clamp(1e-7, 1 - 1e-7)
+            return (p - self.t) / (p * (1 - p)) / p.numel()
+
+    failed = failed_ids(_check_as_function(Clamped(), "bce"))
+    assert failed == {"autograd/loss/extreme-p-near-0-and-1/grad_prediction"}, failed
+
+
+# --- extra losses by torch name ------------------------------------------------------------
+
+
+def _real_grid(dtype=F64, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [(3 * torch.randn(shape, generator=generator, dtype=F64).to(dtype),
+             torch.rand(shape, generator=generator, dtype=F64).to(dtype)) for shape in GRID]
+
+
+class _Huber:
+    def __init__(self, delta, divide=True):
+        self.delta, self.divide = delta, divide
+
+    def forward(self, prediction, target):
+        self.d = prediction - target
+        small = self.d.abs() <= self.delta
+        return torch.where(small, 0.5 * self.d ** 2,
+                           self.delta * (self.d.abs() - 0.5 * self.delta)).mean()
+
+    def backward(self):
+        return self.d.clamp(-self.delta, self.delta) / (self.d.numel() if self.divide else 1)
+
+
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
+def test_an_extra_loss_is_checked_against_its_torch_function(dtype):
+    results = _check_as_function(_Huber(1.5), "huber_loss", dtype, options={"delta": 1.5})
+    assert_all_pass(results)
+    assert "autograd/loss/extreme-both-sides-of-threshold/grad_prediction" in {
+        r.id for r in results}
+    wrong_delta = _check_as_function(_Huber(1.0), "huber_loss", dtype, options={"delta": 1.5})
+    assert failed_ids(wrong_delta), "a Huber loss with another delta must fail"
+
+
+def test_an_extra_loss_missing_one_over_n_fails_consistency():
+    failed = failed_ids(_check_as_function(_Huber(1.0, divide=False), "huber_loss",
+                                           options={"delta": 1.0}))
+    assert "finite_difference/loss/6x3/input" in failed, failed
+
+
+@pytest.mark.parametrize(("declaration", "message"), [
+    (("no_such_loss", {}), "neither a built-in loss kind"),
+    (("huber_loss", {"beta": 1.0}), "takes no option(s) ['beta']"),
+    (("relu", {}), "takes no reduction"),
+    ("huber_loss", "expected (torch.nn.functional name, keyword arguments)"),
+])
+def test_a_bad_extra_loss_declaration_is_named_at_load(declaration, message):
+    adapter = type("Bad", (), {"linear": lambda self, *a: None, "mse_loss": lambda self: None,
+                               "huber": lambda self: None,
+                               "extra_losses": {"huber": declaration}})
+    with pytest.raises(TargetError, match=r"extra_losses\['huber'\]") as error:
+        Target.from_adapter(adapter)
+    assert message in str(error.value), str(error.value)
+
+
+def test_an_extra_loss_needs_a_factory_of_its_name():
+    adapter = type("Missing", (), {"linear": lambda self, *a: None,
+                                   "mse_loss": lambda self: None,
+                                   "extra_losses": {"l1": ("l1_loss", {})}})
+    with pytest.raises(TargetError, match="needs an adapter factory named 'l1'"):
+        Target.from_adapter(adapter)
+
+
+def test_grid_inputs_are_tagged_by_shape():
+    item = grid_input(torch.zeros(6, 3, dtype=F64), torch.zeros(6, 3, dtype=F64))
+    assert item.tag == "6x3" and "[6, 3]" in item.description, item

@@ -7,11 +7,15 @@ RecursionError; a missing attribute still raises AttributeError. Sequential's ba
 members backwards but returns None. MSE is the batch mean of each sample's sum of squares
 (gradient 2 (x − t) / B). Components: Linear (weights [out, in]), ReLU, Tanh, Sigmoid,
 Sequential, MSE, CrossEntropy (one-hot targets, stable log-softmax), BCE (mean over all
-elements) and SGD.
+elements), BCEWithLogits, Huber, L1 and SmoothL1 (means over all elements) and SGD.
 
 Planted bugs: ``OverBatchOnlyMSE`` (forward is the mean over all elements, backward divides by
 B only), ``OverwritingSigmoid`` (backward computes y (1 − y) in place into the output it
-returned) and ``ExpRatioTanh`` ((eˣ − e⁻ˣ)/(eˣ + e⁻ˣ), NaN once |x| exceeds about 710).
+returned), ``ExpRatioTanh`` ((eˣ − e⁻ˣ)/(eˣ + e⁻ˣ), NaN once |x| exceeds about 710),
+``SigmoidCrossEntropy`` (−Σ t log σ(z): not a softmax), ``TwoClassWrongSign`` and
+``TwoClassNoMean`` (cross-entropy written for 2 classes, σ(z₁ − z₀), with the gradient's sign
+flipped or its 1/B missing), ``UnstableCrossEntropy`` (eᶻ / Σ eᶻ without subtracting the
+maximum: NaN at a logit gap of 800) and ``BCEWithLogitsNoMean`` (gradient without its 1/N).
 """
 
 import math
@@ -199,6 +203,137 @@ class BCE(Dynamic):
 
     def backward(self):
         return (self.p - self.t) / (self.p * (1 - self.p)) / self.p.numel()
+
+
+class SigmoidCrossEntropy(Dynamic):
+    """Planted bug: ``−mean_b Σ_c t log σ(z)``, a sigmoid where the softmax belongs (its
+    backward is its own derivative: consistent, but not a cross-entropy)."""
+
+    def forward(self, logits, target):
+        self.logits, self.target = logits, target
+        return -(target * torch.sigmoid(logits).log()).sum() / logits.shape[0]
+
+    def backward(self):
+        return -self.target * (1 - torch.sigmoid(self.logits)) / self.logits.shape[0]
+
+
+def _softplus(x):
+    """log(1 + eˣ) without overflow."""
+    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+
+def _stable_sigmoid(x):
+    """σ(x) without overflow: 1/(1 + e⁻ˣ) for x ≥ 0, eˣ/(1 + eˣ) below."""
+    negative = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1 / (1 + negative), negative / (1 + negative))
+
+
+class TwoClassCrossEntropy(Dynamic):
+    """Cross-entropy written for 2 classes: p₁ = σ(z₁ − z₀), ``L = −mean_b [t₁ log p₁ +
+    t₀ log(1 − p₁)]``; its backward fills a [B, 2] gradient (the planted subclasses)."""
+
+    def forward(self, logits, target):
+        self.target = target
+        difference = logits[:, 1] - logits[:, 0]
+        self.p1 = _stable_sigmoid(difference)
+        losses = target[:, 1] * _softplus(-difference) + target[:, 0] * _softplus(difference)
+        return losses.sum() / logits.shape[0]
+
+    def _sum_gradient(self):
+        """d/dz of the unnormalised sum: [p₀ − t₀, p₁ − t₁] per row, [B, 2]."""
+        gradient = torch.empty(self.target.shape[0], 2)
+        gradient[:, 1] = self.p1 - self.target[:, 1]
+        gradient[:, 0] = (1 - self.p1) - self.target[:, 0]
+        return gradient
+
+
+class TwoClassWrongSign(TwoClassCrossEntropy):
+    """Planted bug: the gradient's sign is flipped."""
+
+    def backward(self):
+        return -self._sum_gradient() / self.target.shape[0]
+
+
+class TwoClassNoMean(TwoClassCrossEntropy):
+    """Planted bug: the forward's 1/B is missing from the gradient."""
+
+    def backward(self):
+        return self._sum_gradient()
+
+
+class UnstableCrossEntropy(CrossEntropy):
+    """Planted bug: softmax as eᶻ / Σ eᶻ without subtracting the maximum (inf/inf = NaN once
+    a logit exceeds about 709)."""
+
+    def forward(self, logits, target):
+        exponentials = logits.exp()
+        self.softmax = exponentials / exponentials.sum(dim=1, keepdim=True)
+        self.target = target
+        return -(target * self.softmax.log()).sum() / logits.shape[0]
+
+
+class BCEWithLogits(Dynamic):
+    """``L = mean(max(x, 0) − x t + log(1 + e⁻|x|))`` over all elements, x logits."""
+
+    def forward(self, logits, target):
+        self.logits, self.target = logits, target
+        return (logits.clamp(min=0) - logits * target
+                + torch.log1p(torch.exp(-logits.abs()))).mean()
+
+    def backward(self):
+        return (_stable_sigmoid(self.logits) - self.target) / self.logits.numel()
+
+
+class BCEWithLogitsNoMean(BCEWithLogits):
+    """Planted bug: the forward's 1/N is missing from the gradient."""
+
+    def backward(self):
+        return _stable_sigmoid(self.logits) - self.target
+
+
+class Huber(Dynamic):
+    """``L = mean(½ d² if |d| ≤ δ else δ (|d| − ½ δ))``, d = x − t."""
+
+    def __init__(self, delta):
+        super().__init__()
+        self.delta = delta
+
+    def forward(self, prediction, target):
+        self.d = prediction - target
+        quadratic = 0.5 * self.d ** 2
+        linear = self.delta * (self.d.abs() - 0.5 * self.delta)
+        return torch.where(self.d.abs() <= self.delta, quadratic, linear).mean()
+
+    def backward(self):
+        return self.d.clamp(-self.delta, self.delta) / self.d.numel()
+
+
+class SmoothL1(Dynamic):
+    """``L = mean(½ d² / β if |d| < β else |d| − ½ β)``, d = x − t."""
+
+    def __init__(self, beta):
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, prediction, target):
+        self.d = prediction - target
+        quadratic = 0.5 * self.d ** 2 / self.beta
+        return torch.where(self.d.abs() < self.beta, quadratic,
+                           self.d.abs() - 0.5 * self.beta).mean()
+
+    def backward(self):
+        return (self.d / self.beta).clamp(-1, 1) / self.d.numel()
+
+
+class L1(Dynamic):
+    """``L = mean |x − t|``; gradient sign(x − t) / N (0 at x = t, as torch)."""
+
+    def forward(self, prediction, target):
+        self.d = prediction - target
+        return self.d.abs().mean()
+
+    def backward(self):
+        return self.d.sign() / self.d.numel()
 
 
 class SGD(Dynamic):

@@ -1,38 +1,81 @@
-"""Loss checks: MSE, cross-entropy and binary cross-entropy of any framework, in two parts.
+"""Loss checks: a loss checked as a function, over a grid of shapes and at extreme inputs.
 
 A loss follows the protocol ``forward(prediction, target) -> loss`` and ``backward() ->
-dL/dprediction``. ``check_loss`` separates what is a bug from what is a convention:
+dL/dprediction``. Its kind (``LossKind``, ``loss_kind``) says what it must equal: MSE,
+cross-entropy (logits, one-hot or index targets), binary cross-entropy (probabilities, 0/1
+targets), or any element-wise loss of ``torch.nn.functional`` named with its keyword arguments
+(``loss_kind("huber_loss", {"delta": 1.0})``, an adapter's ``extra_losses``). ``check_loss``
+judges it at every input (``LossInput``): the grid (its main input and ``also_at``: batch 1
+and more, 2 and 3 outputs) fully, and the extreme inputs (``extreme_inputs``) by value and
+gradient:
 
-1. **Consistency** (kind ``finite_difference``): the loss seen as a module of its prediction
-   (``LossAsModule``) through the central-difference check, samples coupled
-   (``row_wise=False``). ``backward`` must be the derivative of ``forward``, whatever the
-   normalisation: a loss divided by B with a gradient divided by B passes, a mean whose
-   gradient lacks the 1/N fails.
-2. **Normalisation** (a fact): the factor c = L / S, S the unnormalised sum of the loss terms
-   (Σ (x − t)² for MSE; Σ over samples of −Σ_c t log softmax for cross-entropy;
-   Σ −[t log p + (1 − t) log(1 − p)] for BCE), measured at the main input and at every
-   ``also_at`` input (other batch sizes and widths). The named reductions are ``"sum"``
-   (c = 1), ``"mean"`` (÷ the number of terms: B × outputs for MSE and BCE, B for
-   cross-entropy, as torch) and ``"batch_mean"`` (÷ B). A loss follows a named reduction
-   times a constant k (``Normalisation``: ½·MSE is ½ × the batch mean) when
-   k_i = c_i / c_named(shape_i) is the same at every input, within the values' rtol; among
-   several, the one with k nearest 1. That is a convention, reported in the value result's
-   ``convention``, not a failure. A ratio that no named reduction times a constant explains
-   (a sigmoid inside a "cross-entropy") fails: "not a scaled cross-entropy: the ratio L / S
-   varies from a to b". A DECLARED reduction (the target's ``mse_reduction``, or a
-   ``reduction`` attribute as refnet's ``MSELoss`` has) must hold with k = 1.
-3. **Reference** (kind ``autograd``): the values at every input against k·c_named·S, and
-   dL/dprediction at the main input against k·c_named times autograd's gradient of S, in
-   float64.
+1. **Normalisation** (``autograd/<name>/loss``, a fact or a failure): L = k·c(shape)·S, S the
+   unnormalised sum of the loss terms (Σ (x − t)² for MSE; Σ over samples of −Σ_c t log softmax
+   for cross-entropy; Σ −[t log p + (1 − t) log(1 − p)] for BCE; the torch function with
+   ``reduction="sum"`` for the others), c a named reduction's factor — ``"sum"`` (1),
+   ``"mean"`` (÷ the number of terms: B for cross-entropy, B × outputs for the others, as
+   torch) or ``"batch_mean"`` (÷ B) — and k a constant. The ratio r_i = L_i / (c_i·S_i) is
+   measured at every input with a finite loss; a named reduction fits when every r_i equals one
+   k within R (below), k being one of the r_i (1 when within R of 1); among several, the one
+   with k nearest 1. Without a fit, the k most inputs agree on is the reference of the value
+   and gradient checks, so that the inputs which differ from it are the ones that fail. k ≠ 1
+   is a convention (½·MSE), reported in ``convention``; a ratio no named reduction times a
+   constant explains fails with "not a scaled cross-entropy: the ratio L / S varies from a to
+   b" (a sigmoid inside a "cross-entropy", a 1/N at some shapes only). A DECLARED reduction
+   must hold with k = 1.
+2. Per grid input ``<tag>`` (``6x3`` for a prediction [6, 3]), a group of three results:
+   **consistency** (``finite_difference/<name>/<tag>/input``: the loss as a module of its
+   prediction, ``LossAsModule``, through the central-difference check, samples coupled:
+   ``backward`` must be the derivative of ``forward`` whatever the normalisation), **value**
+   (``autograd/<name>/<tag>/loss``, against k·c·S) and **gradient**
+   (``autograd/<name>/<tag>/grad_prediction``, against k·c times autograd's gradient of S, in
+   float64). Each input stands alone: a loss written for 2 classes is measured at C = 2 (its
+   sign, its 1/N) while C = 3 shows its own failure (raised, wrong shape).
+3. Per extreme input (``extreme-…``): value and gradient as above; no finite differences (a
+   step from p = 1e-12 leaves (0, 1)). A NaN or an infinity is named with the input.
 
-The tolerance is ``autograd_tolerance`` (verification/checks/reference.py) with summation
-length n = N + ``ELEMENTWISE_TERMS``, N the elements of one replica's prediction: the loss sums
-N terms, and each side rounds that sum in its own order. The terms are all positive and each
-gradient element is a few operations rounded relative to its result, so Σ|terms| is the
-compared value itself and the scale is max|expected|. u is that of the dtype the compared
-tensor was computed in: float32 when the prediction or that tensor is float32 (a loss that
-computes in float32 inside a float64 check is held to float32's round-off, its gradient to
-its own dtype's).
+Extreme inputs (``extreme_inputs``), in the compared dtype:
+
+- cross-entropy: logits [0, 800, −800] with the target on the large, the small and the middle
+  logit, and [800, −800] with either target (a softmax without max-subtraction gives
+  inf/inf = NaN there, log-softmax is well conditioned: exact zeros and ±1 in the gradient);
+- BCE: p = ε and 1 − ε' with targets 0 and 1; ε = ε' = 1e-12 in float64; in float32
+  ε = 1e-12 (representable) and ε' = 2⁻²⁴, because 1 − 1e-12 rounds to 1 in float32
+  (log 0) and 1 − 2⁻²⁴ is the largest float32 below 1. Its reference is the formula itself,
+  differentiated by autograd, not ``F.binary_cross_entropy``, whose backward divides by
+  max(p(1 − p), 1e-12) and is therefore 1e-12 off, relatively, at p = 1e-12;
+- MSE and the regression losses: magnitude M = 1e18 (the squares of 1.5·M stay below
+  float32's 3.4e38: a loss may compute its value in float32 inside a float64 framework, which
+  the float32 tolerance accepts, so the input must be finite there too);
+- regression losses also at hand-picked d = x − t ∈ {−2.5, −0.5, 0.25, 2}·τ, τ the threshold
+  (``delta``, ``beta``, else 1): both sides of Huber's δ. L1's kink at d = 0 is never an input:
+  exactly-equal points are excluded (the derivative there is a convention, as ReLU's in
+  ``kink.py``), and random grid points are never exactly equal;
+- ``*_with_logits`` losses: logits ±800 with either target.
+
+Tolerances. u is the unit round-off of the dtype the compared tensor was computed in (float32
+when the prediction or that tensor is: a loss that computes in float32 inside a float64 check
+is held to float32's round-off). Both sides evaluate a sum of N terms (N the elements of one
+replica's prediction), each a few operations, in their own order: ``rtol =
+SAFETY·(N + ELEMENTWISE_TERMS)·u`` (``autograd_tolerance``, verification/checks/reference.py).
+
+- Value: the error of the sum is at most n·u·Σ(term error scales) = n·u·k·c·T, T
+  (``LossKind.magnitude``) bounding each term's own error in units of u: MSE, T = S (x − t,
+  then its square: relative errors); cross-entropy, T = Σ_b (max_j |x_bj| + |x_b,target| +
+  log C) (log-sum-exp minus the target logit cancels: its error is relative to the logits, not
+  to the loss, 0 at a confident right answer); BCE, T = S + N (the log of a rounded p or
+  1 − p: an absolute u per term besides the relative one); the others, T = S +
+  2·max(1, δ)·Σ (|x| + |t|) (d = x − t carries u(|x| + |t|), a term's slope in d is at most
+  max(1, δ), and max(x, 0) − x·t of a logit loss cancels with |t| ≤ 1). ``atol = rtol·k·c·T``.
+- Ratio: r_i has the relative error of its value, rtol_i·(1 + T_i / S_i), and k is one r_j
+  compared with all: R = 2·max_i rtol_i·(1 + T_i / S_i).
+- Gradient at a grid input: ``atol = rtol·max|expected|`` (random inputs: elements of
+  comparable size, so an element's cancellation is within the largest one's scale). At an
+  extreme input the elements span orders of magnitude (BCE: 1 and 1e12), where that atol would
+  exceed the small ones; each element there is computed to a relative accuracy (p − t with
+  t ∈ {0, 1}; 1 − p exact for p ≥ ½, Sterbenz; the softmax of integer logits, whose
+  e⁻⁸⁰⁰ underflows to an exact 0 on both sides; 2(x − t) of exact differences), so rtol alone
+  (``atol = EXACT_ATOL``: zeros must be exact).
 
 The report's literal pair is a negative control. Eq. 14 is the mean
 L = (1/N) Σ (x_i − t_i)², whose gradient is 2(x − t)/N; eq. 15, 2(x − t), is the gradient of the
@@ -42,6 +85,7 @@ derivative, and the same gradient check must fail with the measured gradient N t
 ``autograd/report-literal-eq14-eq15``, and ``report_literal_ratio`` measures the factor.
 """
 
+import inspect
 import math
 from dataclasses import dataclass, replace
 
@@ -57,13 +101,14 @@ from verification.checks.reference import (
     guarded,
 )
 from verification.checks.result import CheckResult
-from verification.targets.protocol import LossView
+from verification.targets.protocol import LossView, ProtocolError
 from verification.targets.refnet_target import one_line_label
 
 __all__ = [
     "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss", "LossAsModule",
     "measured_reduction", "measure_normalisation", "Normalisation", "as_normalisation",
-    "LOSS_KINDS", "check_report_literal_pair", "report_literal_ratio",
+    "LOSS_KINDS", "LossKind", "loss_kind", "LossInput", "grid_input", "extreme_inputs",
+    "check_report_literal_pair", "report_literal_ratio",
 ]
 
 KIND = "autograd"
@@ -116,7 +161,210 @@ def torch_mse(prediction, target, reduction):
 
 
 LOSS_KINDS = ("mse", "cross_entropy", "bce")
-"""The losses ``check_loss`` knows."""
+"""The built-in losses ``check_loss`` knows; any other kind names a ``torch.nn.functional``
+loss (``loss_kind``)."""
+
+_LABELS = {"mse": "MSE", "cross_entropy": "cross-entropy", "bce": "binary cross-entropy"}
+_NOT_OPTIONS = ("input", "target", "reduction", "size_average", "reduce")
+"""Parameters of a torch loss function that the check sets itself (never options)."""
+
+
+@dataclass(frozen=True)
+class LossKind:
+    """What a loss must equal: a built-in kind (``LOSS_KINDS``) or the ``torch.nn.functional``
+    function ``name`` with the keyword arguments ``options`` (``(key, value)`` pairs).
+
+    Attributes:
+        name: ``"mse"``, ``"cross_entropy"``, ``"bce"``, or a torch function's name.
+        options: the torch function's keyword arguments, as sorted pairs.
+    """
+
+    name: str
+    options: tuple = ()
+
+    @property
+    def label(self):
+        """The loss's name in messages: ``"cross-entropy"``, ``"huber_loss(delta=1.0)"``."""
+        if self.name in _LABELS:
+            return _LABELS[self.name]
+        return f"{self.name}({', '.join(f'{key}={value!r}' for key, value in self.options)})"
+
+    @property
+    def inputs(self):
+        """What its predictions and targets are: ``"classes"`` (logits, one class per row),
+        ``"probabilities"`` or ``"logits"`` (with 0/1 targets), or ``"real"`` (regression)."""
+        if self.name == "cross_entropy":
+            return "classes"
+        if self.name in ("bce", "binary_cross_entropy"):
+            return "probabilities"
+        return "logits" if self.name.endswith("_with_logits") else "real"
+
+    @property
+    def threshold(self):
+        """τ of a regression loss: its ``delta`` or ``beta`` (its formula switches there),
+        else 1."""
+        options = dict(self.options)
+        return float(options.get("delta", options.get("beta", 1.0)))
+
+    def terms(self, prediction, target):
+        """The loss terms of float64 tensors, unreduced: one per row for cross-entropy
+        ([…, B]), one per element otherwise (differentiable)."""
+        if self.name == "mse":
+            return (prediction - target) ** 2
+        if self.name == "bce":  # the formula, not F.binary_cross_entropy (module docstring)
+            return -(target * prediction.log() + (1 - target) * torch.log1p(-prediction))
+        if self.name == "cross_entropy":
+            if target.dtype == torch.int64:
+                target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
+            return -(target * functional.log_softmax(prediction, dim=-1)).sum(dim=-1)
+        return getattr(functional, self.name)(prediction, target, reduction="none",
+                                              **dict(self.options))
+
+    def magnitude(self, prediction, target, terms):
+        """T per replica: the scale of the round-off of the sum of ``terms`` (module
+        docstring), from float64 tensors."""
+        if self.name == "mse":
+            return _total(terms)
+        if self.name == "bce":
+            return _total(terms + 1)
+        if self.name == "cross_entropy":
+            if target.dtype == torch.int64:
+                target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
+            row = (prediction.abs().amax(dim=-1) + (target * prediction).abs().sum(dim=-1)
+                   + math.log(prediction.shape[-1]))
+            return row.sum(dim=-1)
+        slope = 2 * max(1.0, self.threshold)
+        return _total(terms.abs() + slope * (prediction.abs() + target.abs()))
+
+    def count(self, shape, per_sample):
+        """The number of terms ``"mean"`` divides by at a prediction of ``shape``."""
+        batch = 1 if per_sample else shape[-2]
+        return batch if self.name == "cross_entropy" else batch * shape[-1]
+
+
+def _total(tensor):
+    """The sum over the last two axes ([B, C]; one per replica with [R, B, C])."""
+    return tensor.sum(dim=(-2, -1))
+
+
+def loss_kind(kind, options=None):
+    """A ``LossKind`` from a built-in kind or a torch function's name and its options.
+
+    Args:
+        kind: one of ``LOSS_KINDS``, a ``torch.nn.functional`` loss's name
+            (``"huber_loss"``), or a ``LossKind``.
+        options: that function's keyword arguments (``{"delta": 1.0}``); none for a
+            built-in kind.
+
+    Raises:
+        ValueError: an unknown name, a function without a ``reduction`` argument (not a
+            loss), or an option it does not take; the message says which.
+    """
+    if isinstance(kind, LossKind):
+        return kind
+    options = dict(options or {})
+    if kind in LOSS_KINDS:
+        if options:
+            raise ValueError(f"the built-in loss kind {kind!r} takes no options, got {options}")
+        return LossKind(kind)
+    function = getattr(functional, kind, None) if isinstance(kind, str) else None
+    if not callable(function):
+        raise ValueError(f"{kind!r} is neither a built-in loss kind {LOSS_KINDS} nor a "
+                         "function of torch.nn.functional")
+    parameters = inspect.signature(function).parameters
+    if "reduction" not in parameters:
+        raise ValueError(f"torch.nn.functional.{kind} takes no reduction: not a loss")
+    unknown = sorted(key for key in options if key not in parameters or key in _NOT_OPTIONS)
+    if unknown:
+        takes = [key for key in parameters if key not in _NOT_OPTIONS][2:]
+        raise ValueError(f"torch.nn.functional.{kind} takes no option(s) {unknown}; its "
+                         f"options are {takes}")
+    return LossKind(kind, tuple(sorted(options.items())))
+
+
+@dataclass(frozen=True)
+class LossInput:
+    """One point at which a loss is checked.
+
+    Attributes:
+        tag: its name in result ids (``"6x3"``, ``"extreme-gap800-3-classes"``).
+        description: what it is, for messages.
+        prediction: [batch, outputs] (or [R, batch, outputs] with replicas).
+        target: same shape, or int64 class indices [batch] for cross-entropy.
+        extreme: an extreme input: value and gradient only, the gradient to rtol alone
+            (module docstring).
+    """
+
+    tag: str
+    description: str
+    prediction: torch.Tensor
+    target: torch.Tensor
+    extreme: bool = False
+
+
+def grid_input(prediction, target):
+    """A grid ``LossInput``, tagged by its shape (``6x3``)."""
+    shape = list(prediction.shape)
+    return LossInput("x".join(map(str, shape)), f"prediction {shape} {prediction.dtype}",
+                     prediction, target)
+
+
+_LARGE = 1e18
+"""Magnitude M of the large-value inputs: (1.5·M)² summed stays finite in float32."""
+_NEAR_ZERO = 1e-12
+_NEAR_ONE = {torch.float64: 1e-12, torch.float32: 2.0 ** -24}
+"""ε' of p = 1 − ε': 1 − 1e-12 rounds to 1 in float32, whose largest value below 1 is 1 − 2⁻²⁴."""
+_GAP = 800.0
+
+
+def _classes(labels, outputs, dtype, index_targets):
+    labels = torch.tensor(labels)
+    return labels if index_targets else functional.one_hot(labels, outputs).to(dtype)
+
+
+def extreme_inputs(kind, dtype=torch.float64, *, index_targets=False):
+    """The extreme ``LossInput``s of a loss kind (module docstring), in ``dtype``.
+
+    Args:
+        kind: a ``LossKind`` (or what ``loss_kind`` takes).
+        dtype: the compared dtype (float32 changes ε' and M).
+        index_targets: cross-entropy targets as int64 class indices, not one-hot.
+    """
+    kind = loss_kind(kind)
+
+    def point(tag, description, prediction, target):
+        prediction = torch.tensor(prediction, dtype=torch.float64).to(dtype)
+        target = target if isinstance(target, torch.Tensor) else torch.tensor(
+            target, dtype=torch.float64).to(dtype)
+        return LossInput(f"extreme-{tag}", f"extreme input: {description}", prediction,
+                         target, extreme=True)
+
+    gap = _GAP
+    if kind.inputs == "classes":
+        return [point("gap800-3-classes", "logits [0, 800, -800] in each row, target on the "
+                      "large, the small, the middle logit", [[0.0, gap, -gap]] * 3,
+                      _classes([1, 2, 0], 3, dtype, index_targets)),
+                point("gap800-2-classes", "logits [800, -800] in each row, target on the "
+                      "large, the small logit", [[gap, -gap]] * 2,
+                      _classes([0, 1], 2, dtype, index_targets))]
+    if kind.inputs == "probabilities":
+        small, large = _NEAR_ZERO, 1.0 - _NEAR_ONE[dtype]
+        return [point("p-near-0-and-1", f"p = {small:g} (row 0) and 1 - {_NEAR_ONE[dtype]:.3g} "
+                      "(row 1), targets 0 and 1 in each row", [[small, small], [large, large]],
+                      [[0.0, 1.0], [0.0, 1.0]])]
+    if kind.inputs == "logits":
+        return [point("logits-800", "logits 800 (row 0) and -800 (row 1), targets 1, 0 and "
+                      "0, 1", [[gap, -gap], [gap, -gap]], [[1.0, 0.0], [0.0, 1.0]])]
+    large = _LARGE
+    inputs = [point("large", f"magnitude {large:g}: prediction [M, -M], target [-M/2, M/2]",
+                    [[large, -large]], [[-large / 2, large / 2]])]
+    if kind.name != "mse":
+        tau, target = kind.threshold, 0.25
+        differences = [-2.5, -0.5, 0.25, 2.0]
+        inputs.append(point("both-sides-of-threshold", f"x - t = {differences} × {tau:g} "
+                            "(both sides of the threshold; never x = t, the kink)",
+                            [[target + d * tau for d in differences]], [[target] * 4]))
+    return inputs
 
 
 class LossAsModule:
@@ -161,19 +409,8 @@ def _protocol_pass(loss, prediction, target):
 
 def _unnormalised(kind, prediction, target):
     """S: the sum of the loss terms per replica (0-d, or [R]), in float64, differentiable."""
-    replicated = prediction.ndim == 3
-    dims = (-2, -1) if replicated else None
-
-    def total(terms):
-        return terms.sum(dim=dims) if replicated else terms.sum()
-
-    if kind == "mse":
-        return total((prediction - target) ** 2)
-    if kind == "bce":
-        return total(functional.binary_cross_entropy(prediction, target, reduction="none"))
-    if target.dtype == torch.int64:
-        target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
-    return total(-(target * functional.log_softmax(prediction, dim=-1)))
+    terms = kind.terms(prediction, target)
+    return terms.sum(dim=-1) if kind.name == "cross_entropy" else _total(terms)
 
 
 _NAMED = ("mean", "sum", "batch_mean")
@@ -183,11 +420,10 @@ _DIVISOR = {"sum": "the sum of the loss terms", "batch_mean": "the sum of the lo
 
 def _candidates(kind, shape, per_sample):
     """Named reductions → factor c of S at a prediction ``shape`` (module docstring); per
-    sample, B counts as 1."""
+    sample, B counts as 1. ``kind`` is a ``LossKind`` or its name."""
+    kind = kind if isinstance(kind, LossKind) else LossKind(kind)
     batch = 1 if per_sample else shape[-2]
-    outputs = shape[-1]
-    terms = batch if kind == "cross_entropy" else batch * outputs
-    return {"mean": 1.0 / terms, "sum": 1.0, "batch_mean": 1.0 / batch}
+    return {"mean": 1.0 / kind.count(shape, per_sample), "sum": 1.0, "batch_mean": 1.0 / batch}
 
 
 @dataclass(frozen=True)
@@ -221,61 +457,103 @@ def as_normalisation(reduction, kind="mse"):
 
 
 @dataclass(frozen=True)
-class _Measured:
-    """A loss measured at several inputs: values L_i, sums S_i, the prediction shapes, the
-    rtol the values are held to, and the normalisation they fit (``None`` for none)."""
+class _Evaluated:
+    """A loss's forward at one input: its value (float64, one per replica; ``None`` when the
+    forward raised), S and T there (``LossKind.magnitude``), and the value's rtol."""
 
-    values: torch.Tensor
+    item: LossInput
+    value: torch.Tensor | None
     sums: torch.Tensor
-    shapes: list
+    magnitudes: torch.Tensor
     rtol: float
+
+    @property
+    def finite(self):
+        """Whether the loss returned finite values here, where S is not 0 (a ratio exists)."""
+        return (self.value is not None and self.value.shape == self.sums.shape
+                and bool(torch.isfinite(self.value).all()) and bool((self.sums != 0).all()))
+
+    @property
+    def ratio_rtol(self):
+        """The relative error of L / (c·S) here: rtol·(1 + T / S) (module docstring)."""
+        return self.rtol * float((1 + self.magnitudes / self.sums.abs()).max())
+
+
+def _elements(prediction):
+    return prediction.shape[-2] * prediction.shape[-1]
+
+
+def _rtol(prediction, computed):
+    """rtol of a loss value or gradient: n = N + ``ELEMENTWISE_TERMS`` terms, in the dtype
+    ``computed`` was computed in (float32 when the prediction or it is)."""
+    return autograd_tolerance(computed_dtype(prediction, computed),
+                              _elements(prediction) + ELEMENTWISE_TERMS, 0.0).rtol
+
+
+def _evaluate(view, kind, item):
+    """The loss's forward at ``item`` (a raise leaves ``value`` None: its own result names it)
+    with S and T from float64 copies."""
+    wide_prediction, wide_target = _wide(item.prediction, item.target)
+    terms = kind.terms(wide_prediction, wide_target)
+    sums = _unnormalised(kind, wide_prediction, wide_target).reshape(-1)
+    magnitudes = kind.magnitude(wide_prediction, wide_target, terms).reshape(-1)
+    try:
+        value = view.forward(item.prediction, item.target)
+    except ProtocolError:
+        return _Evaluated(item, None, sums, magnitudes, _rtol(item.prediction, None))
+    return _Evaluated(item, value.detach().to(torch.float64).reshape(-1), sums, magnitudes,
+                      _rtol(item.prediction, value))
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The normalisation measured over the finite inputs (``None`` for none), the named
+    reduction and scale k the value and gradient checks compare with (the fit's, else the
+    consensus of the most inputs), the ratios r_i = L_i / (c_i·S_i) of each candidate, the
+    tolerance R, and the inputs used and left out (no finite loss)."""
+
     normalisation: Normalisation | None
+    name: str
+    scale: float
     ratios: dict
+    rtol: float
+    used: list
+    left_out: list
 
 
-def _value_tolerance(prediction, value):
-    """The tolerance of a loss value: n = N + ``ELEMENTWISE_TERMS`` terms, in the dtype the
-    value was computed in (float32 when the prediction or the value is)."""
-    elements = prediction.shape[-2] * prediction.shape[-1]
-    return autograd_tolerance(computed_dtype(prediction, value), elements + ELEMENTWISE_TERMS,
-                              float(value.detach().abs().max()))
+def _factors(kind, evaluated, name, per_sample):
+    return torch.cat([torch.full_like(e.sums, _candidates(kind, e.item.prediction.shape,
+                                                          per_sample)[name])
+                      for e in evaluated])
 
 
-def _measure(view, samples, kind, declared):
-    """Evaluate the loss at every ``(prediction, target)`` of ``samples`` and find the
-    normalisation it follows: the declared one (its factor must hold, scale 1), else the named
-    reduction whose scale k_i = (L_i / S_i) / c_i is the same at every sample, k_0's within
-    the values' rtol (among several, the one with k nearest 1)."""
-    values, sums, shapes, rtol = [], [], [], 0.0
-    for prediction, target in samples:
-        value = view.forward(prediction, target)
-        values.append(value.detach().to(torch.float64).reshape(-1))
-        sums.append(_unnormalised(kind, *_wide(prediction, target)).reshape(-1))
-        shapes += [tuple(prediction.shape)] * values[-1].numel()  # one per replica
-        rtol = max(rtol, _value_tolerance(prediction, value).rtol)
-    values, sums = torch.cat(values), torch.cat(sums)
+def _fit(evaluated, kind, declared, per_sample):
+    """The named reduction times a constant k that the most finite inputs agree on, within R
+    (module docstring); it fits when every one does. Each input's ratio is tried as k (1 when
+    within R of 1, only 1 for a declared reduction); among equally many, k nearest 1. Without
+    a fit, the consensus is the reference of the inputs' value and gradient checks, so those
+    that differ from it are the ones that fail."""
+    used = [e for e in evaluated if e.finite]
+    left_out = [e.item.tag for e in evaluated if not e.finite]
     names = (declared,) if declared else _NAMED
-    ratios, fits = {}, []
+    if not used:
+        return _Fit(None, names[0], 1.0, {}, 0.0, used, left_out)
+    values = torch.cat([e.value for e in used])
+    sums = torch.cat([e.sums for e in used])
+    rtol = 2 * max(e.ratio_rtol for e in used)
+    ratios, best = {}, None
     for name in names:
-        factors = torch.tensor([_candidates(kind, shape, view.per_sample)[name]
-                                for shape in shapes], dtype=torch.float64)
-        scales = values / (sums * factors)
-        ratios[name] = scales
-        scale = 1.0 if declared else float(scales[0])
-        if bool(torch.isfinite(scales).all()) and bool(
-                ((scales - scale).abs() <= rtol * abs(scale)).all()):
-            fits.append((abs(math.log(abs(scale))) if scale else math.inf, name, scale))
-    normalisation = None
-    if fits:
-        _, name, scale = min(fits, key=lambda fit: fit[0])
-        scale = 1.0 if abs(scale - 1.0) <= rtol else scale
-        normalisation = Normalisation(kind, name, scale, view.per_sample)
-    return _Measured(values, sums, shapes, rtol, normalisation, ratios)
-
-
-def _samples(prediction, target, also_at):
-    """The main input first, then ``also_at``'s (replicated predictions stay alone)."""
-    return [(prediction, target)] + ([] if prediction.ndim == 3 else list(also_at))
+        ratios[name] = values / (sums * _factors(kind, used, name, per_sample))
+        for ratio in ([1.0] if declared else ratios[name].tolist()):
+            scale = 1.0 if abs(ratio - 1.0) <= rtol else ratio
+            agree = int(((ratios[name] - scale).abs() <= rtol * abs(scale)).sum())
+            key = (-agree, abs(math.log(abs(scale))) if scale else math.inf)
+            if best is None or key < best[0]:
+                best = (key, name, scale)
+    (disagree, _), name, scale = best
+    normalisation = (Normalisation(kind.name, name, scale, per_sample)
+                     if -disagree == len(values) else None)
+    return _Fit(normalisation, name, scale, ratios, rtol, used, left_out)
 
 
 def _declared(loss, reduction):
@@ -291,9 +569,24 @@ def _wide(prediction, target):
     return prediction.detach().to(torch.float64), wide_target
 
 
-def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_sample=False,
-               name=None, seed=0, also_at=()):
-    """Check a loss's backward against its forward, then both against torch (module docstring).
+def _inputs(prediction, target, also_at, extremes):
+    """The grid (the main input, then ``also_at``'s; replicated predictions stay alone) and
+    the extreme inputs, with unique tags."""
+    grid = [(prediction, target)] + ([] if prediction.ndim == 3 else list(also_at))
+    inputs = [item if isinstance(item, LossInput) else grid_input(*item) for item in grid]
+    inputs += list(extremes)
+    seen, unique = {}, []
+    for item in inputs:
+        count = seen[item.tag] = seen.get(item.tag, 0) + 1
+        unique.append(item if count == 1 else replace(item, tag=f"{item.tag}-{count}"))
+    return unique
+
+
+def check_loss(loss, prediction, target, *, kind="mse", options=None, reduction=None,
+               per_sample=False, name=None, seed=0, also_at=(), extremes=()):
+    """Check a loss as a function: at every input of the grid and at extreme inputs, its
+    backward against its forward, both against torch, one normalisation over all (module
+    docstring).
 
     Args:
         loss: an object with ``forward(prediction, target)`` and ``backward()`` (or a
@@ -302,33 +595,131 @@ def check_loss(loss, prediction, target, *, kind="mse", reduction=None, per_samp
             probabilities in (0, 1) for BCE, logits for cross-entropy.
         target: same shape (one-hot or 0/1), or int64 class indices [batch] for
             cross-entropy.
-        kind: ``"mse"``, ``"cross_entropy"`` or ``"bce"``.
+        kind: ``"mse"``, ``"cross_entropy"``, ``"bce"``, a ``torch.nn.functional`` loss's
+            name, or a ``LossKind``.
+        options: the torch function's keyword arguments (``{"delta": 1.0}``).
         reduction: the declared normalisation, ``"mean"``, ``"sum"`` or ``"batch_mean"``;
             when ``None``, the loss's ``reduction`` attribute if it has one, else measured.
         per_sample: the loss takes one sample at a time (the view sums the rows).
         name: the loss's name in the ids; its ``repr`` when ``None``.
         seed: seed of the finite-difference check's random weight.
-        also_at: more ``(prediction, target)`` pairs, at other shapes, at which the
-            normalisation must hold too (a convention is a factor constant over them).
+        also_at: more grid inputs, ``(prediction, target)`` pairs (or ``LossInput``s) at
+            other shapes, each checked fully.
+        extremes: extreme ``LossInput``s (``extreme_inputs``), checked by value and gradient.
 
     Returns:
-        ``finite_difference/<name>/input`` (consistency), ``autograd/<name>/loss`` (whose
-        ``convention`` states a normalisation other than torch's) and
-        ``autograd/<name>/grad_prediction``; a failed ``…/raised`` for a part that raised.
+        ``autograd/<name>/loss`` (the normalisation; its ``convention`` states one other than
+        torch's), then per grid input ``finite_difference/<name>/<tag>/input``,
+        ``autograd/<name>/<tag>/loss`` and ``autograd/<name>/<tag>/grad_prediction``, per
+        extreme input the last two; a failed ``…/<tag>/raised`` for a part that raised.
     """
-    if kind not in LOSS_KINDS:
-        raise ValueError(f"check_loss: kind must be one of {LOSS_KINDS}, got {kind!r}")
+    kind = loss_kind(kind, options)
     view = loss if isinstance(loss, LossView) else LossView(loss, name or one_line_label(loss),
                                                             per_sample=per_sample)
     name = view.name if name is None else name
     declared = _declared(view.loss, reduction)
-    consistency = guarded(f"finite_difference/{name}/raised", name, "finite_difference",
-                          lambda: check_backward(LossAsModule(view, target), prediction,
-                                                 seed=seed, row_wise=False, name=name))
-    samples = _samples(prediction, target, also_at)
-    reference = guarded(f"{KIND}/{name}/raised", name, KIND,
-                        lambda: _check_loss(view, samples, kind, declared, name))
-    return consistency + reference
+    inputs = _inputs(prediction, target, also_at, extremes)
+    evaluated = []
+
+    def measure():
+        evaluated.extend(_evaluate(view, kind, item) for item in inputs)
+        fit = _fit(evaluated, kind, declared, view.per_sample)
+        return [_normalisation_result(name, kind, fit, declared)]
+
+    results = guarded(f"{KIND}/{name}/raised", name, KIND, measure)
+    if len(evaluated) < len(inputs):
+        return results
+    fit = _fit(evaluated, kind, declared, view.per_sample)
+    for item in evaluated:
+        results += _input_checks(view, kind, item, fit, name, seed)
+    return results
+
+
+def _input_checks(view, kind, evaluated, fit, name, seed):
+    """The group of one input: consistency (grid inputs only), value, gradient."""
+    item = evaluated.item
+    group = f"{name}/{item.tag}"
+    results = []
+    if not item.extreme:
+        results += guarded(f"finite_difference/{group}/raised", name, "finite_difference",
+                           lambda: check_backward(LossAsModule(view, item.target),
+                                                  item.prediction, seed=seed, row_wise=False,
+                                                  name=group))
+    return results + guarded(f"{KIND}/{group}/raised", name, KIND,
+                             lambda: _reference_checks(view, kind, evaluated, fit, name, group))
+
+
+def _reference_checks(view, kind, evaluated, fit, name, group):
+    """Value and gradient at one input against k·c·S and k·c·dS/dprediction."""
+    item = evaluated.item
+    got = _protocol_pass(view, item.prediction, item.target)
+    factor = fit.scale * _candidates(kind, item.prediction.shape, view.per_sample)[fit.name]
+    reference = (f"L = {fit.normalisation.describe()}" if fit.normalisation is not None else
+                 f"no normalisation fits (see {KIND}/{name}/loss): compared with "
+                 f"{fit.scale:.6g} × {_DIVISOR[fit.name]}, the ratio most inputs agree on")
+    context = f"at {item.description}{_flat(view)}; {kind.label} loss, {reference}"
+    value_tolerance = autograd_tolerance(computed_dtype(item.prediction, got.value),
+                                         _elements(item.prediction) + ELEMENTWISE_TERMS,
+                                         abs(factor) * float(evaluated.magnitudes.max()))
+    value = compare(check_id=f"{KIND}/{group}/loss", module=name, kind=KIND,
+                    expected=factor * evaluated.sums.reshape(got.value.shape),
+                    got=got.value, atol=value_tolerance.atol, rtol=value_tolerance.rtol,
+                    what="loss value", context=context)
+    wide_prediction, wide_target = _wide(item.prediction, item.target)
+    with torch.enable_grad():
+        leaf = wide_prediction.clone().requires_grad_()
+        (factor * _unnormalised(kind, leaf, wide_target)).sum().backward()
+    rtol = _rtol(item.prediction, got.gradient)
+    scale = 0.0 if item.extreme else float(leaf.grad.abs().max())
+    gradient = compare(check_id=f"{KIND}/{group}/grad_prediction", module=name, kind=KIND,
+                       expected=leaf.grad, got=got.gradient, atol=max(rtol * scale, EXACT_ATOL),
+                       rtol=rtol, what="dL/dprediction",
+                       context=context + ("; rtol alone: the elements of an extreme input "
+                                          "span orders of magnitude" if item.extreme else ""))
+    return [value, gradient]
+
+
+def _flat(view):
+    hooks = getattr(view, "hooks", None)
+    return " (fed 1-D, declared loss_flat)" if hooks is not None and hooks.loss_flat else ""
+
+
+def _describe_used(fit):
+    text = ", ".join(e.item.tag for e in fit.used)
+    if fit.left_out:
+        text += (f"; left out, with no finite loss (their own results say why): "
+                 f"{', '.join(fit.left_out)}")
+    return text
+
+
+def _normalisation_result(name, kind, fit, declared):
+    """``autograd/<name>/loss``: the ratios L / (c·S) against the constant k of the fit, or
+    a failure saying how far they vary."""
+    check_id = f"{KIND}/{name}/loss"
+    inf = float("inf")
+    if not fit.used:
+        return CheckResult(check_id, name, KIND, False, inf, inf, 0.0, inf,
+                           f"{KIND} check FAILED for {name}, loss normalisation: no input gave "
+                           f"a finite loss; {_describe_used(fit)}")
+    if fit.normalisation is None:
+        reason = (f"the declared reduction {declared!r} does not hold: L / (c·S) is "
+                  f"{', '.join(f'{float(r):.6g}' for r in fit.ratios[declared])} at the "
+                  "inputs checked, where it must be 1" if declared else _not_scaled(kind, fit))
+        return CheckResult(check_id, name, KIND, False, inf, inf, fit.rtol, inf,
+                           f"{KIND} check FAILED for {name}, loss normalisation: {reason}; "
+                           f"inputs {_describe_used(fit)}")
+    ratios = fit.ratios[fit.name]
+    result = compare(check_id=check_id, module=name, kind=KIND,
+                     expected=torch.full_like(ratios, fit.scale), got=ratios, atol=EXACT_ATOL,
+                     rtol=fit.rtol, what="L / (c·S), one per input",
+                     context=f"{kind.label} loss, normalisation "
+                     f"{'declared ' + declared if declared else 'measured'}: "
+                     f"{fit.normalisation.describe()}; inputs {_describe_used(fit)}")
+    return replace(result, convention=_convention(kind, fit.normalisation, declared))
+
+
+def _samples_as_inputs(samples):
+    return _inputs(*samples[0], samples[1:], ())
 
 
 def measure_normalisation(loss, samples, *, kind="mse", declared=None):
@@ -337,94 +728,48 @@ def measure_normalisation(loss, samples, *, kind="mse", declared=None):
     Args:
         loss: a ``LossView`` (or any loss with the protocol).
         samples: ``(prediction, target)`` pairs at several shapes ([batch, outputs]).
-        kind: ``"mse"``, ``"cross_entropy"`` or ``"bce"``.
+        kind: ``"mse"``, ``"cross_entropy"``, ``"bce"`` or a ``LossKind``.
         declared: a declared reduction's name, which must then hold.
 
     Raises:
-        ValueError: no named reduction times a constant fits every sample; the message gives
-            how far the ratio L / S varies.
+        ValueError: no named reduction times a constant fits every sample (or one raised);
+            the message gives how far the ratio L / S varies.
     """
     view = loss if isinstance(loss, LossView) else LossView(loss, one_line_label(loss))
-    measured = _measure(view, samples, kind, declared)
-    if measured.normalisation is None:
-        raise ValueError(_not_scaled(kind, measured))
-    return measured.normalisation
+    kind = loss_kind(kind)
+    evaluated = [_evaluate(view, kind, item) for item in _samples_as_inputs(samples)]
+    fit = _fit(evaluated, kind, declared, view.per_sample)
+    if fit.normalisation is None or fit.left_out:
+        raise ValueError(_not_scaled(kind, fit) if fit.used else "no sample gave a finite loss")
+    return fit.normalisation
 
 
 def measured_reduction(loss, prediction, target, *, kind="mse"):
     """The named normalisation a loss applies at one point: ``"mean"``, ``"sum"``,
     ``"batch_mean"`` (module docstring), or ``None`` when it is none of them unscaled."""
     view = loss if isinstance(loss, LossView) else LossView(loss, one_line_label(loss))
-    found = _measure(view, [(prediction, target)], kind, None).normalisation
+    kind = loss_kind(kind)
+    found = _fit([_evaluate(view, kind, grid_input(prediction, target))], kind, None,
+                 view.per_sample).normalisation
     return found.name if found is not None and found.named else None
 
 
-_LOSS_NAMES = {"mse": "MSE", "cross_entropy": "cross-entropy", "bce": "binary cross-entropy"}
-
-
-def _not_scaled(kind, measured):
-    ratios = measured.values / measured.sums
-    shapes = ", ".join(f"{list(shape)}" for shape in measured.shapes)
-    return (f"not a scaled {_LOSS_NAMES[kind]}: the ratio L / S of the loss to the sum of its "
-            f"terms varies from {float(ratios.min()):.6g} to {float(ratios.max()):.6g} over "
-            f"predictions {shapes}, where any named reduction (mean, sum, batch mean) times a "
-            "constant would fit every one")
-
-
-def _check_loss(view, samples, kind, declared, name):
-    """Steps 2 and 3 of ``check_loss``."""
-    measured = _measure(view, samples, kind, declared)
-    normalisation = measured.normalisation
-    prediction, target = samples[0]
-    got = _protocol_pass(view, prediction, target)
-    if normalisation is None:  # the gradient is held to the declared factor, or L_0 / S_0
-        factor = (_candidates(kind, prediction.shape, view.per_sample)[declared] if declared
-                  else float(measured.values[0] / measured.sums[0]))
-        return [_not_scaled_result(name, kind, measured, declared, prediction, got),
-                *_gradient_check(name, kind, got, prediction, target, factor, declared)]
-    factors = torch.tensor([normalisation.factor(shape) for shape in measured.shapes],
-                           dtype=torch.float64)
-    context = (f"{_describe_inputs(prediction)} and {len(samples) - 1} more shape(s); {kind} "
-               f"loss, normalisation {'declared ' + declared if declared else 'measured'}: "
-               f"{normalisation.describe()}")
-    value_result = _compare(f"{KIND}/{name}/loss", name, "loss value at each shape",
-                            factors * measured.sums, measured.values, measured.rtol, context)
-    convention = _convention(kind, normalisation, declared)
-    return [replace(value_result, convention=convention),
-            *_gradient_check(name, kind, got, prediction, target,
-                             normalisation.factor(prediction.shape), declared)]
-
-
-def _gradient_check(name, kind, got, prediction, target, factor, declared):
-    """dL/dprediction at the main input against ``factor``·dS/dprediction by autograd (one
-    factor per replica is not needed: it depends only on the shape)."""
-    wide_prediction, wide_target = _wide(prediction, target)
-    with torch.enable_grad():
-        leaf = wide_prediction.clone().requires_grad_()
-        (factor * _unnormalised(kind, leaf, wide_target)).sum().backward()
-    context = (f"{_describe_inputs(prediction)}; {kind} loss, L = {factor:.6g}·S, S the sum "
-               "of its terms"
-               + (f" (declared {declared})" if declared else ""))
-    tolerance = _value_tolerance(prediction, got.gradient)
-    return [_gradient_result(f"{KIND}/{name}/grad_prediction", name, leaf.grad, got.gradient,
-                             tolerance.rtol, context)]
-
-
-def _not_scaled_result(name, kind, measured, declared, prediction, got):
-    inf = float("inf")
-    reason = (f"the declared reduction {declared!r} does not hold: L / (c·S) is "
-              f"{', '.join(f'{float(r):.6g}' for r in measured.ratios[declared])} at the "
-              "shapes checked, where it must be 1" if declared else _not_scaled(kind, measured))
-    return CheckResult(f"{KIND}/{name}/loss", name, KIND, False, inf, inf,
-                       measured.rtol, inf, f"{KIND} check FAILED for {name}, loss value: "
-                       f"{reason}; {_describe_inputs(prediction)}")
+def _not_scaled(kind, fit):
+    values = torch.cat([e.value for e in fit.used])
+    ratios = values / torch.cat([e.sums for e in fit.used])
+    left_out = (f" (left out, with no finite loss: {', '.join(fit.left_out)})"
+                if fit.left_out else "")
+    return (f"not a scaled {kind.label}: the ratio L / S of the loss to the sum of its terms "
+            f"varies from {float(ratios.min()):.6g} to {float(ratios.max()):.6g} over the "
+            f"inputs {', '.join(e.item.tag for e in fit.used)}{left_out}, where any named "
+            "reduction (mean, sum, batch mean) times a constant would fit every one")
 
 
 def _convention(kind, normalisation, declared):
     """A sentence when the loss is not normalised as torch's default ``"mean"``."""
     if normalisation.name == "mean" and normalisation.named:
         return ""
-    torch_rule = "B" if kind == "cross_entropy" else "B × outputs"
+    torch_rule = "B" if kind.name == "cross_entropy" else "B × outputs"
     text = (f"normalisation: {normalisation.describe()}, where torch's default "
             f"(reduction='mean') divides by {torch_rule}")
     return text + (f"; declared {declared!r}" if declared else "")
@@ -438,7 +783,7 @@ def _compare(check_id, module, what, expected, got, rtol, context):
 
 
 def _gradient_result(check_id, module, expected, got, rtol, context):
-    """The gradient step of the loss check, shared by ``check_loss`` and the report pair."""
+    """The gradient step of the report pair."""
     return _compare(check_id, module, "dL/dprediction", expected, got, rtol, context)
 
 
@@ -500,6 +845,6 @@ def check_report_literal_pair(prediction, target):
     context = (f"{_describe_inputs(prediction)}; EXPECTED to fail: eq. 15, 2(x − t), is the "
                f"gradient of the sum, eq. 14 the mean over N = {elements} elements; measured "
                f"ratio eq. 15 / dL/dx = {ratio:.6g} (N = {elements})")
-    rtol = _value_tolerance(prediction, got.gradient).rtol
+    rtol = _rtol(prediction, got.gradient)
     return _gradient_result(REPORT_LITERAL_ID, repr(ReportLiteralMSE()), expected.gradient,
                             got.gradient, rtol, context)

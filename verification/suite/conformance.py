@@ -22,10 +22,13 @@ component                   checks (kinds)
                             container (not for a container declared to return no dL/dx, which
                             cannot nest): finite differences, autograd twin, accumulation, side
                             effects (a reused activation instance fails here)
-``mse_loss``,               consistency (finite differences); normalisation measured at three
-``cross_entropy_loss``,     shapes (``LOSS_SHAPES``: a named reduction times a constant is a
-``bce_loss``                convention, a declared one must hold); value and gradient against
-                            torch
+``mse_loss``,               at each shape of ``LOSS_SHAPES`` (batch 1 and 6, 2 and 3
+``cross_entropy_loss``,     outputs): consistency (finite differences), value and gradient
+``bce_loss``, extra         against torch; at extreme inputs (logit gap 800, p = 1e-12 and
+losses                      1 − 1e-12, magnitude 1e150): value and gradient; one
+                            normalisation over all (a named reduction times a constant is a
+                            convention, a declared one must hold, a varying ratio fails);
+                            extra losses (``extra_losses``) against their torch function
 ``dropout``                 drop rate, fresh masks, rescale, backward under the mask, eval mode
 ``sgd``, ``adam``,          the target's optimiser against ``torch.optim`` on the same values
 extra optimisers            and gradients, 20 steps (on a Linear's parameters for an optimiser
@@ -53,7 +56,12 @@ from verification.checks.accumulation import check_accumulation
 from verification.checks.dropout import check_dropout
 from verification.checks.finite_difference import check_backward
 from verification.checks.kink import check_kink
-from verification.checks.loss import check_loss, measure_normalisation
+from verification.checks.loss import (
+    check_loss,
+    extreme_inputs,
+    loss_kind,
+    measure_normalisation,
+)
 from verification.checks.optimizer import check_optimizer
 from verification.checks.reference import check_against_reference, guarded
 from verification.checks.side_effects import check_side_effects
@@ -248,50 +256,73 @@ def _activation_checks(build, kind):
 
 
 def _loss_inputs(kind, facts, dtype, seed, shape=None):
-    """A prediction and target for the loss ``kind`` at ``shape`` ([batch, outputs]; the
-    loss's usual shape when ``None``): logits for cross-entropy, probabilities for BCE."""
+    """A prediction and target for a loss of ``kind`` (a ``LossKind``) at ``shape``
+    ([batch, outputs]; the first of ``LOSS_SHAPES`` when ``None``): logits with class targets
+    (one-hot, or indices as declared) for cross-entropy, probabilities in [0.05, 0.95] with
+    0/1 targets for BCE, logits with 0/1 targets for ``*_with_logits`` losses, real values
+    for regression losses (predictions spread over 2τ, τ the loss's threshold, so that both
+    sides of Huber's δ are met)."""
     generator = torch.Generator().manual_seed(seed)
-    if kind == "bce_loss":
-        batch, outputs = shape or (6, 2)
+    batch, outputs = shape or LOSS_SHAPES[0]
+
+    def normal(scale):
+        return scale * torch.randn(batch, outputs, generator=generator, dtype=torch.float64)
+
+    def binary():
+        return (torch.rand(batch, outputs, generator=generator) > 0.5).to(torch.float64)
+
+    if kind.inputs == "probabilities":
         prediction = 0.05 + 0.9 * torch.rand(batch, outputs, generator=generator,
                                              dtype=torch.float64)
-        return prediction.to(dtype), (torch.rand(batch, outputs, generator=generator) > 0.5
-                                      ).to(dtype)
-    batch, outputs = shape or (6, 3)
-    scale = 3.0 if kind == "cross_entropy_loss" else 1.0
-    prediction = (scale * torch.randn(batch, outputs, generator=generator, dtype=torch.float64)
-                  ).to(dtype)
-    if kind == "mse_loss":
-        return prediction, torch.rand(batch, outputs, generator=generator,
-                                      dtype=torch.float64).to(dtype)
+        return prediction.to(dtype), binary().to(dtype)
+    if kind.inputs == "logits":
+        return normal(3.0).to(dtype), binary().to(dtype)
+    if kind.inputs == "real":
+        prediction = normal(1.0 if kind.name == "mse" else 2 * kind.threshold)
+        return prediction.to(dtype), torch.rand(batch, outputs, generator=generator,
+                                                dtype=torch.float64).to(dtype)
+    prediction = normal(3.0).to(dtype)
     labels = torch.randint(outputs, (batch,), generator=generator)
     if facts.cross_entropy_target == "index":
         return prediction, labels
     return prediction, torch.nn.functional.one_hot(labels, outputs).to(dtype)
 
 
-LOSS_SHAPES = ((1, 3), (4, 2))
-"""Shapes, besides each loss's usual one, at which its normalisation must hold too: batch 1
-and more, 2 and 3 outputs (so that mean, sum and batch mean differ at each)."""
-_LOSS_KINDS = {"mse_loss": "mse", "cross_entropy_loss": "cross_entropy", "bce_loss": "bce"}
+LOSS_SHAPES = ((6, 3), (1, 2), (1, 3), (6, 2))
+"""The grid every loss is checked at, fully: batch 1 and more, 2 and 3 outputs (so that
+mean, sum and batch mean differ, and a loss written for 2 classes is measured at 2)."""
+_LOSS_KINDS = {"mse_loss": loss_kind("mse"), "cross_entropy_loss": loss_kind("cross_entropy"),
+               "bce_loss": loss_kind("bce")}
 
 
 def _loss_samples(build, component, shapes, seed_offset=0):
+    """``(prediction, target)`` at each of ``shapes`` for the loss ``component``."""
     facts = build.target.facts
-    return [_loss_inputs(component, facts, build.dtype, build.seed + seed_offset + index, shape)
+    kind = _loss_kinds(build.target)[component]
+    return [_loss_inputs(kind, facts, build.dtype, build.seed + seed_offset + index, shape)
             for index, shape in enumerate(shapes)]
 
 
+def _loss_kinds(target):
+    """Every loss component of ``target`` → its ``LossKind``: the built-in ones, then the
+    adapter's ``extra_losses``."""
+    return {**_LOSS_KINDS, **target.extra_losses}
+
+
 def _loss_case(build, component):
+    """Every check of ``check_loss`` on the loss ``component``: the ``LOSS_SHAPES`` grid and
+    the extreme inputs of its kind, in the check dtype."""
     facts = build.target.facts
+    kind = _loss_kinds(build.target)[component]
 
     def run():
-        loss = build.target.loss(component)
-        prediction, target = _loss_inputs(component, facts, build.dtype, build.seed)
+        grid = _loss_samples(build, component, LOSS_SHAPES)
         declared = facts.mse_reduction if component == "mse_loss" else None
-        return check_loss(loss, prediction, target, kind=_LOSS_KINDS[component],
-                          reduction=declared, name=component,
-                          also_at=_loss_samples(build, component, LOSS_SHAPES, 1))
+        extremes = extreme_inputs(kind, build.dtype, index_targets=(
+            kind.name == "cross_entropy" and facts.cross_entropy_target == "index"))
+        return check_loss(build.target.loss(component), *grid[0], kind=kind,
+                          reduction=declared, name=component, seed=build.seed,
+                          also_at=grid[1:], extremes=extremes)
 
     return Case(component, (component,), ("finite_difference", "autograd"), run)
 
@@ -432,7 +463,7 @@ def planned_cases(target, seed=0, quick=False):
             plan.add(case, (kind,))
     for case, needs in _container_cases(build):
         plan.add(case, needs)
-    for component in _LOSS_KINDS:
+    for component in _loss_kinds(target):
         plan.add(_loss_case(build, component), (component,))
     plan.add(_dropout_case(build), ("dropout",))
     for case, needs in _optimizer_cases(build):

@@ -25,6 +25,13 @@ eps)``                                              (the module, ``optimizer_tak
                                                     ``torch.optim`` class name → the name of the
                                                     adapter's factory ``(params, lr)``, compared
                                                     with that class at torch's defaults
+``extra_losses``                                    ``{"huber": ("huber_loss", {"delta": 1.0}),
+                                                    …}``: a component name → (a
+                                                    ``torch.nn.functional`` element-wise loss's
+                                                    name, its keyword arguments); the adapter's
+                                                    factory of that name builds the loss (the
+                                                    protocol of ``mse_loss()``), checked against
+                                                    that function (verification/checks/loss.py)
 ==================================================  ============================================
 
 A factory whose signature names a parameter ``features`` receives the width of the module's
@@ -63,6 +70,7 @@ from pathlib import Path
 
 import torch
 
+from verification.checks.loss import loss_kind
 from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.state import torch_state_kept
 
@@ -146,7 +154,9 @@ class Facts:
 
 @dataclass(frozen=True)
 class Target:
-    """A framework under test: its name, adapter, declared facts and extra optimisers.
+    """A framework under test: its name, adapter, declared facts, extra optimisers
+    (``torch.optim`` class name → factory name) and extra losses (component name →
+    ``LossKind``, the factory having the component's name).
 
     Build components with ``build(component, *args)``; it runs the factory with torch's
     default dtype set to the check dtype (so that ``torch.empty(out, in)`` in a handout-style
@@ -158,6 +168,7 @@ class Target:
     facts: Facts
     optimizers: dict
     source: str = ""
+    extra_losses: dict = field(default_factory=dict)
     _names: object = field(default_factory=itertools.count, repr=False, compare=False)
 
     @classmethod
@@ -185,7 +196,8 @@ class Target:
                 raise TargetError(f"adapter optimizers[{torch_name!r}] = {factory!r}: needs a "
                                   "torch.optim class name and the name of an adapter factory")
         label = name or getattr(adapter, "NAME", None) or type(adapter).__name__
-        return cls(label, adapter, Facts(**values), optimizers, source)
+        return cls(label, adapter, Facts(**values), optimizers, source,
+                   _extra_losses(adapter))
 
     def has(self, component):
         """Whether the adapter provides ``component`` (a factory name or an optimiser)."""
@@ -230,9 +242,39 @@ class Target:
         return {"name": self.name, "adapter": self.source or type(self.adapter).__name__,
                 "version": _version(self.adapter, self.source),
                 "declared_facts": self.facts.declared(),
-                "components": [c for c in COMPONENTS if self.has(c)],
+                "components": [c for c in COMPONENTS if self.has(c)] + sorted(
+                    self.extra_losses),
                 "hooks": [hook for hook in HOOKS if self.has(hook)],
                 "optimizers": sorted(self.optimizers)}
+
+
+def _extra_losses(adapter):
+    """The adapter's ``extra_losses`` as ``{component: LossKind}``.
+
+    Raises:
+        TargetError: a declaration is not ``(torch function name, keyword arguments)`` of an
+            element-wise ``torch.nn.functional`` loss taking those arguments, names a built-in
+            component, or has no factory of its name; the message names the declaration.
+    """
+    declared = getattr(adapter, "extra_losses", None) or {}
+    if not isinstance(declared, dict):
+        raise TargetError(f"adapter extra_losses = {declared!r}: expected a dict "
+                          "{component name: (torch.nn.functional name, keyword arguments)}")
+    kinds = {}
+    for component, declaration in declared.items():
+        where = f"adapter extra_losses[{component!r}] = {declaration!r}"
+        if not (isinstance(declaration, tuple) and len(declaration) == 2
+                and isinstance(declaration[1], dict)):
+            raise TargetError(f"{where}: expected (torch.nn.functional name, keyword "
+                              'arguments), e.g. ("huber_loss", {"delta": 1.0})')
+        try:
+            kinds[component] = loss_kind(*declaration)
+        except ValueError as error:
+            raise TargetError(f"{where}: {error}") from error
+        if component in COMPONENTS or not callable(getattr(adapter, component, None)):
+            raise TargetError(f"{where}: needs an adapter factory named {component!r} "
+                              f"(not a built-in component name {COMPONENTS})")
+    return kinds
 
 
 def _keyword_parameters(factory):
