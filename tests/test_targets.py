@@ -90,6 +90,10 @@ def test_correct_framework_passes_every_check(name):
     assert "sequential" in components, f"{name}: no container check ran"
     if target.has("sgd") or target.has("adam"):
         assert {"training"} <= components and "trajectory" in kinds, components
+    blind = [f"{r.id}: tolerance {r.detectable:.3g} × the scale {r.scale:.3g}" for r in results
+             if (r.scale > 0 or r.detectable > 0) and not r.detectable < 1]
+    assert not blind, "checks that cannot fail (tolerance above the compared scale):\n" + (
+        "\n".join(blind))
 
 
 @pytest.mark.parametrize(("name", "variant", "expected"), list(_planted()))

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from refnet._io import write_atomically
 from verification.report.components import component_rank, component_summary, failure_lines
 from verification.report.html import conformance_matrix, render_html
+from verification.report.power import detection_power
 from verification.report.results import (
     SCHEMA_VERSION,
     BaselineError,
@@ -104,6 +105,7 @@ def _target_results(run, options):
         "cases": cases,
         "conventions": [{"component": c["component"], "id": c["id"], "convention":
                          c["convention"]} for c in checks if c.get("convention")],
+        "detection_power": detection_power(checks),
         "seed": options.seed,
         "quick": options.quick,
         "regressions": [],
@@ -133,6 +135,7 @@ def _target_context(results, options, back_link):
         "baseline_path": str(options.baseline) if options.baseline else "",
         "regressions": results["regressions"], "back_link": back_link,
         "skipped": results["cases"]["skipped"], "built": len(results["cases"]["built"]),
+        "detection_power": results["detection_power"],
     }
 
 
