@@ -25,11 +25,22 @@ eps)``                                              (the module, ``optimizer_tak
                                                     ``torch.optim`` class name → the name of the
                                                     adapter's factory ``(params, lr)``, compared
                                                     with that class at torch's defaults
+``extra_activations``                               ``{"leaky_relu": ("leaky_relu",
+                                                    {"negative_slope": 0.01}), "prelu": "prelu",
+                                                    …}``: the adapter's factory name → the
+                                                    torch element-wise function it mirrors
+                                                    (``torch.nn.functional.<name>``, else
+                                                    ``torch.<name>``) and its keyword arguments
+                                                    (a bare name: none); the factory takes no
+                                                    positional argument, as ``relu()``
 ==================================================  ============================================
 
 A factory whose signature names a parameter ``features`` receives the width of the module's
 input (for constructors that need the input size), and one that names ``name`` a name unique
 within the run (``"tanh_3"``), both by keyword.
+
+An extra activation's learned tensors (PReLU's ``weight``, ``spec.TENSOR_ARGUMENTS``) are its
+parameters, listed by its ``param()``: one value, or one per feature.
 
 Hooks, optional methods of the adapter (``protocol.Hooks``): ``params(module)`` (the parameters
 in any structure, instead of ``param()``), ``set_training(module, training)`` (instead of
@@ -64,6 +75,7 @@ from pathlib import Path
 import torch
 
 from verification.targets.protocol import GradientProbe, Hooks, LossView
+from verification.targets.spec import Function, FunctionError
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
@@ -158,6 +170,8 @@ class Target:
     facts: Facts
     optimizers: dict
     source: str = ""
+    activations: dict = field(default_factory=dict)
+    """``{factory name: spec.Function}``: the extra activations (``extra_activations``)."""
     _names: object = field(default_factory=itertools.count, repr=False, compare=False)
 
     @classmethod
@@ -185,7 +199,8 @@ class Target:
                 raise TargetError(f"adapter optimizers[{torch_name!r}] = {factory!r}: needs a "
                                   "torch.optim class name and the name of an adapter factory")
         label = name or getattr(adapter, "NAME", None) or type(adapter).__name__
-        return cls(label, adapter, Facts(**values), optimizers, source)
+        return cls(label, adapter, Facts(**values), optimizers, source,
+                   _extra_activations(adapter))
 
     def has(self, component):
         """Whether the adapter provides ``component`` (a factory name or an optimiser)."""
@@ -232,7 +247,44 @@ class Target:
                 "declared_facts": self.facts.declared(),
                 "components": [c for c in COMPONENTS if self.has(c)],
                 "hooks": [hook for hook in HOOKS if self.has(hook)],
-                "optimizers": sorted(self.optimizers)}
+                "optimizers": sorted(self.optimizers),
+                "extra_activations": {component: str(function)
+                                      for component, function in self.activations.items()}}
+
+
+def _extra_activations(adapter):
+    """``{factory name: Function}`` from the adapter's ``extra_activations``, each checked.
+
+    Raises:
+        TargetError: naming the declaration: not a dict, a name that is a standard component
+            or no factory of the adapter, an unknown torch function, keyword arguments it does
+            not accept, or a function that is not element-wise.
+    """
+    declared = getattr(adapter, "extra_activations", None) or {}
+    if not isinstance(declared, dict):
+        raise TargetError(f"adapter extra_activations = {declared!r}: expected a dict "
+                          '{factory name: (torch function name, {keyword: value})}')
+    activations = {}
+    for component, declaration in declared.items():
+        where = f"adapter extra_activations[{component!r}] = {declaration!r}"
+        if component in COMPONENTS or not callable(getattr(adapter, component, None)):
+            raise TargetError(f"{where}: the key must name a factory of the adapter (a "
+                              f"method {component}()) other than the standard {COMPONENTS}")
+        torch_name, options = ((declaration, {}) if isinstance(declaration, str)
+                               else _pair(declaration, where))
+        try:
+            activations[component] = Function.declared(torch_name, options)
+        except FunctionError as error:
+            raise TargetError(f"{where}: {error}") from error
+    return activations
+
+
+def _pair(declaration, where):
+    if (not isinstance(declaration, (tuple, list)) or len(declaration) != 2
+            or not isinstance(declaration[1], dict)):
+        raise TargetError(f"{where}: expected a torch function name, or a pair (name, "
+                          "{keyword: value})")
+    return declaration
 
 
 def _keyword_parameters(factory):
