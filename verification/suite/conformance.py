@@ -13,20 +13,25 @@ component                   checks (kinds)
 ==========================  ===================================================================
 ``linear``                  finite differences, autograd twin, accumulation and zero_grad, side
                             effects; Linear 3→4 at batch 5 and 25→2 at batch 1
-``relu``, ``tanh``,         finite differences, autograd twin, side effects; hand-picked points
-``sigmoid``                 (±30, ±1e-3, …) and extreme ones (±800: a Tanh written as an exp
-                            ratio returns NaN there); ReLU's slope at 0 (``kink``: a declared
-                            or any single valid slope is a convention, not a failure)
+``relu``, ``tanh``,         finite differences, autograd twin, side effects (and accumulation
+``sigmoid``, extra          for PReLU's slope); hand-picked points (±30, ±1e-3, …) and extreme
+activations                 ones (±800: a Tanh written as an exp ratio returns NaN there), those
+                            in the function's domain and off its kinks; the slope at each kink
+                            (``kink``: a declared slope, torch's, or a valid other one as a
+                            convention, not a failure)
 ``sequential``              the report's 2-25-25-25-2 network with each of ReLU and Tanh the
                             target has, ending with Sigmoid where it has one, and a nested
                             container (not for a container declared to return no dL/dx, which
                             cannot nest): finite differences, autograd twin, accumulation, side
-                            effects (a reused activation instance fails here)
+                            effects (a factory handing out one instance fails here); instance
+                            reuse, one activation and one Linear(3, 3) instance at two
+                            positions, reported as a fact (``checks/reuse.py``)
 ``mse_loss``,               consistency (finite differences); normalisation measured at three
 ``cross_entropy_loss``,     shapes (``LOSS_SHAPES``: a named reduction times a constant is a
 ``bce_loss``                convention, a declared one must hold); value and gradient against
                             torch
 ``dropout``                 drop rate, fresh masks, rescale, backward under the mask, eval mode
+                            (exactly the identity, after a training-mode pass)
 ``sgd``, ``adam``,          the target's optimiser against ``torch.optim`` on the same values
 extra optimisers            and gradients, 20 steps (on a Linear's parameters for an optimiser
                             built on a module)
