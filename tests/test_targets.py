@@ -1,4 +1,4 @@
-"""Checking other frameworks: adapters, the ten fixture frameworks and their planted bugs.
+"""Checking other frameworks: adapters, the eleven fixture frameworks and their planted bugs.
 
 Every correct fixture (and refnet) must pass every check; every planted bug must be flagged by a
 check of its kind on its component, and nothing may fail on a component that does not use the
@@ -36,7 +36,7 @@ from verification.targets.state import torch_state_kept
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 NAMES = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention", "objects",
-         "folded", "driven", "columns")
+         "folded", "driven", "columns", "extras")
 F64 = torch.float64
 
 
@@ -443,3 +443,80 @@ def test_a_float32_relu_with_slope_one_at_zero_is_a_convention_not_a_failure():
     result = check_kink(ReLU32())
     assert result.passed and "derivative 1 at x = 0" in result.convention, result.detail
     assert not check_kink(ReLU32(), declared_slope=0.0).passed
+
+
+# --- extra activations, instance reuse, eval-mode Dropout (issue 19, points 5-7) --------------
+
+
+def _extras(**overrides):
+    """The extras Adapter with some attributes replaced (declarations or factories)."""
+    return type("Declared", (_adapter_module("extras").Adapter,), overrides)
+
+
+@pytest.mark.parametrize(("declaration", "message"), [
+    ({"leaky_relu": ("leaky_rellu", {})}, "torch has no function 'leaky_rellu'"),
+    ({"leaky_relu": ("leaky_relu", {"slope": 0.01})},
+     "unexpected keyword argument 'slope'"),
+    ({"leaky_relu": ("softmax", {"dim": 1})}, "softmax is not element-wise"),
+    ({"leaky_relu": ("leaky_relu", 0.01)}, r"expected a torch function name, or a pair"),
+    ({"swish": "silu"}, r"must name a factory of the adapter \(a method swish\(\)\)"),
+    ({"relu": "relu"}, "other than the standard"),
+])
+def test_a_bad_extra_activation_is_refused_at_load_naming_the_declaration(declaration,
+                                                                           message):
+    with pytest.raises(TargetError, match=message) as raised:
+        Target.from_adapter(_extras(extra_activations=declaration))
+    assert "adapter extra_activations[" in str(raised.value), str(raised.value)
+
+
+def test_every_elementwise_torch_activation_is_accepted():
+    names = ("relu", "relu6", "elu", "selu", "celu", "leaky_relu", "prelu", "gelu",
+             "logsigmoid", "hardshrink", "tanhshrink", "softsign", "softplus", "tanh", "sigmoid",
+             "hardsigmoid", "silu", "mish", "hardswish", "hardtanh", "softshrink")
+    for name in names:
+        assert spec.Function.declared(name).name == name
+
+
+def test_a_leaky_relu_slope_off_by_1e_10_is_flagged_at_the_hand_picked_points():
+    fw = _adapter_module("extras").fw
+    slightly_off = _extras(leaky_relu=lambda self: fw.LeakyReLU(0.01 * (1 + 1e-10)))
+    results = check_target(Target.from_adapter(slightly_off))
+    flagged = {r.id for r in _failures(results)}
+    name = "leaky_relu: leaky_relu(negative_slope=0.01) at hand-picked points"
+    assert f"autograd/{name}/output" in flagged, sorted(flagged)
+
+
+def test_a_leaky_relu_using_the_right_hand_slope_at_zero_is_a_convention():
+    fw = _adapter_module("extras").fw
+
+    class RightSlope(fw.LeakyReLU):
+        def backward(self, gradient):
+            return gradient * torch.where(self.x >= 0, 1.0, self.slope).to(gradient.dtype)
+
+    results = check_target(Target.from_adapter(_extras(leaky_relu=lambda self: RightSlope())))
+    [kink] = [r for r in results if r.kind == "kink" and r.component == "leaky_relu"]
+    assert kink.passed and "derivative 1 at x = 0" in kink.convention, kink.detail
+
+
+def _reuse_facts(target):
+    return {r.case: r for r in run_cases([c for c in target_cases(target)
+                                          if c.name.startswith("instance reuse")])}
+
+
+def test_instance_reuse_is_a_fact_in_both_directions():
+    supported = _reuse_facts(_target("extras"))
+    assert set(supported) == {"instance reuse (tanh)", "instance reuse (linear)"}
+    assert all(r.passed and r.convention == "supports one module instance at several "
+               "positions of a container" for r in supported.values()), supported
+    unsupported = _reuse_facts(_target("handout"))
+    for case, result in unsupported.items():
+        assert result.passed and result.convention.startswith(
+            "does not support one module instance at several positions: "), (case, result)
+    assert "grad_2.weight differs" in unsupported["instance reuse (linear)"].convention
+
+
+def test_eval_mode_dropout_backward_with_the_stale_mask_is_named():
+    results = check_target(_target("extras", "DropoutEvalStaleMask"))
+    [failed] = _failures(results)
+    assert failed.id.endswith("/eval-backward") and "stale training mask" in failed.detail, (
+        failed.detail)

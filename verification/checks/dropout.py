@@ -20,7 +20,11 @@ probability.
 4. Backward under the same mask (kind ``property``): after a forward, ``backward(g)`` must be
    g ⊙ (y / x), the factor that forward applied (rtol = 4u: the module's g·s against
    g·(x·s)/x).
-5. Evaluation mode (kind ``property``): forward and backward are exactly the identity.
+5. Evaluation mode (kind ``property``), after a training-mode forward and backward: forward
+   and backward are exactly the identity (``eval-forward``, ``eval-backward``). The comparison
+   is exact, so any nonzero difference fails: a backward that still multiplies by the last
+   training mask (a zero where a unit was dropped, 1/(1 − p) where kept) is off by the whole
+   gradient there, and the message names the stale mask when the result is dL/dy times it.
 """
 
 import math
@@ -93,19 +97,30 @@ def _backward_check(view, x, seed, name):
                    context=f"seed={seed}")
 
 
-def _identity_check(check_id, name, what, x, got):
+def _identity_check(check_id, name, what, x, got, context="evaluation mode"):
     return compare(check_id=check_id, module=name, kind="property", expected=x, got=got,
-                   atol=EXACT, rtol=0.0, what=what, context="evaluation mode")
+                   atol=EXACT, rtol=0.0, what=what, context=context)
 
 
 def _eval_checks(view, x, seed, name):
+    """Training-mode forward and backward (leaving a mask behind), then evaluation mode."""
+    view.mode(True)
+    training_output = view.forward(x)
+    view.backward(upstream_gradient(training_output, seed))
+    stale = training_output.to(torch.float64) / x.to(torch.float64)
     view.mode(False)
     output = view.forward(x)
     grad_output = upstream_gradient(output, seed)
     grad_input = view.backward(grad_output)
+    context = "evaluation mode, after a training-mode forward and backward"
+    if not torch.equal(grad_input, grad_output) and torch.allclose(
+            grad_input.to(torch.float64), grad_output.to(torch.float64) * stale,
+            rtol=4 * unit_roundoff(grad_input.dtype), atol=0.0):
+        context += ("; dL/dx is dL/dy times the stale training mask of that forward: in "
+                    "evaluation mode backward must return dL/dy unchanged")
     return [_identity_check(f"property/{name}/eval-forward", name, "y = x", x, output),
             _identity_check(f"property/{name}/eval-backward", name, "dL/dx = dL/dy",
-                            grad_output, grad_input)]
+                            grad_output, grad_input, context)]
 
 
 def check_dropout(dropout, x, *, p=None, seed=0, samples=100_000, name=None):

@@ -1,20 +1,30 @@
 """The derivative exactly at a kink: torch's convention, another valid one, or a bug.
 
-Finite differences cannot decide the derivative of ReLU at 0 (its one-sided slopes differ, so
-the finite-difference check leaves such elements out). Any value in [0, 1] is a valid
-subgradient there; torch.autograd uses 0 (``torch.relu``), as the report's eq. 9 does
-("otherwise"). ``check_kink`` feeds an input whose every element sits on the kink and reads the
-slope ``s = (dL/dx) / (dL/dy)`` per element:
+Finite differences cannot decide the derivative of a function at a kink (ReLU, LeakyReLU,
+PReLU at 0, ReLU6 at 0 and 6, Hardtanh at ±1, …): its one-sided slopes differ, so the
+finite-difference check leaves such elements out. ``check_kink`` feeds an input whose every
+element sits on the kink and reads the slope ``s = (dL/dx) / (dL/dy)`` per element, against
+torch.autograd's value there and the two one-sided slopes ``L`` and ``R`` of the reference
+(its autograd slope at ``at ∓ δ``, δ = 2⁻²⁶·max(1, |at|)):
 
 - ``s`` equals torch's value everywhere: pass;
-- ``s`` is one constant in [0, 1] (1, say, for ``x >= 0``): pass, with a ``convention``
-  sentence; a convention difference is a fact, not a failure;
-- anything else (slopes that vary, lie outside [0, 1], or differ from a declared slope): fail.
+- ``s`` is one constant between ``L`` and ``R`` where both are constants (ReLU: any value in
+  [0, 1], 1 say, for ``x >= 0``), or ``s`` is the left-hand slope everywhere, or the right-hand
+  one everywhere (PReLU with one slope per feature): pass, with a ``convention`` sentence; a
+  convention difference is a fact, not a failure;
+- anything else (slopes that vary, lie outside, or differ from a declared slope): fail.
 
-Slopes are compared with rtol = 4u of the module's dtype: ``g·s`` then ``/ g`` rounds twice.
+Slopes are compared with rtol = 4u of the module's dtype (``g·s`` then ``/ g`` rounds twice),
+and a one-sided slope also with the change of the reference's slope between δ and 2δ: on a
+curved side (ELU with α ≠ 1) that bounds how far the slope at δ is from its limit at the kink;
+on a straight side it is 0.
+
+``find_kinks`` locates a function's kinks (continuous, one-sided slopes that differ) and jumps
+(discontinuities, as Hardshrink's at ±λ) among candidate points, so that the suite checks each
+kink here and keeps hand-picked points off both.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -22,9 +32,63 @@ from verification.checks.compare import EXACT, compare, computed_dtype
 from verification.checks.reference import guarded, unit_roundoff
 from verification.targets.refnet_target import as_component
 
-__all__ = ["check_kink"]
+__all__ = ["check_kink", "find_kinks", "Kinks"]
 
 KIND = "kink"
+_SIDE = 2.0 ** -26
+"""δ / max(1, |at|): the one-sided slopes are read at ``at ∓ δ`` (and ``at ∓ 2δ``)."""
+
+
+def _slope(reference, x):
+    """The autograd slope of an element-wise ``reference`` at every element of ``x``."""
+    with torch.enable_grad():
+        leaf = x.detach().clone().requires_grad_(True)
+        (slope,) = torch.autograd.grad(reference(leaf).sum(), leaf)
+    return slope.detach()
+
+
+def _sides(reference, x, at):
+    """``(L, R, slack_L, slack_R)``: one-sided slopes at ``at ∓ δ`` and how much each moves
+    between δ and 2δ (module docstring)."""
+    delta = _SIDE * max(1.0, abs(at))
+    left, right = _slope(reference, x - delta), _slope(reference, x + delta)
+    return (left, right, (left - _slope(reference, x - 2 * delta)).abs(),
+            (right - _slope(reference, x + 2 * delta)).abs())
+
+
+@dataclass(frozen=True)
+class Kinks:
+    """Where a function is not differentiable, among the candidates tried.
+
+    Attributes:
+        kinks: continuous points whose one-sided slopes differ.
+        jumps: points where the function itself jumps.
+    """
+
+    kinks: tuple
+    jumps: tuple
+
+
+def find_kinks(reference, candidates):
+    """The kinks and jumps of an element-wise ``reference`` (float64) among ``candidates``.
+
+    A candidate is a kink when its one-sided slopes differ by more than their slack (module
+    docstring) plus 1e-6 of their size, and a jump when ``|f(at + δ) − f(at − δ)|`` exceeds
+    what the slopes allow over 2δ by more than 1e-6 of ``|f|``.
+    """
+    kinks, jumps = [], []
+    for at in sorted(set(map(float, candidates))):
+        x = torch.tensor([at], dtype=torch.float64)
+        delta = _SIDE * max(1.0, abs(at))
+        with torch.no_grad():
+            low, centre, high = (float(reference(x + k * delta)) for k in (-1, 0, 1))
+        left, right, slack_left, slack_right = (float(t) for t in _sides(reference, x, at))
+        steepest = max(abs(left), abs(right))
+        if abs(high - low) > 2 * delta * steepest * (1 + 1e-6) + 1e-6 * abs(centre):
+            jumps.append(at)
+        elif abs(left - right) > slack_left + slack_right + 1e-6 * steepest:
+            kinks.append(at)
+    return Kinks(tuple(kinks), tuple(jumps))
 
 
 def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, name=None,
@@ -33,13 +97,14 @@ def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, na
 
     Args:
         module: an element-wise module, e.g. a ReLU (or a ``Component``).
-        reference: the torch function of the same activation.
+        reference: the torch function of the same activation, or its twin (a module whose
+            ``label`` names it), holding the module's parameter values.
         at: the kink's position.
         shape: the input's shape (every element equals ``at``).
         seed: seeds the random grad_output.
         name: the module's label; its description when ``None``.
         declared_slope: the slope the target declares it uses there (``relu_slope_at_zero``);
-            ``None`` accepts any single valid one.
+            ``None`` accepts any valid one.
 
     Returns:
         One ``CheckResult`` of kind ``kink``, id ``kink/<name>/x=<at>``.
@@ -53,6 +118,41 @@ def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, na
     return failed[0] if failed else results[0]
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A slope the module may use at the kink: per element, with its slack and its sentence."""
+
+    slopes: torch.Tensor
+    slack: torch.Tensor
+    convention: str
+
+
+def _uniform(tensor, rtol):
+    first = float(tensor.flatten()[0])
+    return bool(((tensor - first).abs() <= rtol * abs(first)).all()), first
+
+
+def _candidates(reference, x, at, slopes, rtol, torch_slope, function):
+    """The valid slopes other than torch's, in order of preference (module docstring)."""
+    left, right, slack_left, slack_right = _sides(reference, x, at)
+    zero = torch.zeros_like(slopes)
+    found = []
+    uniform, slope = _uniform(slopes, rtol)
+    left_uniform, low = _uniform(left, rtol)
+    right_uniform, high = _uniform(right, rtol)
+    margin = float(slack_left.max() + slack_right.max()) + rtol * max(abs(low), abs(high))
+    if uniform and left_uniform and right_uniform and (
+            min(low, high) - margin <= slope <= max(low, high) + margin):
+        found.append(_Candidate(torch.full_like(slopes, slope), zero,
+                                f"derivative {slope:g} at x = {at:g}, where torch.autograd's "
+                                f"{function} uses {torch_slope:g} (both valid subgradients)"))
+    for side, values, slack in (("left", left, slack_left), ("right", right, slack_right)):
+        found.append(_Candidate(values, slack, f"derivative at x = {at:g} is the {side}-hand "
+                                f"slope, where torch.autograd's {function} uses its own "
+                                "value (both valid subgradients)"))
+    return found
+
+
 def _check(component, reference, at, shape, seed, declared_slope):
     view, label = component.view, component.name
     generator = torch.Generator().manual_seed(seed)
@@ -62,34 +162,40 @@ def _check(component, reference, at, shape, seed, declared_slope):
     view.forward(x)
     computed = view.backward(upstream)
     got = computed.to(torch.float64)
-    with torch.enable_grad():
-        leaf = x.clone().requires_grad_(True)
-        (expected,) = torch.autograd.grad(reference(leaf), leaf, grad_outputs=upstream)
-    torch_slope = float(expected[(0,) * len(shape)] / upstream[(0,) * len(shape)])
+    expected = _slope(reference, x)
+    torch_slope = float(expected.flatten()[0])
     slopes = got / upstream
-    slope = float(slopes.flatten()[0])
     rtol = 4 * unit_roundoff(computed_dtype(computed))
-    uniform = bool(((slopes - slope).abs() <= rtol * abs(slope)).all())
-    function = getattr(reference, "__name__", str(reference))
-    wanted = torch_slope if declared_slope is None else float(declared_slope)
-    convention = ""
-    if declared_slope is None and uniform and 0.0 <= slope <= 1.0 and slope != torch_slope:
-        wanted = slope
-        convention = (f"derivative {slope:g} at x = {at:g}, where torch.autograd's "
-                      f"{function} uses {torch_slope:g} (both valid subgradients)")
-    elif declared_slope is not None and wanted != torch_slope:
-        convention = (f"derivative {wanted:g} at x = {at:g} (declared), where torch.autograd's "
-                      f"{function} uses {torch_slope:g}")
+    function = getattr(reference, "label", None) or getattr(reference, "__name__",
+                                                            type(reference).__name__)
+    chosen = _Candidate(expected, torch.zeros_like(expected), "")
+    if declared_slope is not None:
+        wanted = float(declared_slope)
+        chosen = _Candidate(torch.full_like(expected, wanted), chosen.slack,
+                            "" if wanted == torch_slope else
+                            f"derivative {wanted:g} at x = {at:g} (declared), where "
+                            f"torch.autograd's {function} uses {torch_slope:g}")
+    elif not _matches(slopes, expected, chosen.slack, rtol):
+        chosen = next((candidate for candidate in _candidates(
+            reference, x, at, slopes, rtol, torch_slope, function)
+            if _matches(slopes, candidate.slopes, candidate.slack, rtol)), chosen)
     result = compare(
         check_id=f"{KIND}/{label}/x={at:g}", module=label, kind=KIND,
-        expected=wanted * upstream, got=got, atol=EXACT, rtol=rtol,
+        expected=chosen.slopes * upstream, got=got,
+        atol=max(EXACT, float((chosen.slack * upstream.abs()).max())), rtol=rtol,
         what=f"dL/dx exactly at the kink x = {at:g}: slope "
-             f"{'declared ' if declared_slope is not None else ''}{wanted:g} expected "
-             f"(torch.autograd of {function}: {torch_slope:g}; any single value in [0, 1] is "
-             "valid)",
+             f"{'declared ' if declared_slope is not None else ''}"
+             f"{_text(chosen.slopes)} expected (torch.autograd of {function}: "
+             f"{_text(expected)}; a single value between the one-sided slopes, or either "
+             "one-sided slope, is valid)",
         context=f"seed={seed}; reproduce: verification.check_kink({label}, at={at:g})")
-    return result if not result.passed else _with_convention(result, convention)
+    return result if not result.passed else replace(result, convention=chosen.convention)
 
 
-def _with_convention(result, convention):
-    return replace(result, convention=convention)
+def _matches(slopes, wanted, slack, rtol):
+    return bool(((slopes - wanted).abs() <= rtol * wanted.abs() + slack).all())
+
+
+def _text(slopes):
+    uniform, first = _uniform(slopes, 0.0)
+    return f"{first:g}" if uniform else "per element"

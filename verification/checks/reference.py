@@ -10,9 +10,18 @@ or attributes, so the same check judges refnet and any other framework:
 - ``linear``: ``F.linear(x, w, b)``; with replicas, one ``F.linear`` per replica, stacked
   (refnet computes all replicas with one ``baddbmm``).
 - ``relu``, ``tanh``, ``sigmoid``: ``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``.
+- an extra activation (``spec.Function``): its torch function with its keyword arguments, and
+  float64 copies of its learned tensors (``F.prelu(x, weight)``, the weight as ``param()``
+  lists it: one value or one per feature).
 - ``dropout``: in training mode, the product with the scaled mask of the module's last forward
   (``last_scaled_mask``: refnet's public ``last_mask``); in evaluation mode, the identity.
-- ``sequential``: ``nn.Sequential`` of the twins, nested as the structure.
+- ``sequential``: ``nn.Sequential`` of the twins, nested as the structure. A ``shared``
+  instance is ONE twin placed at each of its positions, so its parameters' gradients add up
+  the positions' contributions, as they must in a framework that supports the reuse.
+
+``param()`` lists each instance's parameters once, in order of first position (a weight then a
+bias per Linear, the learned tensors of an extra activation); a container that lists a shared
+instance's parameters again at each later position is read at the first one.
 
 ``check_against_reference`` runs the module through the protocol (``zero_grad``, ``forward``,
 ``backward``, ``param``) with a random upstream gradient g = dL/dy, i.e. L = Σ g ⊙ y, runs the
@@ -33,12 +42,18 @@ gradient: T, the Σ|terms| of its exact computation, and E, its error scale. Thr
 both go through |W|; dL/dW = gᵀx gets E_g·|x| + T_g·E_x (the error of g times x, g times the
 error of x); an activation's derivative computed from y has term sizes s (1 + y² for Tanh's
 1 − y·y, y + y² for Sigmoid's y·(1 − y)) and sensitivity d to the error of y (2|y|, |1 − 2y|):
-T ← T·s and E ← E·s + T·d·E_y. (Multiplying the sensitivity by E rather than T, as an earlier
-version did, compounds the bound layer by layer: in float32, on the report network, it reached
-6.4 times the largest gradient, so the check could not fail; it is now 0.34.) n is the
+T ← T·s and E ← E·s + T·d·E_y. An extra activation, whose formula the harness does not know,
+is charged |y| + |f′(x)|·E_x forward and, backward, s = |f′(x)| and T·d·E_y replaced by
+T·|f″(x)|·(|x| + E_x) (its slope, plus the slope's change under an error of x's own size),
+with f′ and f″ from torch.autograd; its parameter's gradient Σ(E_g·|∂y/∂θ| + T_g·(|∂y/∂θ| +
+E_x)) (∂y/∂θ of the parameterised activations torch has, PReLU's min(x, 0), is 1-Lipschitz in
+x), the last term where ∂y/∂θ ≠ 0. (Multiplying the sensitivity by E rather than T, as an
+earlier version did, compounds the bound layer by layer: in float32, on the report network, it
+reached 6.4 times the largest gradient, so the check could not fail; it is now 0.34.) n is the
 summation length of the whole chain (``summation_length``: per Linear, ``in + out + batch`` —
 the sums of the forward, of dL/dx and of dL/dw — plus ``ELEMENTWISE_TERMS`` per element-wise
-module). With ``SAFETY`` = 4 (2 because both sides round, 2 for slack): ``rtol = 4·n·u`` and
+module, and ``batch·features`` more for one with a parameter, whose gradient is a batch sum).
+With ``SAFETY`` = 4 (2 because both sides round, 2 for slack): ``rtol = 4·n·u`` and
 ``atol = rtol·max E`` over the compared tensor. The twin always computes in float64; for a
 float32 module (one that computes in float32 whatever it is given, or is given float32),
 u = 2⁻²⁴ is the round-off of the module's side alone. A pre-activation within n·u·Σ|terms| of
@@ -56,7 +71,7 @@ from verification.checks.compare import EXACT, compare, computed_dtype, unit_rou
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
-from verification.targets.spec import Layer, leaves
+from verification.targets.spec import Layer, instances, leaves
 from verification.targets.spec import describe as describe_layer
 from verification.targets.state import TorchState, state_changes, torch_state_kept
 
@@ -65,6 +80,7 @@ __all__ = [
     "autograd_tolerance", "summation_length", "describe", "torch_twin", "ParameterLabel",
     "parameter_labels", "last_scaled_mask", "upstream_gradient", "Pass", "term_magnitudes",
     "raised_result", "guarded", "check_against_reference", "canonical_pairs",
+    "instance_pairs",
 ]
 
 KIND = "autograd"
@@ -126,10 +142,51 @@ def summation_length(module, batch):
         batch: samples per replica, the length of the batch sums of dL/dθ.
 
     Returns:
-        Σ over Linear layers of ``in + out + batch`` plus ``ELEMENTWISE_TERMS`` per other leaf.
+        Σ over Linear layers of ``in + out + batch`` plus ``ELEMENTWISE_TERMS`` per other leaf
+        (and ``batch·features`` for an activation with a parameter).
     """
     return sum(leaf.in_features + leaf.out_features + batch if leaf.kind == "linear"
-               else ELEMENTWISE_TERMS for leaf in leaves(_layer_of(module)))
+               else ELEMENTWISE_TERMS + (batch * max(leaf.in_features, 1)
+                                         if _parameter_names(leaf) else 0)
+               for leaf in leaves(_layer_of(module)))
+
+
+def _parameter_names(leaf):
+    """The names of a leaf's parameters in ``param()`` order."""
+    if leaf.kind == "linear":
+        return ("weight", "bias")
+    return leaf.function.parameters if leaf.function is not None else ()
+
+
+def instance_pairs(component, pairs=None):
+    """``[(leaf, its param() pairs)]`` per module instance, in order of first position.
+
+    Args:
+        component: a ``Component`` with a known structure.
+        pairs: ``param()`` pairs; the component's current ones when ``None``.
+
+    Raises:
+        ProtocolError: ``param()`` lists neither each instance's parameters once nor each
+            position's.
+    """
+    pairs = component.view.param() if pairs is None else pairs
+    unique = list(instances(component.layer))
+    wanted = sum(len(_parameter_names(leaf)) for leaf in unique)
+    if len(pairs) == wanted:
+        flat = iter(pairs)
+        return [(leaf, [next(flat) for _ in _parameter_names(leaf)]) for leaf in unique]
+    positions = list(leaves(component.layer))
+    if len(pairs) == sum(len(_parameter_names(leaf)) for leaf in positions) and len(
+            positions) > len(unique):
+        flat, read = iter(pairs), {}
+        for leaf in positions:
+            taken = [next(flat) for _ in _parameter_names(leaf)]
+            read.setdefault(leaf.shared or id(leaf), (leaf, taken))
+        return list(read.values())
+    counts = ", ".join(f"{describe_layer(leaf)}: {len(_parameter_names(leaf))}"
+                       for leaf in unique if _parameter_names(leaf))
+    raise ProtocolError(f"{component.name}.{component.view.param_source} lists {len(pairs)} "
+                        f"pairs; its structure has {wanted} parameters ({counts or 'none'})")
 
 
 def describe(module):
@@ -148,22 +205,33 @@ def canonical_pairs(component, pairs=None):
 
     Raises:
         ProtocolError: ``param()`` does not list a weight and a bias per Linear of the
-            structure, or a shape contradicts it (the message suggests the declaration).
+            structure (and an extra activation's learned tensors), or a shape contradicts it
+            (the message suggests the declaration).
     """
-    pairs = component.view.param() if pairs is None else pairs
-    linears = [leaf for leaf in leaves(component.layer) if leaf.kind == "linear"]
-    if len(pairs) != 2 * len(linears):
-        raise ProtocolError(f"{component.name}.{component.view.param_source} lists {len(pairs)} "
-                            "pairs; its structure "
-                            f"has {len(linears)} Linear layer(s), a weight and a bias each")
-    converted = []
-    for index, linear in enumerate(linears):
-        (weight, grad_weight), (bias, grad_bias) = pairs[2 * index], pairs[2 * index + 1]
-        to_weight = _weight_converter(component, linear, weight, 2 * index)
-        to_bias = _bias_converter(component, linear, bias, 2 * index + 1)
-        converted += [(to_weight(weight), to_weight(grad_weight)),
-                      (to_bias(bias), to_bias(grad_bias))]
+    converted, index = [], 0
+    for leaf, leaf_pairs in instance_pairs(component, pairs):
+        if leaf.kind == "linear":
+            (weight, grad_weight), (bias, grad_bias) = leaf_pairs
+            to_weight = _weight_converter(component, leaf, weight, index)
+            to_bias = _bias_converter(component, leaf, bias, index + 1)
+            converted += [(to_weight(weight), to_weight(grad_weight)),
+                          (to_bias(bias), to_bias(grad_bias))]
+        else:
+            for offset, (value, gradient) in enumerate(leaf_pairs):
+                to_flat = _activation_converter(component, leaf, value, index + offset)
+                converted.append((to_flat(value), to_flat(gradient)))
+        index += len(leaf_pairs)
     return converted
+
+
+def _activation_converter(component, leaf, value, index):
+    """An extra activation's learned tensor as float64 ``[1]`` or ``[features]``."""
+    if value.numel() not in (1, leaf.in_features):
+        raise ProtocolError(f"{component.name}.{component.view.param_source}[{index}], a "
+                            f"parameter of {describe_layer(leaf)}, has shape "
+                            f"{list(value.shape)}; expected one value or one per feature "
+                            f"({leaf.in_features})")
+    return lambda tensor: tensor.detach().to(torch.float64, copy=True).reshape(-1)
 
 
 def _replica_shape(linear):
@@ -228,23 +296,51 @@ class _DropoutTwin(nn.Module):
         return x * _dropout_factor(self.source)
 
 
+class _FunctionTwin(nn.Module):
+    """An extra activation: its torch function on x and float64 copies of its tensors."""
+
+    def __init__(self, function, parameters, label):
+        super().__init__()
+        self.function, self.label = function, label
+        for name, value in zip(function.parameters, parameters, strict=True):
+            self.register_parameter(name, nn.Parameter(value.clone()))
+
+    def forward(self, x):
+        """``f(x, *learned tensors, **options)``."""
+        return self.function(x, *(getattr(self, name) for name in self.function.parameters))
+
+
 def _twin(component, values):
-    """The nested ``nn.Sequential`` of leaf twins for ``component.layer`` (module docstring)."""
-    values, objects = iter(values), iter(component.leaves or [])
+    """The nested ``nn.Sequential`` of leaf twins for ``component.layer`` (module docstring);
+    a shared instance's twin is made at its first position and placed again at the others."""
+    values, objects, made = iter(values), iter(component.leaves or []), {}
 
     def make(node):
         if node.kind == "sequential":
             return nn.Sequential(*(make(child) for child in node.children))
         source = next(objects, None)
-        if node.kind == "linear":
-            return _LinearTwin(next(values), next(values), describe_layer(node))
-        if node.kind == "dropout":
-            return _DropoutTwin(source, describe_layer(node))
-        twin = _ELEMENTWISE_TWINS[node.kind]()
-        twin.label = describe_layer(node)
+        if node.shared not in made:
+            made[node.shared] = _leaf_twin(node, source, values)
+        twin = made[node.shared]
+        if not node.shared:
+            del made[node.shared]
         return twin
 
     return make(component.layer)
+
+
+def _leaf_twin(node, source, values):
+    label = describe_layer(node)
+    if node.kind == "linear":
+        return _LinearTwin(next(values), next(values), label)
+    if node.kind == "dropout":
+        return _DropoutTwin(source, label)
+    if node.function is not None:
+        return _FunctionTwin(node.function, [next(values) for _ in node.function.parameters],
+                             label)
+    twin = _ELEMENTWISE_TWINS[node.kind]()
+    twin.label = label
+    return twin
 
 
 def torch_twin(module, layer=None, *, weight_layout="out_in"):
@@ -456,6 +552,43 @@ def _dropout_forward(params, source, value, bound):
     return value * factor, bound * factor
 
 
+def _slopes(function, x, params):
+    """f′(x) and f″(x) of an element-wise torch function, by torch.autograd (a missing second
+    derivative, as of a piecewise-linear function, is 0)."""
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_()
+        (first,) = torch.autograd.grad(function(x, *params).sum(), x, create_graph=True)
+        second = (torch.autograd.grad(first.sum(), x, allow_unused=True)[0]
+                  if first.requires_grad else None)
+    return first.detach(), torch.zeros_like(x) if second is None else second.detach()
+
+
+def _function_forward(params, source, value, bound, function):
+    first, _ = _slopes(function, value, params)
+    y = function(value, *params)
+    return y, y.abs() + first.abs() * bound
+
+
+def _function_backward(record, grad, function):
+    first, second = _slopes(function, record.value_in, record.params)
+    sensitivity = second.abs() * (record.value_in.abs() + record.bound_in)
+    grad_input = _GradBound(grad.terms * first.abs(),
+                            grad.error * first.abs() + grad.terms * sensitivity)
+    grad_params = []
+    for index, param in enumerate(record.params):
+        def of_param(value, index=index):
+            return function(record.value_in, *record.params[:index], value,
+                            *record.params[index + 1:])
+
+        with torch.enable_grad():
+            jacobian = torch.autograd.functional.jacobian(of_param, param).abs()
+        moved = record.bound_in.unsqueeze(-1) * (jacobian != 0)
+        error = (grad.error.unsqueeze(-1) * jacobian
+                 + grad.terms.unsqueeze(-1) * (jacobian + moved))
+        grad_params.append(error.reshape(-1, param.numel()).sum(dim=0))
+    return grad_input, grad_params
+
+
 _MAGNITUDE_RULES = {
     "linear": (_linear_forward, _linear_backward),
     "relu": (_relu_forward, _relu_backward),
@@ -467,6 +600,16 @@ _MAGNITUDE_RULES = {
 backward of the bounds ``(record, _GradBound) -> (_GradBound, parameter error scales)``."""
 
 
+def _rules(leaf):
+    """The magnitude rules of a leaf: ``_MAGNITUDE_RULES``, or an extra activation's."""
+    if leaf.function is None:
+        return _MAGNITUDE_RULES[leaf.kind]
+    function = leaf.function
+    return (lambda params, source, value, bound: _function_forward(params, source, value,
+                                                                   bound, function),
+            lambda record, grad: _function_backward(record, grad, function))
+
+
 def term_magnitudes(module, x, grad_output_bound_of):
     """Σ|terms| of every output and gradient element: the chain run on absolute values.
 
@@ -474,7 +617,8 @@ def term_magnitudes(module, x, grad_output_bound_of):
     own size plus its slope times its input's bound). Backward: the bound of dL/dy goes back
     through |W| and the term sizes of each derivative formula plus their sensitivity to the
     error of y (module docstring). Parameters are the module's current ones (``param()``); a
-    Dropout uses the mask of its latest forward, so run the module's forward first.
+    shared instance's parameter bounds add up its positions'. A Dropout uses the mask of its
+    latest forward, so run the module's forward first.
 
     Args:
         module: a ``Component`` or a refnet module.
@@ -493,24 +637,31 @@ def term_magnitudes(module, x, grad_output_bound_of):
     sources = iter(component.leaves or [])
     value = x.detach().to(torch.float64)
     bound = value.abs()
-    records = []
-    for leaf in leaves(component.layer):
-        params = (next(values), next(values)) if leaf.kind == "linear" else ()
+    records, instance_params, order = [], {}, []
+    for position, leaf in enumerate(leaves(component.layer)):
+        key = leaf.shared or position
+        if key not in instance_params:
+            order.append(key)
+            instance_params[key] = tuple(next(values) for _ in _parameter_names(leaf))
+        params = instance_params[key]
         source = next(sources, None)
-        forward, _ = _MAGNITUDE_RULES[leaf.kind]
+        forward, _ = _rules(leaf)
         out_value, out_bound = forward(params, source, value, bound)
-        records.append(_Forward(leaf, source, params, value, bound, out_value, out_bound))
+        records.append((key, _Forward(leaf, source, params, value, bound, out_value, out_bound)))
         value, bound = out_value, out_bound
     grad_output_bounds = grad_output_bound_of(value, bound)
     terms, error = (grad_output_bounds if isinstance(grad_output_bounds, tuple)
                     else (grad_output_bounds, grad_output_bounds))
     grad_output_bound = torch.maximum(terms, error).to(torch.float64)
-    grad, grad_params = _GradBound(terms.to(torch.float64), error.to(torch.float64)), []
-    for record in reversed(records):
-        _, backward = _MAGNITUDE_RULES[record.leaf.kind]
+    grad, grad_params = _GradBound(terms.to(torch.float64), error.to(torch.float64)), {}
+    for key, record in reversed(records):
+        _, backward = _rules(record.leaf)
         grad, params = backward(record, grad)
-        grad_params = params + grad_params
-    return Pass(bound, grad_output_bound, grad.error, grad_params)
+        if params:
+            grad_params[key] = [earlier + bound_ for earlier, bound_ in zip(
+                grad_params[key], params, strict=True)] if key in grad_params else params
+    return Pass(bound, grad_output_bound, grad.error,
+                [bound_ for key in order for bound_ in grad_params.get(key, [])])
 
 
 def _protocol_pass(component, x, grad_output_seed):

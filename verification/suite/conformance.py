@@ -13,23 +13,28 @@ component                   checks (kinds)
 ==========================  ===================================================================
 ``linear``                  finite differences, autograd twin, accumulation and zero_grad, side
                             effects; Linear 3→4 at batch 5 and 25→2 at batch 1
-``relu``, ``tanh``,         finite differences, autograd twin, side effects; hand-picked points
-``sigmoid``                 (±30, ±1e-3, …) and extreme ones (±800: a Tanh written as an exp
-                            ratio returns NaN there); ReLU's slope at 0 (``kink``: a declared
-                            or any single valid slope is a convention, not a failure)
+``relu``, ``tanh``,         finite differences, autograd twin, side effects (and accumulation
+``sigmoid``, extra          for PReLU's slope); hand-picked points (±30, ±1e-3, …) and extreme
+activations                 ones (±800: a Tanh written as an exp ratio returns NaN there), those
+                            in the function's domain and off its kinks; the slope at each kink
+                            (``kink``: a declared slope, torch's, or a valid other one as a
+                            convention, not a failure)
 ``sequential``              the report's 2-25-25-25-2 network with each of ReLU and Tanh the
                             target has, ending with Sigmoid where it has one, and a nested
                             container (not for a container declared to return no dL/dx, which
                             cannot nest): finite differences, autograd twin, accumulation, side
-                            effects (a reused activation instance fails here)
+                            effects (a factory handing out one instance fails here); instance
+                            reuse, one activation and one Linear(3, 3) instance at two
+                            positions, reported as a fact (``checks/reuse.py``)
 ``mse_loss``,               at each shape of ``LOSS_SHAPES`` (batch 1 and 6, 2 and 3
 ``cross_entropy_loss``,     outputs): consistency (finite differences), value and gradient
 ``bce_loss``, extra         against torch; at extreme inputs (logit gap 800, p = 1e-12 and
-losses                      1 − 1e-12, magnitude 1e150): value and gradient; one
+losses                      1 − 1e-12, magnitude 1e18): value and gradient; one
                             normalisation over all (a named reduction times a constant is a
                             convention, a declared one must hold, a varying ratio fails);
                             extra losses (``extra_losses``) against their torch function
 ``dropout``                 drop rate, fresh masks, rescale, backward under the mask, eval mode
+                            (exactly the identity, after a training-mode pass)
 ``sgd``, ``adam``,          the target's optimiser against ``torch.optim`` on the same values
 extra optimisers            and gradients, 20 steps (on a Linear's parameters for an optimiser
                             built on a module)
@@ -55,7 +60,7 @@ import refnet
 from verification.checks.accumulation import check_accumulation
 from verification.checks.dropout import check_dropout
 from verification.checks.finite_difference import check_backward
-from verification.checks.kink import check_kink
+from verification.checks.kink import check_kink, find_kinks
 from verification.checks.loss import (
     check_loss,
     extreme_inputs,
@@ -63,7 +68,13 @@ from verification.checks.loss import (
     measure_normalisation,
 )
 from verification.checks.optimizer import check_optimizer
-from verification.checks.reference import check_against_reference, guarded
+from verification.checks.reference import (
+    check_against_reference,
+    guarded,
+    instance_pairs,
+    torch_twin,
+)
+from verification.checks.reuse import check_reuse
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
 from verification.targets import spec
@@ -120,21 +131,31 @@ def uniform_input(shape, seed, scale=2.0, dtype=torch.float64):
 def initialise(component, seed):
     """Write seeded values into the target's parameters through ``param()``: weights normal
     with Xavier's std (eq. 16), biases normal with std 0.5 (nonzero, so a bias that is never
-    added shows in the output), in the target's own layout and dtype."""
+    added shows in the output), an extra activation's learned tensor (PReLU's slope) uniform
+    in [0.05, 0.5] (distinct per feature, below 1 so the slopes on either side of the kink
+    differ), in the target's own layout and dtype; each instance once."""
     generator = torch.Generator().manual_seed(seed)
     pairs = component.view.param()
-    linears = [leaf for leaf in spec.leaves(component.layer) if leaf.kind == "linear"]
-    for index, linear in enumerate(linears[:len(pairs) // 2]):
-        weight, bias = pairs[2 * index][0], pairs[2 * index + 1][0]
-        std = (2 / (linear.in_features + linear.out_features)) ** 0.5
-        values = std * torch.randn(linear.out_features, linear.in_features,
+    try:
+        by_instance = instance_pairs(component, pairs)
+    except ProtocolError:  # param() contradicts the structure: the checks that read it say so
+        return component
+    for leaf, leaf_pairs in by_instance:
+        if leaf.kind != "linear":
+            for value, _ in leaf_pairs:
+                value.copy_((0.05 + 0.45 * torch.rand(value.shape, generator=generator,
+                                                       dtype=torch.float64)).to(value.dtype))
+            continue
+        weight, bias = leaf_pairs[0][0], leaf_pairs[1][0]
+        std = (2 / (leaf.in_features + leaf.out_features)) ** 0.5
+        values = std * torch.randn(leaf.out_features, leaf.in_features,
                                    generator=generator, dtype=torch.float64)
         if component.weight_layout == "in_out":
             values = values.T
         if tuple(weight.shape) == tuple(values.shape):
             weight.copy_(values.to(weight.dtype))
-        if bias.numel() == linear.out_features:
-            bias.copy_((0.5 * torch.randn(linear.out_features, generator=generator,
+        if bias.numel() == leaf.out_features:
+            bias.copy_((0.5 * torch.randn(leaf.out_features, generator=generator,
                                           dtype=torch.float64)).view_as(bias).to(bias.dtype))
     _require_live_values(component, pairs)
     return component
@@ -225,33 +246,88 @@ def _module_checks(build, layer, batch, kinds, name=None):
 _MODULE_KINDS = ("finite_difference", "autograd", "accumulation", "side_effect")
 _ACTIVATION_KINDS = ("finite_difference", "autograd", "side_effect")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-"""The report's element-wise modules, each optional."""
+"""The report's element-wise modules, each optional; an adapter adds others by the torch
+function they mirror (``extra_activations``, ``Target.activations``)."""
+_REFERENCES = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+KINK_CANDIDATES = (0.0, 1.0, -1.0, 3.0, -3.0, 6.0, -6.0)
+"""Where an activation's kinks are looked for (``find_kinks``): 0, torch's usual corners (ReLU6
+at 6, Hardtanh at ±1, Hardsigmoid and Hardswish at ±3), and ± every number among its declared
+keyword arguments (a Hardtanh's ``max_val``, a Threshold's ``threshold``)."""
+
+
+def _activation_layer(build, kind, features):
+    return spec.activation(kind, features, build.target.activations.get(kind))
+
+
+def _reference_function(build, kind):
+    """The float64 torch function of an activation (an extra one at its probe parameters):
+    where its kinks are, which points are in its domain."""
+    function = build.target.activations.get(kind)
+    if function is None:
+        return _REFERENCES[kind]
+    return lambda x: function(x, *function.probe_parameters(1))
+
+
+def _kink_candidates(build, kind):
+    function = build.target.activations.get(kind)
+    numbers = [value for _, value in (function.options if function else ())
+               if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    return (*KINK_CANDIDATES, *numbers, *(-value for value in numbers))
+
+
+def _comparable_points(reference, values, corners):
+    """The points of ``values`` in the function's domain (f and f' finite in float64) and off
+    its kinks and jumps, where the one-sided slopes are a convention (the kink check's)."""
+    x = torch.tensor(values, dtype=torch.float64)
+    with torch.enable_grad():
+        leaf = x.clone().requires_grad_(True)
+        y = reference(leaf)
+        (slope,) = torch.autograd.grad(y.sum(), leaf)
+    keep = torch.isfinite(y.detach()) & torch.isfinite(slope)
+    return tuple(value for value, kept in zip(values, keep.tolist(), strict=True)
+                 if kept and value not in corners)
 
 
 def _activation_cases(build, kind):
-    def at_points(values, what):
-        layer = spec.activation(kind, len(values))
-        return check_against_reference(build.module(layer, f"{spec.describe(layer)} at {what}"),
-                                       build.points(values))
+    reference = _reference_function(build, kind)
+    corners = find_kinks(reference, _kink_candidates(build, kind))
+    off = (*corners.kinks, *corners.jumps)
 
+    def at_points(values, what):
+        values = _comparable_points(reference, values, off)
+        layer = _activation_layer(build, kind, len(values))
+        return check_against_reference(build.module(layer, f"{spec.describe(layer)} at {what}"),
+                                       build.points(values)) if values else []
+
+    def at_kink(at):
+        component = build.module(_activation_layer(build, kind, 3))
+        declared = build.target.facts.relu_slope_at_zero if kind == "relu" else None
+        return [check_kink(component, torch_twin(component), at=at, declared_slope=declared)]
+
+    kinds = _ACTIVATION_KINDS + (("accumulation",) if _has_parameters(build, kind) else ())
     cases = [
-        Case(f"{kind}", (kind,), _ACTIVATION_KINDS, lambda: _activation_checks(build, kind)),
+        Case(f"{kind}", (kind,), kinds, lambda: _activation_checks(build, kind)),
         Case(f"{kind} at hand-picked and extreme points", (kind,), ("autograd",),
              lambda: [*at_points(HAND_PICKED, "hand-picked points"),
                       *at_points(EXTREME, "extreme points")]),
     ]
-    if kind == "relu":
-        cases.append(Case("relu at its kink", (kind,), ("kink",), lambda: [check_kink(
-            build.module(spec.activation(kind, 3)),
-            declared_slope=build.target.facts.relu_slope_at_zero)]))
+    cases += [Case(f"{kind} at its kink x={at:g}" if at else f"{kind} at its kink", (kind,),
+                   ("kink",), lambda at=at: at_kink(at)) for at in corners.kinks]
     return cases
+
+
+def _has_parameters(build, kind):
+    function = build.target.activations.get(kind)
+    return function is not None and bool(function.parameters)
 
 
 def _activation_checks(build, kind):
     x = build.input((7, 5), scale=4.0)
-    layer = spec.activation(kind, 5)
+    layer = _activation_layer(build, kind, 5)
     return [*check_backward(build.module(layer), x),
             *check_against_reference(build.module(layer), x),
+            *(check_accumulation(build.module(layer), x) if _has_parameters(build, kind)
+              else []),
             *check_side_effects(build.module(layer), x)]
 
 
@@ -438,6 +514,7 @@ def _container_cases(build):
     inner = [spec.linear(3, 4), *([spec.activation(hidden, 4)] if hidden else [])]
     outer = [spec.linear(4, 2), *([spec.activation(output, 2)] if output else [])]
     nested = spec.sequential(spec.sequential(*inner), spec.sequential(*outer))
+    cases += _reuse_cases(build, hidden)
     if build.target.facts.sequential_returns_grad:
         cases.append((Case("nested sequential",
                            ("sequential", "linear", *([hidden] if hidden else []), *tail),
@@ -446,6 +523,28 @@ def _container_cases(build):
                                                   ("finite_difference", "autograd"))),
                       ("sequential",)))
     return cases
+
+
+def _reuse_cases(build, hidden):
+    """The instance-reuse facts (``checks/reuse.py``): one activation instance at two
+    positions, and one Linear(3, 3) instance at two positions."""
+    hidden = hidden or next((kind for kind in ACTIVATIONS if build.has(kind)), None)
+    act = [spec.activation(hidden, 3)] if hidden else []
+    shared_linear = spec.shared("linear", spec.linear(3, 3))
+    layers = {"linear": spec.sequential(spec.linear(2, 3), *act, shared_linear, *act,
+                                        shared_linear, spec.linear(3, 2))}
+    if hidden:
+        shared_act = spec.shared("act", spec.activation(hidden, 3))
+        layers = {hidden: spec.sequential(spec.linear(2, 3), shared_act, spec.linear(3, 3),
+                                          shared_act, spec.linear(3, 2)), **layers}
+    x = build.input((5, 2))
+    classes = ("sequential", "linear", *([hidden] if hidden else []))
+    return [(Case(f"instance reuse ({reused})", classes,
+                  ("autograd",),
+                  lambda layer=layer, reused=reused: [check_reuse(
+                      build.module, layer, x, seed=build.seed,
+                      name=f"{spec.describe(layer)} reusing one {reused}")]),
+             ("sequential",)) for reused, layer in layers.items()]
 
 
 def planned_cases(target, seed=0, quick=False):
@@ -458,7 +557,7 @@ def planned_cases(target, seed=0, quick=False):
                   lambda: _module_checks(build, linear, 5, _MODULE_KINDS)))
     plan.add(Case("linear 25→2, batch 1", ("linear",), ("finite_difference", "autograd"),
                   lambda: _module_checks(build, tiny, 1, ("finite_difference", "autograd"))))
-    for kind in ACTIVATIONS:
+    for kind in (*ACTIVATIONS, *target.activations):
         for case in _activation_cases(build, kind):
             plan.add(case, (kind,))
     for case, needs in _container_cases(build):

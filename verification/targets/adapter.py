@@ -32,11 +32,22 @@ eps)``                                              (the module, ``optimizer_tak
                                                     factory of that name builds the loss (the
                                                     protocol of ``mse_loss()``), checked against
                                                     that function (verification/checks/loss.py)
+``extra_activations``                               ``{"leaky_relu": ("leaky_relu",
+                                                    {"negative_slope": 0.01}), "prelu": "prelu",
+                                                    …}``: the adapter's factory name → the
+                                                    torch element-wise function it mirrors
+                                                    (``torch.nn.functional.<name>``, else
+                                                    ``torch.<name>``) and its keyword arguments
+                                                    (a bare name: none); the factory takes no
+                                                    positional argument, as ``relu()``
 ==================================================  ============================================
 
 A factory whose signature names a parameter ``features`` receives the width of the module's
 input (for constructors that need the input size), and one that names ``name`` a name unique
 within the run (``"tanh_3"``), both by keyword.
+
+An extra activation's learned tensors (PReLU's ``weight``, ``spec.TENSOR_ARGUMENTS``) are its
+parameters, listed by its ``param()``: one value, or one per feature.
 
 Hooks, optional methods of the adapter (``protocol.Hooks``): ``params(module)`` (the parameters
 in any structure, instead of ``param()``), ``set_training(module, training)`` (instead of
@@ -72,6 +83,7 @@ import torch
 
 from verification.checks.loss import loss_kind
 from verification.targets.protocol import GradientProbe, Hooks, LossView
+from verification.targets.spec import Function, FunctionError
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
@@ -169,6 +181,9 @@ class Target:
     optimizers: dict
     source: str = ""
     extra_losses: dict = field(default_factory=dict)
+    """``{component: LossKind}``: the extra losses (``extra_losses``)."""
+    activations: dict = field(default_factory=dict)
+    """``{factory name: spec.Function}``: the extra activations (``extra_activations``)."""
     _names: object = field(default_factory=itertools.count, repr=False, compare=False)
 
     @classmethod
@@ -197,7 +212,7 @@ class Target:
                                   "torch.optim class name and the name of an adapter factory")
         label = name or getattr(adapter, "NAME", None) or type(adapter).__name__
         return cls(label, adapter, Facts(**values), optimizers, source,
-                   _extra_losses(adapter))
+                   _extra_losses(adapter), _extra_activations(adapter))
 
     def has(self, component):
         """Whether the adapter provides ``component`` (a factory name or an optimiser)."""
@@ -245,36 +260,54 @@ class Target:
                 "components": [c for c in COMPONENTS if self.has(c)] + sorted(
                     self.extra_losses),
                 "hooks": [hook for hook in HOOKS if self.has(hook)],
-                "optimizers": sorted(self.optimizers)}
+                "optimizers": sorted(self.optimizers),
+                "extra_activations": {component: str(function)
+                                      for component, function in self.activations.items()}}
+
+
+def _declared_functions(adapter, attribute, build, example):
+    """``{component: build(torch name, keyword arguments)}`` from the adapter's ``attribute``
+    (``extra_activations`` or ``extra_losses``), each declaration checked.
+
+    Raises:
+        TargetError: naming the declaration: not a dict; a key that is a standard component or
+            no factory of the adapter; not a torch name or a pair (name, {keyword: value});
+            ``build`` refuses it (an unknown function, arguments it does not take, …).
+    """
+    declared = getattr(adapter, attribute, None) or {}
+    if not isinstance(declared, dict):
+        raise TargetError(f"adapter {attribute} = {declared!r}: expected a dict such as "
+                          f"{example}")
+    functions = {}
+    for component, declaration in declared.items():
+        where = f"adapter {attribute}[{component!r}] = {declaration!r}"
+        if component in COMPONENTS or not callable(getattr(adapter, component, None)):
+            raise TargetError(f"{where}: the key must name a factory of the adapter (a "
+                              f"method {component}()) other than the standard {COMPONENTS}")
+        if isinstance(declaration, str):
+            declaration = (declaration, {})
+        if (not isinstance(declaration, (tuple, list)) or len(declaration) != 2
+                or not isinstance(declaration[1], dict)):
+            raise TargetError(f"{where}: expected a torch function name, or a pair (name, "
+                              f"{{keyword: value}}), as in {example}")
+        try:
+            functions[component] = build(*declaration)
+        except (FunctionError, ValueError) as error:
+            raise TargetError(f"{where}: {error}") from error
+    return functions
+
+
+def _extra_activations(adapter):
+    """``{factory name: spec.Function}``: element-wise torch functions (``Function.declared``:
+    known, taking those arguments, element-wise)."""
+    return _declared_functions(adapter, "extra_activations", Function.declared,
+                               '{"leaky_relu": ("leaky_relu", {"negative_slope": 0.01})}')
 
 
 def _extra_losses(adapter):
-    """The adapter's ``extra_losses`` as ``{component: LossKind}``.
-
-    Raises:
-        TargetError: a declaration is not ``(torch function name, keyword arguments)`` of an
-            element-wise ``torch.nn.functional`` loss taking those arguments, names a built-in
-            component, or has no factory of its name; the message names the declaration.
-    """
-    declared = getattr(adapter, "extra_losses", None) or {}
-    if not isinstance(declared, dict):
-        raise TargetError(f"adapter extra_losses = {declared!r}: expected a dict "
-                          "{component name: (torch.nn.functional name, keyword arguments)}")
-    kinds = {}
-    for component, declaration in declared.items():
-        where = f"adapter extra_losses[{component!r}] = {declaration!r}"
-        if not (isinstance(declaration, tuple) and len(declaration) == 2
-                and isinstance(declaration[1], dict)):
-            raise TargetError(f"{where}: expected (torch.nn.functional name, keyword "
-                              'arguments), e.g. ("huber_loss", {"delta": 1.0})')
-        try:
-            kinds[component] = loss_kind(*declaration)
-        except ValueError as error:
-            raise TargetError(f"{where}: {error}") from error
-        if component in COMPONENTS or not callable(getattr(adapter, component, None)):
-            raise TargetError(f"{where}: needs an adapter factory named {component!r} "
-                              f"(not a built-in component name {COMPONENTS})")
-    return kinds
+    """``{component: LossKind}``: element-wise ``torch.nn.functional`` losses (``loss_kind``)."""
+    return _declared_functions(adapter, "extra_losses", loss_kind,
+                               '{"huber": ("huber_loss", {"delta": 1.0})}')
 
 
 def _keyword_parameters(factory):
