@@ -95,8 +95,11 @@ STEPS = 20
 """Steps of the optimiser and training trajectories; ``QUICK_STEPS`` with ``quick=True``."""
 QUICK_STEPS = 5
 HAND_PICKED = (-30.0, -1.0, -1e-3, 0.5, 1.0, 30.0)
-EXTREME = (-800.0, -50.0, 50.0, 800.0)
-"""Beyond exp's range in float64 (|x| > 709.8): a correct activation is still finite there."""
+EXTREME = (-800.0, -50.0, 0.5, 50.0, 800.0)
+"""Beyond exp's range in float64 (|x| > 709.8): a correct activation is still finite there.
+0.5 gives the comparison its scale: every other derivative here underflows to about 0, so
+without it the tolerance (a few units of round-off of the terms) would exceed the largest
+expected value and the check could not fail on the derivative."""
 
 
 @dataclass(frozen=True)
