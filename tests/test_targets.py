@@ -1,4 +1,4 @@
-"""Checking other frameworks: adapters, the eleven fixture frameworks and their planted bugs.
+"""Checking other frameworks: adapters, the fixture frameworks and their planted bugs.
 
 Every correct fixture (and refnet) must pass every check; every planted bug must be flagged by a
 check of its kind on its component, and nothing may fail on a component that does not use the
@@ -36,7 +36,7 @@ from verification.targets.state import torch_state_kept
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 NAMES = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention", "objects",
-         "folded", "driven", "columns", "extras")
+         "folded", "driven", "columns", "extras", "momentum")
 F64 = torch.float64
 
 

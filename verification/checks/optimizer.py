@@ -5,18 +5,51 @@ them, and ``torch.optim.<Name>`` on float64 copies of the same values. Before st
 receive the same gradients g_k (standard normal, drawn from ``seed``; written into the target's
 gradient tensors in place, assigned to ``.grad`` on torch's side); after each step the values
 are compared. No network is involved, so a discrepancy belongs to the optimiser (a missing bias
-correction, a swapped β, an ascent).
+correction, a swapped β, an ascent, momentum applied wrongly).
+
+Settings. An optimiser is checked at torch's defaults and at other values of the settings it
+takes (torch.optim's keywords): ``setting_cases`` gives one case per setting at its value in
+``SETTING_VALUES`` (the first candidate that differs from the class's default), together with
+what it ``REQUIRES`` (dampening and Nesterov momentum only act with a momentum; Nesterov needs
+dampening 0), and one case with every setting at once. Every setting is given explicitly in
+every case, so a framework's own defaults never matter (an SGD whose momentum is 0.9 by default
+fails the default case unless the adapter passes momentum=0).
 
 Tolerance. The gradients are identical on both sides, so the only differences are the
-roundings inside each update (a handful of element-wise operations: moments, square root,
-division, the product with η), each relative to its result: one step moves a value by at most
-``SAFETY·OPERATIONS·u·(|θ| + |Δθ|)`` apart from torch's. These errors do not feed back (the
-next gradient does not depend on θ) and add up over steps, so after step k
-``rtol_k = k·SAFETY·OPERATIONS·u`` and ``atol_k = rtol_k·(max|θ| + Σ_{j≤k} max|Δθ_j|)``, u that
-of the target's dtype. An Adam without bias correction is off by a factor √(1 − β₂)/(1 − β₁)
-≈ 0.3 at the first step; a sign error by 2|Δθ|.
+roundings inside each update, each relative to its result: ``OPERATIONS`` element-wise ones
+(moments, square root, division, the product with η) plus ``EXTRA_OPERATIONS`` per setting
+away from its default (g + λθ, the momentum buffer, …), n in all. One step's own roundings move
+a value by at most ``SAFETY·n·u·(|θ| + |Δθ|)`` apart from torch's, u that of the target's dtype.
+They reach the following steps in two ways:
+
+- through the state: a rounding committed into a running average that decays by ρ per step
+  (SGD's or RMSprop's momentum buffer, ρ = μ; Adam's first moment, ρ = β₁) is in every later
+  update, weighted ρⁱ: in all 1/(1 − ρ) times its size (a geometric series), so the movement
+  term is charged ``M = 1/(1 − ρ)``. Sums of squares (v, Adagrad's sum) are positive: their
+  relative errors add up over steps like θ's own, which the factor k below already counts;
+- through θ itself, with an L2 weight decay λ (the gradient is g + λθ): an error δ in θ enters
+  the next gradient as λδ, and the update moves by at most η·λ·M·δ for it (an SGD's update is
+  linear in the gradient with gain at most M; Adam's divides it by √v̂, about 1 for standard
+  normal gradients), so errors grow by at most ``F = exp(k·η·λ·M)`` over k steps (1.2 at
+  η = 0.1, λ = 0.01, M = 10, k = 20). AdamW's decoupled decay multiplies θ by 1 − ηλ < 1: it
+  shrinks errors, F = 1. Without weight decay the gradient does not depend on θ: F = 1.
+
+Summed over k steps: ``rtol_k = k·SAFETY·n·u·F`` and
+``atol_k = rtol_k·(max|θ| + M·Σ_{j≤k} max|Δθ_j|)``.
+
+Detection power. A relative error r in the update of step j stays in θ (SGD) or grows (with
+momentum), so it is flagged when r·|Δθ_j| exceeds the tolerance at step j:
+r > j·SAFETY·n·u·F·(max|θ| + M·Σ|Δθ|)/|Δθ_j|. Measured on SGD, Adam, AdamW, RMSprop and
+Adagrad at every case of ``setting_cases`` (values and gradients of this check, η of a
+target's cases), the smallest r flagged is below 1e-12 in float64 and 1e-3 in float32 at the
+first step, 1e-10 and 0.05 at the twentieth: the tolerance stays a small part of one update
+(``DETECTED``, planted in both dtypes by ``tests/test_optimizer_settings.py``). An Adam
+without bias correction is off by a factor √(1 − β₂)/(1 − β₁) ≈ 0.3 at the first step; a
+sign error by 2|Δθ|; a momentum applied as θ −= η·μ·b by (1 − μ)|Δθ| at the first step.
 """
 
+import inspect
+import math
 from dataclasses import dataclass
 
 import torch
@@ -25,11 +58,124 @@ from verification.checks.compare import compare
 from verification.checks.reference import SAFETY, guarded, unit_roundoff
 from verification.targets.protocol import call
 
-__all__ = ["check_optimizer", "OPERATIONS"]
+__all__ = ["check_optimizer", "setting_cases", "settings_label", "settings_problems",
+           "torch_defaults", "DETECTED", "OPERATIONS", "EXTRA_OPERATIONS", "SETTING_VALUES",
+           "REQUIRES"]
 
 KIND = "trajectory"
 OPERATIONS = 8
-"""Element-wise roundings charged to one update (module docstring)."""
+"""Element-wise roundings charged to one update at torch's defaults (module docstring)."""
+EXTRA_OPERATIONS = {"weight_decay": 2, "momentum": 3, "dampening": 1, "nesterov": 2,
+                    "centered": 3, "amsgrad": 1, "lr_decay": 3,
+                    "initial_accumulator_value": 0, "maximize": 0, "betas": 0, "eps": 0,
+                    "alpha": 0, "rho": 0, "momentum_decay": 2, "decoupled_weight_decay": 2}
+"""Roundings a setting away from its default adds to one update: g + λθ (2), the momentum
+buffer μb + (1 − d)g (3), Nesterov's g + μb (2), the centred variance v − ḡ² and its average
+(3), the running maximum (1), η/(1 + (t − 1)·decay) (3), NAdam's μ_t schedule (2)."""
+SETTING_VALUES = {
+    "momentum": (0.9,), "dampening": (0.1,), "nesterov": (True,), "weight_decay": (0.01, 0.1),
+    "betas": ((0.8, 0.99),), "eps": (1e-3, 1e-2), "lr_decay": (0.01,),
+    "initial_accumulator_value": (0.1,), "alpha": (0.9,), "centered": (True,),
+    "amsgrad": (True,), "maximize": (True,), "rho": (0.8,), "momentum_decay": (0.01,),
+    "decoupled_weight_decay": (True,),
+}
+"""Candidate non-default values per ``torch.optim`` keyword; a case uses the first that
+differs from the class's default (AdamW's weight decay is 0.01 by default: it gets 0.1). ε is
+1e-3, not 1e-6: against √v̂ ≈ 1 an ε of 1e-6 moves a float32 update by less than its
+rounding, so an ignored or misplaced ε would pass."""
+REQUIRES = {"dampening": {"momentum": 0.9}, "nesterov": {"momentum": 0.9, "dampening": 0.0},
+            "decoupled_weight_decay": {"weight_decay": 0.01}}
+"""Settings a setting needs to act at all (dampening without momentum changes nothing) or to
+be valid (torch refuses Nesterov momentum with dampening); applied after the others."""
+DETECTED = {(torch.float64, 1): 1e-12, (torch.float64, 20): 1e-10,
+            (torch.float32, 1): 1e-3, (torch.float32, 20): 0.05}
+"""``{(dtype, step): r}``: a relative error r in that step's update is flagged (measured,
+module docstring)."""
+_NOT_SETTINGS = ("params", "lr")
+
+
+def torch_defaults(torch_class, keywords):
+    """``{keyword: torch_class's default}`` for each of ``keywords``."""
+    parameters = inspect.signature(torch_class).parameters
+    return {keyword: parameters[keyword].default for keyword in keywords}
+
+
+def _non_default(torch_class, keyword):
+    default = torch_defaults(torch_class, (keyword,))[keyword]
+    return next(value for value in SETTING_VALUES[keyword] if value != default)
+
+
+def settings_problems(torch_class, keywords):
+    """What is wrong with declaring ``keywords`` as the settings of an implementation of
+    ``torch_class``, one sentence each (empty when nothing): a keyword the class does not
+    take, one the harness has no value for (``foreach``, ``fused``: not part of the update
+    rule) or one that needs another that is not declared (Nesterov needs momentum)."""
+    parameters = inspect.signature(torch_class).parameters
+    name = torch_class.__name__
+    problems = []
+    for keyword in keywords:
+        if keyword in _NOT_SETTINGS or keyword not in parameters:
+            takes = [k for k in parameters if k in SETTING_VALUES]
+            problems.append(f"{keyword!r} is not a setting of torch.optim.{name} (its "
+                            f"settings: {takes})")
+        elif keyword not in SETTING_VALUES:
+            problems.append(f"{keyword!r} of torch.optim.{name} does not change the update "
+                            f"rule; the settings checked are {sorted(SETTING_VALUES)}")
+        else:
+            defaults = torch_defaults(torch_class, [k for k in REQUIRES.get(keyword, {})
+                                                    if k in parameters])
+            missing = [k for k, value in REQUIRES.get(keyword, {}).items()
+                       if k in defaults and value != defaults[k] and k not in keywords]
+            if missing:
+                problems.append(f"{keyword!r} acts only with {missing} declared too")
+    return problems
+
+
+def setting_cases(torch_class, keywords):
+    """The settings an optimiser with ``keywords`` is checked at, each a full
+    ``{keyword: value}`` (every keyword given): torch's defaults first, then each keyword at
+    its non-default value with what it ``REQUIRES``, then every keyword at once (when that
+    differs from the cases before).
+
+    Args:
+        torch_class: the ``torch.optim`` class, e.g. ``torch.optim.SGD``.
+        keywords: its keywords the implementation takes (``settings_problems`` is empty).
+    """
+    defaults = torch_defaults(torch_class, keywords)
+    cases = [dict(defaults)]
+    for keyword in keywords:
+        cases.append(_with_requirements(torch_class, defaults, (keyword,)))
+    cases.append(_with_requirements(torch_class, defaults, keywords))
+    return [case for index, case in enumerate(cases) if case not in cases[:index]]
+
+
+def _with_requirements(torch_class, defaults, changed):
+    settings = dict(defaults) | {k: _non_default(torch_class, k) for k in changed}
+    for keyword in changed:
+        settings |= {k: v for k, v in REQUIRES.get(keyword, {}).items() if k in settings}
+    return settings
+
+
+def settings_label(name, torch_class, settings):
+    """``name`` followed by the settings away from torch's defaults, e.g.
+    ``sgd[momentum=0.9,nesterov=True]``; ``name`` alone at the defaults."""
+    defaults = torch_defaults(torch_class, settings)
+    changed = [f"{k}={v}".replace(" ", "") for k, v in settings.items() if v != defaults[k]]
+    return f"{name}[{','.join(changed)}]" if changed else name
+
+
+def _amplification(torch_class, settings, lr):
+    """``(M, F_per_step, n)``: the state's memory 1/(1 − ρ), the weight decay's growth per
+    step exp(η·λ·M), and the roundings per update (module docstring)."""
+    decay = max(settings.get("momentum", 0.0), settings.get("betas", (0.0,))[0])
+    memory = 1 / (1 - decay)
+    coupled = torch_class is not torch.optim.AdamW and not settings.get(
+        "decoupled_weight_decay", False)
+    growth = math.exp(lr * settings.get("weight_decay", 0.0) * memory) if coupled else 1.0
+    defaults = torch_defaults(torch_class, settings)
+    operations = OPERATIONS + sum(EXTRA_OPERATIONS.get(k, 0) for k, v in settings.items()
+                                  if v != defaults[k])
+    return memory, growth, operations
 
 
 @dataclass(frozen=True)
@@ -96,7 +242,8 @@ def check_optimizer(build, torch_class, *, lr, options=None, steps=20,
             ``(value, gradient)`` pairs (a ``param()`` list).
         torch_class: the ``torch.optim`` class it implements, e.g. ``torch.optim.Adam``.
         lr: the learning rate given to ``torch_class`` (``build`` carries its own).
-        options: other keyword arguments of ``torch_class`` (betas, eps, …).
+        options: other keyword arguments of ``torch_class`` (betas, eps, momentum, …): the
+            settings ``build`` was given, which also set the tolerance (module docstring).
         steps: number of steps.
         shapes: shapes of the parameter tensors.
         dtype: the dtype of the target's tensors (float32 for a float32-only framework).
@@ -108,7 +255,8 @@ def check_optimizer(build, torch_class, *, lr, options=None, steps=20,
             replace ``shapes``).
 
     Returns:
-        One ``trajectory/<name>/param[i]`` per tensor, at its worst step; one failed
+        One ``trajectory/<name>/param[i]`` per tensor (``name`` carries the settings in a
+        target's cases: ``sgd[momentum=0.9]``), at its worst step; one failed
         ``…/raised`` when the optimiser raises.
     """
     name = torch_class.__name__ if name is None else name
@@ -125,10 +273,12 @@ def _check(build, torch_class, options, lr, steps, shapes, dtype, seed, name, ho
     gradients = _gradients(shapes, steps, seed)
     got = _target_run(build, name, start, gradients, host)
     expected = _torch_run(torch_class, options, start, gradients, lr)
-    per_step = SAFETY * OPERATIONS * unit_roundoff(dtype)
+    memory, growth, operations = _amplification(torch_class, options, lr)
+    per_step = SAFETY * operations * unit_roundoff(dtype)
     context = (f"{steps} steps from the same values and gradients (seed {seed}), lr={lr}, "
                f"{torch_class.__name__}({', '.join(f'{k}={v}' for k, v in options.items())}), "
-               f"{dtype}")
+               f"{dtype}; tolerance k·{SAFETY}·{operations}·u·F^k, movement charged "
+               f"M={memory:.3g} (state memory), F={growth:.6g} (weight-decay feedback)")
     results = []
     for index in range(len(shapes)):
         previous = start[index].to(torch.float64)
@@ -139,9 +289,10 @@ def _check(build, torch_class, options, lr, steps, shapes, dtype, seed, name, ho
             largest = max(largest, float(value.abs().max()))
             movement += float((value - previous).abs().max())
             previous = value
-            rtol = step * per_step
+            rtol = step * per_step * growth ** step
             result = compare(check_id=f"{KIND}/{name}/param[{index}]", module=name, kind=KIND,
-                             expected=value, got=got_step[index], atol=rtol * (largest + movement),
+                             expected=value, got=got_step[index],
+                             atol=rtol * (largest + memory * movement),
                              rtol=rtol, what=f"param[{index}] after step {step}", context=context)
             if worst is None or result.error_ratio > worst.error_ratio:
                 worst = result

@@ -67,7 +67,7 @@ from verification.checks.loss import (
     loss_kind,
     measure_normalisation,
 )
-from verification.checks.optimizer import check_optimizer
+from verification.checks.optimizer import check_optimizer, setting_cases, settings_label
 from verification.checks.reference import (
     check_against_reference,
     guarded,
@@ -78,6 +78,7 @@ from verification.checks.reuse import check_reuse
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
 from verification.targets import spec
+from verification.targets.adapter import POSITIONAL_SETTINGS
 from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
 
@@ -424,29 +425,36 @@ def _optimizer_host(build):
                         ).view
 
 
+_OPTIMIZER_LR = {"sgd": 0.1, "adam": ADAM_SETTINGS["lr"]}
+"""The learning rate of each optimiser's check; 0.05 for the extra ones."""
+
+
 def _optimizer_cases(build):
-    target, dtype = build.target, build.dtype
-    sgd_case = Case("sgd", ("sgd",), ("trajectory",), lambda: check_optimizer(
-        lambda params: target.build("sgd", params, 0.1), torch.optim.SGD, lr=0.1,
-        dtype=dtype, seed=build.seed, name="sgd", steps=build.steps,
-        host=_optimizer_host(build)))
-    settings = ADAM_SETTINGS
-    adam_case = Case("adam", ("adam",), ("trajectory",), lambda: check_optimizer(
-        lambda params: target.build("adam", params, settings["lr"], settings["betas"],
-                                    settings["eps"]),
-        torch.optim.Adam, lr=settings["lr"],
-        options={"betas": settings["betas"], "eps": settings["eps"]}, dtype=dtype,
-        seed=build.seed, name="adam", steps=build.steps, host=_optimizer_host(build)))
-    cases = [(sgd_case, ("sgd",)), (adam_case, ("adam",))]
-    for torch_name, factory in sorted(target.optimizers.items()):
-        component = torch_name.lower()
-        cases.append((Case(component, (component,), ("trajectory",),
-                           lambda factory=factory, torch_name=torch_name, component=component:
-                           check_optimizer(lambda params: target.build(factory, params, 0.05),
-                                           getattr(torch.optim, torch_name), lr=0.05,
-                                           dtype=dtype, seed=build.seed, name=component,
-                                           steps=build.steps, host=_optimizer_host(build))),
-                      ()))
+    """One case per optimiser and setting (``setting_cases``): ``sgd``, ``adam`` and the
+    extra optimisers at torch's defaults, then e.g. ``sgd[momentum=0.9,nesterov=True]``."""
+    target, cases = build.target, []
+    for factory, torch_class in target.optimizer_classes().items():
+        contract = POSITIONAL_SETTINGS.get(factory, ())
+        declared = target.optimizer_settings[factory]
+        component = factory if factory in POSITIONAL_SETTINGS else torch_class.__name__.lower()
+        lr = _OPTIMIZER_LR.get(factory, 0.05)
+        for settings in setting_cases(torch_class, (*contract, *declared)):
+            name = settings_label(component, torch_class, settings)
+
+            def run(factory=factory, torch_class=torch_class, settings=settings, name=name,
+                    lr=lr, contract=contract):
+                def construct(params):
+                    return target.build(factory, params, lr,
+                                        *(settings[k] for k in contract),
+                                        settings={k: v for k, v in settings.items()
+                                                  if k not in contract})
+
+                return check_optimizer(construct, torch_class, lr=lr, options=settings,
+                                       dtype=build.dtype, seed=build.seed, name=name,
+                                       steps=build.steps, host=_optimizer_host(build))
+
+            needs = (factory,) if factory in POSITIONAL_SETTINGS else ()
+            cases.append((Case(name, (component,), ("trajectory",), run), needs))
     return cases
 
 

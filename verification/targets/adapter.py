@@ -24,7 +24,7 @@ eps)``                                              (the module, ``optimizer_tak
 ``optimizers``                                      ``{"Adagrad": "adagrad", …}``: a
                                                     ``torch.optim`` class name → the name of the
                                                     adapter's factory ``(params, lr)``, compared
-                                                    with that class at torch's defaults
+                                                    with that class
 ``extra_losses``                                    ``{"huber": ("huber_loss", {"delta": 1.0}),
                                                     …}``: a component name → (a
                                                     ``torch.nn.functional`` element-wise loss's
@@ -40,7 +40,18 @@ eps)``                                              (the module, ``optimizer_tak
                                                     ``torch.<name>``) and its keyword arguments
                                                     (a bare name: none); the factory takes no
                                                     positional argument, as ``relu()``
+``optimizer_settings``                              ``{"sgd": ("momentum", "nesterov"), …}``: an
+                                                    optimiser factory (``sgd``, ``adam`` or one
+                                                    named in ``optimizers``) → the keywords of
+                                                    its ``torch.optim`` class it also takes, by
+                                                    keyword (``adam`` takes betas and eps by
+                                                    position already)
 ==================================================  ============================================
+
+Every optimiser is compared with its ``torch.optim`` class at torch's defaults and at other
+values of its settings (``verification/checks/optimizer.py``, ``setting_cases``): ``betas`` and
+``eps`` for ``adam``, and what ``optimizer_settings`` declares. Each declared setting is passed
+in every case, its default included, so the framework's own defaults never matter.
 
 A factory whose signature names a parameter ``features`` receives the width of the module's
 input (for constructors that need the input size), and one that names ``name`` a name unique
@@ -82,6 +93,7 @@ from pathlib import Path
 import torch
 
 from verification.checks.loss import loss_kind
+from verification.checks.optimizer import settings_problems, torch_defaults
 from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.spec import Function, FunctionError
 from verification.targets.state import torch_state_kept
@@ -96,6 +108,8 @@ OPTIONAL = ("relu", "tanh", "sigmoid", "sequential", "dropout", "sgd", "adam")
 COMPONENTS = ("linear", "relu", "tanh", "sigmoid", "sequential", *LOSSES, "dropout", "sgd",
               "adam")
 HOOKS = ("params", "set_training", "output", "loss_value")
+POSITIONAL_SETTINGS = {"sgd": (), "adam": ("betas", "eps")}
+"""The settings the contract's optimiser factories take by position, after ``(params, lr)``."""
 """The adapter's optional hook methods (``protocol.Hooks``)."""
 _LAYOUTS = ("out_in", "in_out")
 _REDUCTIONS = ("mean", "sum", "batch_mean")
@@ -167,8 +181,10 @@ class Facts:
 @dataclass(frozen=True)
 class Target:
     """A framework under test: its name, adapter, declared facts, extra optimisers
-    (``torch.optim`` class name → factory name) and extra losses (component name →
-    ``LossKind``, the factory having the component's name).
+    (``torch.optim`` class name → factory name), the settings each optimiser factory takes by
+    keyword (``{factory: (keyword, …)}``, every optimiser factory listed), extra losses
+    (component name → ``LossKind``, the factory having the component's name) and extra
+    activations (factory name → ``spec.Function``).
 
     Build components with ``build(component, *args)``; it runs the factory with torch's
     default dtype set to the check dtype (so that ``torch.empty(out, in)`` in a handout-style
@@ -180,6 +196,7 @@ class Target:
     facts: Facts
     optimizers: dict
     source: str = ""
+    optimizer_settings: dict = field(default_factory=dict)
     extra_losses: dict = field(default_factory=dict)
     """``{component: LossKind}``: the extra losses (``extra_losses``)."""
     activations: dict = field(default_factory=dict)
@@ -211,8 +228,20 @@ class Target:
                 raise TargetError(f"adapter optimizers[{torch_name!r}] = {factory!r}: needs a "
                                   "torch.optim class name and the name of an adapter factory")
         label = name or getattr(adapter, "NAME", None) or type(adapter).__name__
-        return cls(label, adapter, Facts(**values), optimizers, source,
+        settings = _optimizer_settings(adapter, optimizers, label)
+        return cls(label, adapter, Facts(**values), optimizers, source, settings,
                    _extra_losses(adapter), _extra_activations(adapter))
+
+    def optimizer_classes(self):
+        """``{factory: torch.optim class}``: ``sgd`` and ``adam`` (whether the adapter has
+        them or not), then the extra optimisers by class name."""
+        return _optimizer_classes(self.optimizers)
+
+    def default_settings(self, factory):
+        """``{keyword: torch's default}`` of the settings ``factory`` declares (empty for a
+        factory that is no optimiser or declares none)."""
+        keywords = self.optimizer_settings.get(factory, ())
+        return torch_defaults(self.optimizer_classes()[factory], keywords) if keywords else {}
 
     def has(self, component):
         """Whether the adapter provides ``component`` (a factory name or an optimiser)."""
@@ -228,15 +257,16 @@ class Target:
                      optimizer_takes_module=facts.optimizer_takes_module,
                      loss_takes_model=facts.loss_takes_model, loss_flat=facts.loss_flat)
 
-    def build(self, component, *args, features=None):
+    def build(self, component, *args, features=None, settings=None):
         """Call the adapter's factory ``component`` under the check dtype; return the object.
 
         ``features`` (the input's width) and a fresh unique ``name`` are passed by keyword to
-        a factory whose signature names them.
+        a factory whose signature names them; ``settings`` (an optimiser's declared
+        settings, ``{keyword: value}``; torch's defaults when ``None``) by keyword always.
         """
         factory = getattr(self.adapter, component)
         wanted = _keyword_parameters(factory)
-        keywords = {}
+        keywords = dict(self.default_settings(component) if settings is None else settings)
         if "features" in wanted and features:
             keywords["features"] = features
         if "name" in wanted:
@@ -262,7 +292,60 @@ class Target:
                 "hooks": [hook for hook in HOOKS if self.has(hook)],
                 "optimizers": sorted(self.optimizers),
                 "extra_activations": {component: str(function)
-                                      for component, function in self.activations.items()}}
+                                      for component, function in self.activations.items()},
+                "optimizer_settings": {factory: list(keywords) for factory, keywords
+                                       in self.optimizer_settings.items() if keywords}}
+
+
+def _optimizer_classes(optimizers):
+    return {"sgd": torch.optim.SGD, "adam": torch.optim.Adam} | {
+        factory: getattr(torch.optim, torch_name)
+        for torch_name, factory in sorted(optimizers.items())}
+
+
+def _optimizer_settings(adapter, optimizers, label):
+    """``{factory: keywords}`` from the adapter's ``optimizer_settings``, for every optimiser
+    factory (empty where none is declared).
+
+    Raises:
+        TargetError: a declaration names no optimiser factory of the adapter, a keyword its
+            ``torch.optim`` class does not take (or one passed by position already), or a
+            keyword the factory's signature cannot receive.
+    """
+    declared = getattr(adapter, "optimizer_settings", None) or {}
+    classes = _optimizer_classes(optimizers)
+    where = f"adapter {label!r}: optimizer_settings"
+    if not isinstance(declared, dict):
+        raise TargetError(f"{where} = {declared!r}: expected a dict {{factory: (keyword, …)}}")
+    settings = {factory: () for factory in classes}
+    for factory, keywords in declared.items():
+        if factory not in classes or not callable(getattr(adapter, factory, None)):
+            provided = [name for name in classes if callable(getattr(adapter, name, None))]
+            raise TargetError(f"{where}[{factory!r}]: no such optimiser factory; the "
+                              f"adapter's optimisers are {provided}")
+        if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
+            raise TargetError(f"{where}[{factory!r}] = {keywords!r}: expected a tuple of "
+                              "torch.optim keyword names")
+        keywords = tuple(keywords)
+        positional = [k for k in keywords if k in POSITIONAL_SETTINGS.get(factory, ())]
+        problems = ([f"{positional} are passed by position already"] if positional else []) + (
+            settings_problems(classes[factory], keywords))
+        accepted = _keyword_parameters(getattr(adapter, factory))
+        if accepted and not _takes_any_keyword(getattr(adapter, factory)):
+            problems += [f"the factory {factory}() has no parameter {k!r}"
+                         for k in keywords if k not in accepted]
+        if problems:
+            raise TargetError(f"{where}[{factory!r}] = {keywords!r}: " + "; ".join(problems))
+        settings[factory] = keywords
+    return settings
+
+
+def _takes_any_keyword(factory):
+    try:
+        return any(parameter.kind is inspect.Parameter.VAR_KEYWORD
+                   for parameter in inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return True
 
 
 def _declared_functions(adapter, attribute, build, example):
