@@ -224,3 +224,24 @@ def test_a_drop_rate_off_by_the_stated_size_is_flagged(dtype):
             return super().dropout(p * (1 + relative), generator)
 
     _assert_flagged(_run_case(DropRateOff, "dropout"), "statistical", relative)
+
+
+class _UnevenKink(_Wrapped):
+    """ReLU with slope 1 at the first element sitting exactly on 0, and the inner slope at
+    the others: no single valid slope."""
+
+    def forward(self, x):
+        self.on_kink = x == 0
+        return self.inner.forward(x)
+
+    def backward(self, grad):
+        returned = self.inner.backward(grad).clone()
+        first = self.on_kink.flatten().nonzero()[:1]
+        returned.view(-1)[first] = grad.reshape(-1)[first]
+        return returned
+
+
+@pytest.mark.parametrize("dtype", BASES)
+def test_a_slope_that_varies_at_the_kink_is_flagged(dtype):
+    adapter = _planted(BASES[dtype], "relu", lambda inner: _UnevenKink(inner, 0.0))
+    _assert_flagged(_run_case(adapter, "relu at its kink"), "kink", 0.0)

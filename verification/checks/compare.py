@@ -98,15 +98,17 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         max_abs_error=float(torch.where(keep, abs_error, torch.zeros_like(abs_error)).max()),
         max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
         detail=detail, excluded=count_excluded,
-        **_power(expected, allowed, keep),
+        **_power(expected, allowed, keep, _exact(atol, rtol)),
     )
 
 
-def _power(expected, allowed, keep):
+def _power(expected, allowed, keep, exact):
     """``scale`` (max |expected|) and ``detectable`` (max tolerance / scale) over the kept
-    elements; ``detectable`` is infinite for an all-zero reference under a nonzero tolerance
-    and 0 under an exact comparison."""
+    elements; ``detectable`` is 0 under an exact comparison (any difference fails) and
+    infinite for an all-zero reference under a nonzero tolerance."""
     scale = float(torch.where(keep, expected.abs(), torch.zeros_like(expected)).max())
+    if exact:
+        return {"scale": scale, "detectable": 0.0}
     largest = float(torch.where(keep, allowed.expand_as(expected), 0.0).max())
     detectable = largest / scale if scale > 0 else (math.inf if largest > EXACT else 0.0)
     return {"scale": scale, "detectable": detectable}

@@ -65,7 +65,12 @@ from dataclasses import dataclass, field, replace
 import torch
 
 import refnet
-from verification.checks.compare import compare, computed_dtype, error_ratios, unit_roundoff
+from verification.checks.compare import (
+    compare,
+    computed_dtype,
+    error_ratios,
+    unit_roundoff,
+)
 from verification.checks.loss import as_normalisation, torch_mse
 from verification.checks.reference import (
     EXACT_ATOL,
@@ -288,14 +293,22 @@ def _error_ratio(expected, got, tolerance):
 
 def _worst_step(check_id, name, what, expected_by_step, got_by_step, tolerances, context):
     """Compare each step under its tolerance; return ``compare``'s result for the step with
-    the largest error ratio (the first such step)."""
+    the largest error ratio (the first such step), with the scale and detection power of the
+    steps stacked as one tensor (which step errs most depends on round-off; these do not)."""
     ratios = [_error_ratio(*step) for step in zip(expected_by_step, got_by_step, tolerances,
                                                   strict=True)]
     worst = ratios.index(max(ratios))
-    return compare(check_id=check_id, module=name, kind=KIND, expected=expected_by_step[worst],
-                   got=got_by_step[worst], atol=tolerances[worst].atol,
-                   rtol=tolerances[worst].rtol, what=f"{what} at step {worst + 1}",
-                   context=context)
+    result = compare(check_id=check_id, module=name, kind=KIND,
+                     expected=expected_by_step[worst], got=got_by_step[worst],
+                     atol=tolerances[worst].atol, rtol=tolerances[worst].rtol,
+                     what=f"{what} at step {worst + 1}", context=context)
+    stacked = [(expected.detach().abs().to(torch.float64),
+                tolerance.atol + tolerance.rtol * expected.detach().abs().to(torch.float64))
+               for expected, tolerance in zip(expected_by_step, tolerances, strict=True)]
+    scale = max(float(expected.max()) for expected, _ in stacked if expected.numel())
+    largest = max(float(torch.as_tensor(allowed).max()) for _, allowed in stacked)
+    weakest = largest / scale if scale > 0 else result.detectable
+    return replace(result, scale=scale, detectable=weakest)
 
 
 def _updates(trajectory, starts):
