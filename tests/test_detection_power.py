@@ -245,3 +245,13 @@ class _UnevenKink(_Wrapped):
 def test_a_slope_that_varies_at_the_kink_is_flagged(dtype):
     adapter = _planted(BASES[dtype], "relu", lambda inner: _UnevenKink(inner, 0.0))
     _assert_flagged(_run_case(adapter, "relu at its kink"), "kink", 0.0)
+
+
+@pytest.mark.parametrize("dtype", BASES)
+def test_a_training_gradient_off_by_the_stated_size_is_flagged(dtype):
+    """The weakest trajectory checks are the training gradients: a Linear adding (1 + r)
+    times its gradient fails them at the stated r."""
+    relative = stated_power()["trajectory", dtype]
+    adapter = _planted(BASES[dtype], "linear", lambda inner: _ScaledGradient(inner, relative))
+    results = _run_case(adapter, "training")
+    _assert_flagged([r for r in results if "/grad_" in r.id], "trajectory", relative)

@@ -25,6 +25,13 @@ probability.
    is exact, so any nonzero difference fails: a backward that still multiplies by the last
    training mask (a zero where a unit was dropped, 1/(1 − p) where kept) is off by the whole
    gradient there, and the message names the stale mask when the result is dL/dy times it.
+
+Detection power (``CheckResult.detectable``: the relative error of the compared tensor's
+largest element sure to fail; measured over every case of refnet and of the ``float32``
+fixture, the README's table, asserted by tests/test_detection_power.py with an error of that
+size planted): ``property``: float64 1e-15, float32 5e-07 (backward under the mask; evaluation
+mode exact); ``statistical``: 0.12 of the compared statistic in both dtypes (the fresh-mask
+overlap against its binomial spread at 20 000 units).
 """
 
 import math

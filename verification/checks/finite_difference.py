@@ -113,6 +113,11 @@ Random projections
     For any wrong gradient, one direction misses the error with probability at most 1/2
     (two sign choices of one coordinate cannot both cancel it), so k directions miss with
     probability ≤ 2⁻ᵏ; the price is that a failure names a direction, not an element.
+
+Detection power (``CheckResult.detectable``: the relative error of the compared tensor's
+largest element sure to fail; measured over every case of refnet and of the ``float32``
+fixture, the README's table, asserted by tests/test_detection_power.py with an error of that
+size planted): float64 4e-06, float32 0.21 (the report network's dL/dx).
 """
 
 import copy

@@ -83,6 +83,11 @@ SUM Σ (x_i − t_i)². Put together (``ReportLiteralMSE``) they are not a funct
 derivative, and the same gradient check must fail with the measured gradient N times too large
 (N = batch × outputs): ``check_report_literal_pair`` records that as the EXPECTED failure
 ``autograd/report-literal-eq14-eq15``, and ``report_literal_ratio`` measures the factor.
+
+Detection power (``CheckResult.detectable``: the relative error of the compared tensor's
+largest element sure to fail; measured over every case of refnet and of the ``float32``
+fixture, the README's table, asserted by tests/test_detection_power.py with an error of that
+size planted): as ``finite_difference`` and ``autograd`` (the README's table).
 """
 
 import inspect

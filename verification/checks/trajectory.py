@@ -57,6 +57,12 @@ of the chain), η the learning rate.
   earlier steps, each relative to terms whose ratio to √v̂ is at most C_k (Cauchy–Schwarz:
   C_k² = (1−β₁)²(1−β₂ᵏ)/((1−β₁ᵏ)²(1−β₂))·Σ_{j<k}(β₁²/β₂)ʲ; C_1 = 1, C_20 ≈ 1.13; also
   |m̂|/√v̂ ≤ C_k): atol = ``SAFETY``·13·k·u·η·C_k.
+
+Detection power (``CheckResult.detectable``: the relative error of the compared tensor's
+largest element sure to fail; measured over every case of refnet and of the ``float32``
+fixture, the README's table, asserted by tests/test_detection_power.py with an error of that
+size planted): float64 4e-10, float32 0.17 (a training step's gradients, the steps taken as one
+tensor); the loss gradient and the updates are far tighter.
 """
 
 import math
