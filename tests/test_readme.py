@@ -14,10 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _section_blocks(title):
+    """The section's adapter (its first Python block) and the example that runs it (the
+    block calling ``check_target``); other blocks show declarations in part."""
     text = (ROOT / "README.md").read_text()
     section = text[text.index(f"## {title}"):]
     section = section[:section.index("\n## ", 3)]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return blocks[0], next(block for block in blocks if "check_target(" in block)
 
 
 def test_the_adapter_shown_is_the_fixture_file():

@@ -37,11 +37,13 @@ losses                      1 − 1e-12, magnitude 1e18): value and gradient; on
                             (exactly the identity, after a training-mode pass)
 ``sgd``, ``adam``,          the target's optimiser against ``torch.optim`` on the same values
 extra optimisers            and gradients, 20 steps (on a Linear's parameters for an optimiser
-                            built on a module)
+                            built on a module), at torch's defaults and at other values of
+                            each setting it declares (``optimizer_settings``)
 ``training``                the report network (Tanh, else ReLU; Sigmoid output where there is
                             one) trained for 20 steps with the target's MSE loss, normalised as
-                            measured, and SGD (and Adam), against the twin and ``torch.optim``
-                            from the same weights, data and batch order
+                            measured, and SGD (and Adam); at each step, from the target's own
+                            parameters, its loss, dL/dy, gradients and update against the twin
+                            and ``torch.optim`` (``checks/trajectory.py``)
 ==========================  ===================================================================
 
 Finite differences take the protocol path (one element at a time) for any framework but
