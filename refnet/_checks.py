@@ -4,6 +4,8 @@ Errors are raised before any arithmetic, so a caller sees ``Linear(2, 25).forwar
 instead of a broadcast that silently succeeds or a traceback from deep inside torch.
 """
 
+import math
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -85,3 +87,26 @@ def check_positive_int(where, name, value, minimum):
     """Raise ``ValueError`` unless ``value`` is an int of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{where}: expected {name} to be an integer >= {minimum}, got {value!r}")
+
+
+def check_number(where, name, value, *, above=None, below=None):
+    """Return ``value`` as a float; raise ``ValueError`` unless it is a finite real number (not
+    a bool), greater than ``above`` and less than ``below`` where they are given."""
+    bounds = "".join(f" {sign} {bound:g}" for sign, bound in ((">", above), ("<", below))
+                     if bound is not None)
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or (above is not None and not value > above)
+            or (below is not None and not value < below)):
+        raise ValueError(f"{where}: expected {name} to be a finite number{bounds}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def check_numbers(where, name, values, count, *, above=None, below=None):
+    """Return ``values`` as a tuple of ``count`` floats, each checked by ``check_number``;
+    raise ``ValueError`` unless ``values`` is a tuple or list of that length."""
+    if not isinstance(values, (tuple, list)) or len(values) != count:
+        raise ValueError(f"{where}: expected {name} to be a tuple of {count} numbers, "
+                         f"got {values!r}")
+    return tuple(check_number(where, f"{name}[{index}]", value, above=above, below=below)
+                 for index, value in enumerate(values))

@@ -2,6 +2,7 @@
 ``refnet verify`` the verification suite, ``refnet conform`` checks other implementations."""
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,20 +25,51 @@ def _center(text):
         x, y = (float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected X,Y (e.g. 0.5,0.5), got {text!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"expected finite X,Y (e.g. 0.5,0.5), got {text!r}")
     return (x, y)
 
 
+def _finite(text, convert):
+    """``convert(text)``, refused by argparse unless it is a finite number."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
 def _at_least(minimum, convert=int):
-    """An argparse type: a number of type ``convert`` that is >= ``minimum``."""
+    """An argparse type: a finite number of type ``convert`` that is >= ``minimum``."""
     def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        value = _finite(text, convert)
         if not value >= minimum:
             raise argparse.ArgumentTypeError(f"expected a value >= {minimum}, got {text}")
         return value
     return parse
+
+
+def _positive(text):
+    """An argparse type: a finite float > 0."""
+    value = _finite(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a value > 0, got {text}")
+    return value
+
+
+_SEEDS = (-2 ** 63, 2 ** 64 - 1)
+"""The seeds ``torch.Generator.manual_seed`` accepts."""
+
+
+def _seed(text):
+    """An argparse type: an integer in ``_SEEDS``."""
+    value = _finite(text, int)
+    if not _SEEDS[0] <= value <= _SEEDS[1]:
+        raise argparse.ArgumentTypeError(f"expected a seed from -2**63 to 2**64 - 1 (torch's "
+                                         f"range), got {text}")
+    return value
 
 
 def _stages(text):
@@ -53,9 +85,19 @@ def _stages(text):
 
 
 def _device(name):
-    if name == "cuda" and not torch.cuda.is_available():
+    """An argparse type: ``cpu``, or ``cuda``/``cuda:N`` for a CUDA device torch sees."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError("--device cuda: torch reports no CUDA device here")
-    return torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"--device {name}: torch sees "
+                                         f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def _build_parser():
@@ -63,10 +105,10 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("train", help="the report's single run: train, test, draw figures")
     defaults = TRAIN_DEFAULTS
-    run.add_argument("--seed", type=int, default=defaults["seed"],
+    run.add_argument("--seed", type=_seed, default=defaults["seed"],
                      help="seed of the one generator behind weights, data and batch order")
     run.add_argument("--activation", choices=sorted(ACTIVATIONS), default=defaults["activation"])
-    run.add_argument("--lr", type=_at_least(1e-300, float), default=defaults["lr"],
+    run.add_argument("--lr", type=_positive, default=defaults["lr"],
                      help="SGD learning rate")
     run.add_argument("--batch-size", type=_at_least(1), default=defaults["batch_size"])
     run.add_argument("--epochs", type=_at_least(0), default=defaults["epochs"])
@@ -121,15 +163,24 @@ def _build_parser():
 
 
 def _run_train(args):
-    """Train the report's network once and write Figures 2 and 3."""
-    generator = torch.Generator().manual_seed(args.seed)
-    model = report_network(args.activation, generator=generator, device=args.device)
-    x_train, labels_train = disk_dataset(args.samples, center=args.center, generator=generator,
-                                         device=args.device)
-    x_test, labels_test = disk_dataset(args.samples, center=args.center, generator=generator,
-                                       device=args.device)
-    targets = one_hot(labels_train)
-    optimizer = SGD(model.param(), args.lr)
+    """Train the report's network once and write Figures 2 and 3.
+
+    The output folder, the model, the data and the optimiser come first: an argument they
+    refuse (a ``ValueError``, such as an lr beyond float32's range) ends the command with
+    status 2 before any training."""
+    try:
+        _create_folder(args.out)
+        generator = torch.Generator().manual_seed(args.seed)
+        model = report_network(args.activation, generator=generator, device=args.device)
+        x_train, labels_train = disk_dataset(args.samples, center=args.center,
+                                             generator=generator, device=args.device)
+        x_test, labels_test = disk_dataset(args.samples, center=args.center,
+                                           generator=generator, device=args.device)
+        targets = one_hot(labels_train)
+        optimizer = SGD(model.param(), args.lr)
+    except ValueError as failure:
+        print(f"refnet train: error: {failure}", file=sys.stderr)
+        return 2
     print(f"refnet train: seed {args.seed}, {args.activation} hidden layers, lr {args.lr}, "
           f"batch size {args.batch_size}, {args.epochs} epochs, disk centre {args.center}, "
           f"{args.reduction} MSE")
@@ -143,13 +194,23 @@ def _run_train(args):
     for name, x, labels in (("train", x_train, labels_train), ("test", x_test, labels_test)):
         wrong = error(model, x, labels)
         print(f"{name} error: {100 * wrong / len(labels):.1f}% ({wrong} of {len(labels)})")
-    args.out.mkdir(parents=True, exist_ok=True)
     save_figure(loss_curve_figure(epoch_losses), args.out / "loss_curve.png")
     figure = classification_figure(x_test, labels_test, predict(model, x_test),
                                    center=args.center, radius=DISK_RADIUS)
     save_figure(figure, args.out / "test_classification.png")
     print(f"figures written to {args.out}/loss_curve.png and {args.out}/test_classification.png")
     return 0
+
+
+def _create_folder(out):
+    """Create the folder ``out`` (and its parents); ``ValueError`` saying why it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is an existing file; expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as failure:
+        raise ValueError(f"--out {out}: cannot create the folder: "
+                         f"{failure.strerror or failure}") from None
 
 
 def _run_verify(args):

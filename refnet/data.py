@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from refnet._checks import check_positive_int
+from refnet._checks import check_number, check_numbers, check_positive_int
 from refnet._random import draw
 
 __all__ = ["disk_dataset", "one_hot", "DISK_RADIUS"]
@@ -24,8 +24,8 @@ def disk_dataset(n, *, center=(0.0, 0.0), radius=DISK_RADIUS, replicas=None, gen
 
     Args:
         n: number of points per replica.
-        center: the disk's centre (x, y).
-        radius: the disk's radius.
+        center: the disk's centre (x, y), two finite numbers.
+        radius: the disk's radius, finite and > 0.
         replicas: ``None``, or R to draw R independent data sets on a leading axis.
         generator: a ``torch.Generator``, or with replicas a sequence of R generators.
         dtype: dtype of the points; torch's default dtype when ``None``.
@@ -37,6 +37,8 @@ def disk_dataset(n, *, center=(0.0, 0.0), radius=DISK_RADIUS, replicas=None, gen
     check_positive_int("disk_dataset", "n", n, 1)
     if replicas is not None:
         check_positive_int("disk_dataset", "replicas", replicas, 1)
+    center = check_numbers("disk_dataset", "center", center, 2)
+    radius = check_number("disk_dataset", "radius", radius, above=0)
     dtype = torch.get_default_dtype() if dtype is None else dtype
     points = draw(torch.rand, (n, 2), generator=generator, replicas=replicas,
                   dtype=dtype, device=device)

@@ -96,8 +96,10 @@ class Linear(Module):
         """Accumulate dL/dw (eq. 3) and dL/db (eq. 4); return dL/dx (eq. 2)."""
         where = Where(self, "backward")
         check_cached(where, self._input)
+        check_tensor(where, grad_output, "grad_output")
         check_shape(where, grad_output, (*self._input.shape[:-1], self.out_features),
                     "grad_output")
+        check_same_dtype_device(where, grad_output, self.weight, "grad_output")
         _product_add_(self.grad_weight, grad_output.transpose(-1, -2), self._input)
         self.grad_bias.add_(grad_output.sum(dim=-2))
         return _product(grad_output, self.weight)

@@ -36,6 +36,9 @@ class MSELoss:
         if prediction.ndim not in (2, 3):
             raise ValueError(f"{where}: expected prediction of shape [B, C] or [R, B, C], "
                              f"got {list(prediction.shape)}")
+        if prediction.numel() == 0:
+            raise ValueError(f"{where}: expected a non-empty prediction (at least one sample and "
+                             f"one output), got shape {list(prediction.shape)}")
         check_shape(where, target, prediction.shape, "target (same shape as prediction)")
         check_same_dtype_device(where, target, prediction, "target", "prediction")
         self._difference = prediction - target

@@ -7,6 +7,8 @@ import math
 
 import torch
 
+from refnet._checks import check_number, check_numbers
+
 __all__ = ["SGD", "Adam"]
 
 
@@ -24,11 +26,18 @@ def _check_params(where, params):
     return params
 
 
-def _check_rate(where, name, value, upper=math.inf):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < upper:
-        bound = "" if upper == math.inf else f" and < {upper}"
-        raise ValueError(f"{where}: expected {name} > 0{bound}, got {value!r}")
-    return float(value)
+def _check_lr(where, lr, params, largest_step=1.0):
+    """Return ``lr`` as a float: finite, > 0, and small enough that the largest step factor
+    ``lr * largest_step`` fits every parameter's dtype (torch cannot pass a larger factor to a
+    float32 update, and a step that large could only overflow the parameters anyway)."""
+    lr = check_number(where, "lr", lr, above=0)
+    for value, _ in params:
+        largest = torch.finfo(value.dtype).max if value.is_floating_point() else math.inf
+        if lr * largest_step > largest:
+            raise ValueError(f"{where}: lr {lr:g} gives steps of {lr * largest_step:g} times the "
+                             f"gradient, beyond the largest {value.dtype} ({largest:.4g}) of "
+                             "the parameters; expected a far smaller lr")
+    return lr
 
 
 class SGD:
@@ -41,7 +50,7 @@ class SGD:
 
     def __init__(self, params, lr):
         self.params = _check_params("SGD", params)
-        self.lr = _check_rate("SGD", "lr", lr)
+        self.lr = _check_lr("SGD", lr, self.params)
 
     def step(self):
         """Apply one update with the gradients currently accumulated: ``value.add_(gradient,
@@ -69,9 +78,10 @@ class Adam:
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         self.params = _check_params("Adam", params)
-        self.lr = _check_rate("Adam", "lr", lr)
-        self.betas = tuple(_check_rate("Adam", "beta", beta, upper=1) for beta in betas)
-        self.eps = _check_rate("Adam", "eps", eps)
+        self.betas = check_numbers("Adam", "betas", betas, 2, above=0, below=1)
+        # the first step is the largest: lr / (1 - β₁¹)
+        self.lr = _check_lr("Adam", lr, self.params, largest_step=1 / (1 - self.betas[0]))
+        self.eps = check_number("Adam", "eps", eps, above=0)
         self.steps = 0
         self._first_moments = [torch.zeros_like(value) for value, _ in self.params]
         self._second_moments = [torch.zeros_like(value) for value, _ in self.params]

@@ -34,7 +34,7 @@ def train(model, x, targets, *, lr=None, batch_size, epochs, loss=None, optimize
 
     Args:
         model: a module (``Sequential`` of refnet modules, or anything with the protocol).
-        x: inputs, ``[N, features]`` or ``[R, N, features]``.
+        x: inputs, ``[N, features]`` or ``[R, N, features]``, with N >= 1.
         targets: targets (one-hot for the report's task), ``[N, C]`` or ``[R, N, C]``.
         lr: learning rate of the default optimiser ``SGD(model.param(), lr)``. Leave it out
             when passing ``optimizer``, which carries its own rate.
@@ -60,6 +60,8 @@ def train(model, x, targets, *, lr=None, batch_size, epochs, loss=None, optimize
     if x.ndim not in (2, 3):
         raise ValueError(f"train: expected x of shape [N, features] or [R, N, features], "
                          f"got {list(x.shape)}")
+    if x.shape[-2] == 0:
+        raise ValueError(f"train: expected at least one sample in x, got shape {list(x.shape)}")
     check_shape("train", targets, (*x.shape[:-1], "C"), "targets (one row per sample of x)")
     loss = MSELoss(reduction="sum") if loss is None else loss
     optimizer = _default_optimizer(model, lr, optimizer)

@@ -26,6 +26,8 @@ from verification.report.components import component_rank, component_summary, fa
 from verification.report.html import conformance_matrix, render_html
 from verification.report.power import detection_power
 from verification.report.results import (
+    CONFORM_SCOREBOARD,
+    CONFORM_TARGET,
     SCHEMA_VERSION,
     BaselineError,
     environment,
@@ -76,8 +78,9 @@ def _prepare(options):
     if options.jobs < 1 or options.timeout <= 0:
         raise ConformError(f"--jobs must be at least 1 and --timeout positive, got "
                            f"{options.jobs} and {options.timeout}")
+    writer = CONFORM_TARGET if len(options.targets) == 1 else CONFORM_SCOREBOARD
     try:
-        return prepare_output(options.out, options.baseline)
+        return prepare_output(options.out, options.baseline, writer)
     except BaselineError as failure:
         raise ConformError(str(failure)) from None
 

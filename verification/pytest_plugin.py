@@ -9,6 +9,9 @@ selects; a failing item's message is the check's own detail and its one-line rep
 checks and tolerances are those of ``refnet conform``.
 """
 
+import argparse
+import math
+
 import pytest
 
 __all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem"]
@@ -19,9 +22,21 @@ def pytest_addoption(parser):
     group.addoption("--conform", action="append", default=[], metavar="ADAPTER",
                     help="check this implementation of the module protocol (a file path, an "
                          "importable name, or refnet); may be repeated")
-    group.addoption("--conform-timeout", type=float, default=300.0, metavar="S",
+    group.addoption("--conform-timeout", type=_seconds, default=300.0, metavar="S",
                     help="seconds a target may take (default 300)")
     group.addoption("--conform-quick", action="store_true", help="shorter trajectories")
+
+
+def _seconds(text):
+    """``--conform-timeout``'s type: a finite number of seconds > 0 (pytest stops with a usage
+    error naming the option otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
+    return value
 
 
 class ConformFailure(AssertionError):

@@ -30,6 +30,7 @@ from verification.report.components import component_summary, failure_lines
 from verification.report.html import conformance_matrix, figure_to_svg, write_report
 from verification.report.results import (
     SCHEMA_VERSION,
+    VERIFY,
     BaselineError,
     environment,
     prepare_output,
@@ -108,7 +109,7 @@ def _prepare(options):
     if unknown:
         raise VerifyError(f"unknown stages {sorted(unknown)}; known: {list(STAGES)}")
     try:
-        return prepare_output(options.out, options.baseline)
+        return prepare_output(options.out, options.baseline, VERIFY)
     except BaselineError as failure:
         raise VerifyError(str(failure)) from None
 

@@ -16,7 +16,8 @@ import torch
 
 __all__ = [
     "SCHEMA_VERSION", "ERROR_GROWTH_FACTOR", "BENCHMARK_NOISE_FACTOR", "BaselineError",
-    "Regression", "environment", "validate", "load_baseline", "find_regressions",
+    "Regression", "environment", "validate", "load_baseline", "find_regressions", "written_by",
+    "VERIFY", "CONFORM_TARGET", "CONFORM_SCOREBOARD",
 ]
 
 SCHEMA_VERSION = 1
@@ -34,7 +35,8 @@ _TOP_LEVEL_KEYS = ("schema_version", "status", "environment", "checks", "mutatio
 
 
 class BaselineError(ValueError):
-    """A baseline that cannot be compared: unreadable, not JSON, or another schema."""
+    """A baseline that cannot be compared: unreadable, not JSON, another schema, entries the
+    regression rules cannot read, or written by another command."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,76 @@ def validate(results):
     return results
 
 
-def load_baseline(path):
-    """Read and validate an earlier ``results.json``; ``BaselineError`` with the reason if not."""
+_NUMBER = (int, float)
+_ENTRY_FIELDS = {
+    "checks": {"id": str, "status": str},
+    "benchmarks": {"name": str, "ratio": _NUMBER},
+    "reproduction.configs": {"name": str, "train_error": dict, "test_error": dict},
+}
+"""What the regression rules read of each entry, by list: key → type."""
+VERIFY, CONFORM_TARGET, CONFORM_SCOREBOARD = (
+    "refnet verify", "refnet conform with one target", "refnet conform with several targets")
+"""The writers of a ``results.json`` (``written_by``)."""
+
+
+def written_by(results):
+    """Which command wrote ``results``: a conform scoreboard has ``targets``, one conform
+    target's report ``target``, ``refnet verify``'s neither."""
+    if "targets" in results:
+        return CONFORM_SCOREBOARD
+    return CONFORM_TARGET if "target" in results else VERIFY
+
+
+def _entries(where, entries, fields):
+    """Raise ``BaselineError`` naming the first entry of the list ``entries`` that is no
+    object or lacks one of ``fields`` (key → type)."""
+    if not isinstance(entries, list):
+        raise BaselineError(f"{where} is {type(entries).__name__}, expected a list")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise BaselineError(f"{where}[{index}] is {type(entry).__name__}, expected an object")
+        for key, kind in fields.items():
+            value = entry.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise BaselineError(f"{where}[{index}] has {key}={value!r}, expected "
+                                    f"{'a number' if kind is _NUMBER else kind.__name__}"
+                                    + (" (the key is missing)" if key not in entry else ""))
+
+
+def _check_comparable(results):
+    """Raise ``BaselineError`` unless ``find_regressions`` can read every entry of
+    ``results``: the fields of ``_ENTRY_FIELDS``, numeric error ratios and medians, and
+    confidence intervals of two numbers."""
+    for where in ("checks", "benchmarks"):
+        _entries(where, results[where], _ENTRY_FIELDS[where])
+    for index, check in enumerate(results["checks"]):
+        if not isinstance(check.get("error_ratio"), (*_NUMBER, type(None))):
+            raise BaselineError(f"checks[{index}] has error_ratio={check['error_ratio']!r}, "
+                                "expected a number or null")
+    if not isinstance(results["reproduction"], dict):
+        raise BaselineError(f"reproduction is {type(results['reproduction']).__name__}, "
+                            "expected an object")
+    configs = results["reproduction"].get("configs", [])
+    _entries("reproduction.configs", configs, _ENTRY_FIELDS["reproduction.configs"])
+    for index, config in enumerate(configs):
+        for figure in ("train_error", "test_error"):
+            where = f"reproduction.configs[{index}].{figure}"
+            _entries(where, [config[figure]], {"median": _NUMBER})
+            interval = config[figure].get("median_ci", [0, 0])
+            if not (isinstance(interval, list) and len(interval) == 2
+                    and all(isinstance(v, _NUMBER) for v in interval)):
+                raise BaselineError(f"{where} has median_ci={interval!r}, expected two numbers")
+
+
+def load_baseline(path, writer=None):
+    """Read and validate an earlier ``results.json``; ``BaselineError`` with the reason if not.
+
+    Args:
+        path: the file.
+        writer: the command whose results.json is expected (``VERIFY``, ``CONFORM_TARGET``,
+            ``CONFORM_SCOREBOARD``), or ``None`` for any: ids of another command's checks never
+            match, so comparing with its file would report nothing, or spurious regressions.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -127,9 +197,13 @@ def load_baseline(path):
     except json.JSONDecodeError as failure:
         raise BaselineError(f"baseline {path} is not valid JSON: {failure}") from None
     try:
-        return validate(results)
+        _check_comparable(validate(results))
     except BaselineError as failure:
         raise BaselineError(f"baseline {path}: {failure}") from None
+    if writer is not None and written_by(results) != writer:
+        raise BaselineError(f"baseline {path} was written by {written_by(results)}; expected a "
+                            f"results.json of {writer}")
+    return results
 
 
 def find_regressions(current, baseline):
@@ -209,8 +283,9 @@ def _benchmark_regressions(current, baseline):
     return regressions
 
 
-def prepare_output(out, baseline_path):
-    """Create and probe the output folder, then read the baseline; what both commands do first.
+def prepare_output(out, baseline_path, writer):
+    """Create and probe the output folder, then read the baseline (a results.json written by
+    ``writer``, ``load_baseline``); what both commands do first.
 
     Returns:
         The validated baseline, or ``None`` when ``baseline_path`` is ``None``.
@@ -226,4 +301,4 @@ def prepare_output(out, baseline_path):
         raise BaselineError(f"cannot create output folder {out}: {failure.strerror}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise BaselineError(f"output folder {out} is not writable")
-    return None if baseline_path is None else load_baseline(baseline_path)
+    return None if baseline_path is None else load_baseline(baseline_path, writer)

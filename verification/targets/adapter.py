@@ -430,9 +430,15 @@ def load_target(spec):
     framework that switches autograd off at import cannot break the harness.
 
     Raises:
-        TargetError: the file or module cannot be found or raises on import, or the adapter
-            breaks the contract; the message names the spec.
+        TargetError: the spec is no string, names a folder or nothing importable, the file or
+            module cannot be found or raises on import, the adapter class cannot be
+            instantiated without arguments, or the adapter breaks the contract; the message
+            names the spec.
     """
+    if not isinstance(spec, str) or not spec:
+        raise TargetError(f"target spec {spec!r}: expected a non-empty string: a file path "
+                          "(path/to/adapter.py), an importable name (package.module), "
+                          "optionally ending in :Name, or 'refnet'")
     if spec == "refnet":
         from verification.targets.refnet_target import RefnetAdapter
         return Target.from_adapter(RefnetAdapter, name="refnet", source="refnet")
@@ -445,6 +451,14 @@ def load_target(spec):
         adapter = getattr(module, attribute)
     else:
         adapter = getattr(module, "Adapter", module)
+    if isinstance(adapter, type):
+        try:
+            adapter = adapter()
+        except Exception as error:  # a class that is no adapter (refnet:Linear), or raises
+            raise TargetError(f"target {spec!r}: {location}.{adapter.__name__}() cannot be "
+                              f"built without arguments ({type(error).__name__}: {error}); "
+                              "expected an adapter class, whose factories build the modules "
+                              "(see verification/targets/adapter.py)") from error
     name = target_name(spec)
     return Target.from_adapter(adapter, name=name, source=spec)
 
@@ -459,6 +473,11 @@ def target_name(spec):
 
 
 def _import(location, spec):
+    is_module_name = all(part.isidentifier() for part in location.split("."))
+    if not (location.endswith(".py") or Path(location).is_file() or is_module_name):
+        what = "a folder" if Path(location).is_dir() else "no .py file and no importable name"
+        raise TargetError(f"target {spec!r}: {location} is {what}; expected an adapter file "
+                          "(path/to/adapter.py) or an importable name (package.module)")
     try:
         if location.endswith(".py") or Path(location).is_file():
             return _import_file(Path(location))

@@ -118,7 +118,8 @@ def read_pairs(structure, name, stage="param()"):
 
     Raises:
         ProtocolError: an element is none of these (a lone tensor: values without gradients),
-            or the nesting is deeper than ``_DEPTH``.
+            the nesting is deeper than ``_DEPTH``, or a tensor is no parameter the harness can
+            write in place (on the meta device, not floating-point, requiring grad).
     """
     pairs = []
 
@@ -150,7 +151,25 @@ def read_pairs(structure, name, stage="param()"):
         if value.shape != gradient.shape:
             raise ProtocolError(f"{name}.{stage}[{index}]: value shape {list(value.shape)} "
                                 f"but gradient shape {list(gradient.shape)}")
+        for role, tensor in (("value", value), ("gradient", gradient)):
+            problem = _parameter_problem(tensor)
+            if problem:
+                raise ProtocolError(f"{name}.{stage}[{index}]: the {role} {problem}")
     return pairs
+
+
+def _parameter_problem(tensor):
+    """Why the harness cannot read, write and zero ``tensor`` in place as a parameter value or
+    gradient (``None`` when it can)."""
+    if tensor.is_meta:
+        return "is on the meta device (it holds no numbers); expected a tensor with values"
+    if not tensor.is_floating_point():
+        return f"has dtype {tensor.dtype}; expected a floating-point tensor"
+    if tensor.requires_grad:
+        return ("requires grad, so autograd forbids writing it in place (as the harness and "
+                "an optimiser do); expected a plain tensor: hand out tensor.detach() (same "
+                "storage) or, for a torch parameter, its .data")
+    return None
 
 
 def param_pairs(module, name, hooks=None):

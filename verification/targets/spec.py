@@ -12,13 +12,14 @@ target exposes through ``param()``, taken in order, a weight then a bias per ``l
 extra activation's learned tensors), once per instance.
 """
 
+import reprlib
 import warnings
 from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional
 
-from verification.targets.protocol import ModuleView
+from verification.targets.protocol import ModuleView, ProtocolError
 
 __all__ = ["Layer", "Function", "FunctionError", "linear", "relu", "tanh", "sigmoid",
            "activation", "dropout", "sequential", "shared", "report_network", "leaves",
@@ -261,12 +262,16 @@ def build(target, layer, generator, name=None):
         layer: the structure.
         generator: passed to the factories that take one (``linear``, ``dropout``).
         name: the label in messages; ``describe(layer)`` when ``None``.
+
+    Raises:
+        ProtocolError: a factory returned no module (``_module``).
     """
     built, instances = [], {}
 
     def make(node):
         if node.kind == "sequential":
-            return target.build("sequential", *(make(child) for child in node.children))
+            return _module(node, target.build("sequential", *(make(child)
+                                                              for child in node.children)))
         if node.shared in instances:
             built.append(instances[node.shared])
             return instances[node.shared]
@@ -277,6 +282,7 @@ def build(target, layer, generator, name=None):
             module = target.build("dropout", node.p, generator, features=node.in_features)
         else:
             module = target.build(node.kind, features=node.in_features)
+        module = _module(node, module)
         if node.shared:
             instances[node.shared] = module
         built.append(module)
@@ -287,3 +293,23 @@ def build(target, layer, generator, name=None):
     view = ModuleView(module, describe(layer) if name is None else name, hooks=target.hooks,
                       returns_grad=layer.kind != "sequential" or facts.sequential_returns_grad)
     return Component(view, layer, built, facts.weight_layout)
+
+
+def _module(node, returned):
+    """``returned``, what the adapter's factory built for ``node``, when it is a module: an
+    object with ``forward`` and ``backward`` methods. Otherwise ``ProtocolError`` saying what
+    the factory returned (``None``, a number, a list, a tensor …) and what was expected."""
+    try:
+        is_module = all(callable(getattr(returned, method, None))
+                        for method in ("forward", "backward"))
+    except Exception:  # an attribute that raises on a foreign object: no module
+        is_module = False
+    if is_module:
+        return returned
+    if isinstance(returned, torch.Tensor):
+        what = (f"a tensor (dtype {returned.dtype}, shape {list(returned.shape)}, on "
+                f"{returned.device})")
+    else:
+        what = "None" if returned is None else f"{type(returned).__name__} {reprlib.repr(returned)}"
+    raise ProtocolError(f"the adapter's {node.kind}() returned {what} for {describe(node)}; "
+                        "expected a module: an object with forward() and backward() methods")
