@@ -1,5 +1,7 @@
 """The ``refnet train`` command (CONTRACT.md)."""
 
+import json
+
 import pytest
 import torch
 
@@ -34,6 +36,13 @@ def test_train_command_is_deterministic(tmp_path, capsys):
     (["train", "--epochs", "-1"], "expected a value >= 0, got -1"),
     (["train", "--batch-size", "0"], "expected a value >= 1, got 0"),
     (["train", "--lr", "abc"], "expected a number, got 'abc'"),
+    (["train", "--seed", "1180591620717411303424"], "expected a seed from -2**63 to 2**64 - 1"),
+    (["train", "--lr", "inf"], "argument --lr: expected a finite number, got inf"),
+    (["train", "--lr", "0"], "argument --lr: expected a value > 0, got 0"),
+    (["train", "--device", "tpu"], "argument --device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    (["train", "--device", "meta"], "expected cpu, cuda or cuda:N, got 'meta'"),
+    (["train", "--center", "nan,nan"], "expected finite X,Y"),
+    (["conform", "refnet", "--timeout", "inf"], "expected a finite number, got inf"),
 ])
 def test_bad_arguments_get_a_clear_message(arguments, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -52,3 +61,52 @@ def test_diverged_training_exits_with_a_message(tmp_path, capsys):
     status = main(["train", "--lr", "1e30", "--epochs", "3", "--samples", "50",
                    "--out", str(tmp_path)])
     assert status == 1 and "diverged" in capsys.readouterr().err
+
+
+def test_learning_rate_beyond_float32_is_refused_before_training(tmp_path, capsys):
+    """1e308 is finite but no float32 step can take it: refused when SGD is built, before
+    any epoch (a huge lr that fits, such as 1e30, diverges and says so: the test above)."""
+    status = main(["train", "--lr", "1e308", "--epochs", "3", "--samples", "50",
+                   "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert status == 2, captured.err
+    assert "refnet train: error: SGD: lr 1e+308" in captured.err
+    assert "beyond the largest torch.float32" in captured.err
+    assert "epoch" not in captured.out, "no training before the error"
+
+
+@pytest.mark.parametrize("out", ["file", "file/inside"])
+def test_output_that_cannot_be_a_folder_is_refused_before_training(tmp_path, capsys, out):
+    (tmp_path / "file").write_text("not a folder")
+    status = main(["train", "--epochs", "3", "--samples", "50", "--out", str(tmp_path / out)])
+    captured = capsys.readouterr()
+    assert status == 2 and "refnet train: error: --out" in captured.err, captured.err
+    assert ("is an existing file; expected a folder" if out == "file"
+            else "cannot create the folder") in captured.err
+    assert "epoch" not in captured.out, "no training before the error"
+
+
+def _baseline(path, **extra):
+    path.write_text(json.dumps({
+        "schema_version": 1, "status": "pass", "environment": {},
+        "checks": [{"id": "fd/Linear/weight", "status": "pass"}], "mutation": {},
+        "reproduction": {"configs": []}, "benchmarks": [], **extra}))
+    return str(path)
+
+
+@pytest.mark.parametrize("command, extra, fragment", [
+    ("verify", {"checks": [{"status": "pass"}]}, "checks[0] has id=None"),
+    ("conform", {"checks": [{"status": "pass"}], "target": {}}, "checks[0] has id=None"),
+    ("verify", {"target": {"name": "handout"}},
+     "was written by refnet conform with one target; expected a results.json of refnet verify"),
+    ("conform", {}, "was written by refnet verify; expected a results.json of refnet conform"),
+])
+def test_unusable_baseline_is_refused_before_the_run(tmp_path, capsys, command, extra,
+                                                     fragment):
+    arguments = ["verify", "--quick"] if command == "verify" else ["conform", "refnet"]
+    status = main([*arguments, "--baseline", _baseline(tmp_path / "baseline.json", **extra),
+                   "--out", str(tmp_path / "out")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"refnet {command}: error: baseline" in err and fragment in err, err
+    assert not list((tmp_path / "out").iterdir()), "nothing ran, nothing was written"

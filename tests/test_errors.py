@@ -1,12 +1,25 @@
 """Bad input gets a clear error naming the module and expected vs received shape/dtype/value."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 import refnet
 from refnet._random import permutations
+from verification import Target, TargetError, load_target
+from verification.report.results import (
+    CONFORM_SCOREBOARD,
+    CONFORM_TARGET,
+    VERIFY,
+    BaselineError,
+    load_baseline,
+)
+from verification.suite.conformance import run_cases, target_cases
+
+HANDOUT = Path(__file__).parent / "frameworks" / "handout_adapter.py"
 
 F32, F64 = torch.float32, torch.float64
 
@@ -272,3 +285,160 @@ def test_non_finite_loss_in_a_late_batch_names_that_batch_and_replica():
     with _raises(FloatingPointError, "epoch 0", "batch 15,", "replica 1", "inf"):
         refnet.train(model, x, refnet.one_hot(labels), lr=0.1, batch_size=1, epochs=1,
                      generator=generators)
+
+
+# --- issue 20: bad input that got a raw traceback or a silent wrong answer -----------------------
+
+
+def test_linear_backward_gradient_of_another_dtype():
+    layer = _layer()
+    layer.forward(torch.zeros(4, 2))
+    with _raises(TypeError, "Linear(2, 3).backward", "grad_output dtype torch.float64",
+                 "torch.float32"):
+        layer.backward(torch.zeros(4, 3, dtype=F64))
+
+
+@pytest.mark.parametrize("center", [(1, 2, 3), (0.5,), "0.5,0.5", (float("nan"), 0.0),
+                                    (0.0, float("inf"))])
+def test_disk_centre_must_be_two_finite_numbers(center):
+    with _raises(ValueError, "disk_dataset", "center", repr(center) if len(center) != 2
+                 else "finite number"):
+        refnet.disk_dataset(5, center=center)
+
+
+@pytest.mark.parametrize("radius", [-1, 0, float("nan"), float("inf")])
+def test_disk_radius_must_be_finite_and_positive(radius):
+    with _raises(ValueError, "disk_dataset", "radius", "finite number > 0", repr(radius)):
+        refnet.disk_dataset(5, radius=radius)
+
+
+@pytest.mark.parametrize("betas", [(0.9,), (0.9, 0.99, 0.999), 0.9])
+def test_adam_betas_must_be_a_pair(betas):
+    with _raises(ValueError, "Adam", "betas", "tuple of 2 numbers", repr(betas)):
+        refnet.Adam(_layer().param(), betas=betas)
+
+
+@pytest.mark.parametrize("make", [lambda params: refnet.SGD(params, lr=float("inf")),
+                                  lambda params: refnet.Adam(params, lr=float("nan"))])
+def test_learning_rate_must_be_finite(make):
+    with _raises(ValueError, "lr", "finite number > 0"):
+        make(_layer().param())
+
+
+@pytest.mark.parametrize("make", [lambda params: refnet.SGD(params, lr=1e308),
+                                  lambda params: refnet.Adam(params, lr=1e38)])
+def test_learning_rate_beyond_the_parameters_dtype(make):
+    """A float32 update cannot take a step factor beyond float32's range (torch raises deep
+    inside the first step): refused when the optimiser is built. Adam's first step is lr/(1-β₁)."""
+    with _raises(ValueError, "lr", "beyond the largest torch.float32", "far smaller lr"):
+        make(_layer().param())
+    refnet.SGD(_layer(dtype=F64).param(), lr=1e308)  # fits float64: diverges, reported by train
+
+
+def test_train_on_an_empty_data_set():
+    model, x, targets, _ = _training_inputs()
+    with _raises(ValueError, "train", "at least one sample", "[0, 2]"):
+        refnet.train(model, x[:0], targets[:0], lr=0.1, batch_size=5, epochs=1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_on_an_empty_batch(reduction):
+    with _raises(ValueError, "MSELoss", "non-empty prediction", "[0, 2]"):
+        refnet.MSELoss(reduction).forward(torch.zeros(0, 2), torch.zeros(0, 2))
+
+
+@pytest.mark.parametrize("spec, fragments", [
+    ("refnet:Linear", ["refnet.Linear() cannot be built without arguments",
+                       "expected an adapter class"]),
+    (None, ["target spec None", "expected a non-empty string"]),
+    ("/tmp", ["'/tmp'", "is a folder", "expected an adapter file"]),
+    ("not a/module", ["no .py file and no importable name"]),
+])
+def test_unusable_target_spec(spec, fragments):
+    with _raises(TargetError, *fragments):
+        load_target(spec)
+
+
+def _linear_case_failure(linear):
+    """The failure detail of the case ``linear 3→4`` of the handout framework whose ``linear``
+    factory is ``linear(handout_layer)``."""
+    handout = type(load_target(str(HANDOUT)).adapter)
+
+    class Adapter(handout):
+        def linear(self, in_features, out_features, generator):
+            return linear(super().linear(in_features, out_features, generator))
+
+    [case] = [case for case in target_cases(Target.from_adapter(Adapter))
+              if case.name == "linear 3→4"]
+    [result] = run_cases([case])
+    assert not result.passed
+    return result.detail
+
+
+@pytest.mark.parametrize("returned, fragment", [
+    (None, "returned None"), (42, "returned int 42"), ([1], "returned list [1]"),
+    (torch.zeros(4, 3, device="meta"), "returned a tensor (dtype torch.float32, shape [4, 3], "
+                                       "on meta)"),
+])
+def test_factory_returning_no_module(returned, fragment):
+    detail = _linear_case_failure(lambda layer: returned)
+    for expected in (f"the adapter's linear() {fragment} for Linear(3, 4)",
+                     "expected a module: an object with forward() and backward()"):
+        assert expected in detail, detail
+
+
+@pytest.mark.parametrize("value, fragment", [
+    (torch.zeros(4, 3, device="meta"), "is on the meta device"),
+    (torch.zeros(4, 3, dtype=torch.int64), "has dtype torch.int64; expected a floating-point"),
+    (torch.zeros(4, 3, dtype=F64, requires_grad=True), "requires grad"),
+])
+def test_parameter_the_harness_cannot_write(value, fragment):
+    def with_bad_weight(layer):
+        layer.param = lambda: [(value, torch.zeros(4, 3, dtype=value.dtype, device=value.device))]
+        return layer
+
+    detail = _linear_case_failure(with_bad_weight)
+    assert f"Linear(3, 4).param()[0]: the value {fragment}" in detail, detail
+
+
+def _results_json(path, **extra):
+    checks = [{"id": "fd/Linear/weight", "status": "pass", "error_ratio": 0.1}]
+    path.write_text(json.dumps({
+        "schema_version": 1, "status": "pass", "environment": {}, "checks": checks,
+        "mutation": {}, "reproduction": {"seeds": 0, "configs": []}, "benchmarks": [], **extra}))
+    return path
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"checks": [{"status": "pass"}]}, "checks[0] has id=None, expected str (the key is missing)"),
+    ({"checks": [7]}, "checks[0] is int, expected an object"),
+    ({"benchmarks": [{"name": "b", "ratio": "fast"}]}, "benchmarks[0] has ratio='fast'"),
+    ({"reproduction": {"configs": [{"name": "relu", "train_error": {"median": 0.1},
+                                    "test_error": {}}]}},
+     "reproduction.configs[0].test_error[0] has median=None"),
+])
+def test_baseline_entries_the_comparison_cannot_read(tmp_path, change, fragment):
+    with _raises(BaselineError, fragment):
+        load_baseline(_results_json(tmp_path / "results.json", **change))
+
+
+@pytest.mark.parametrize("extra, writer, expected", [
+    ({"target": {"name": "handout"}}, CONFORM_TARGET, VERIFY),
+    ({"targets": []}, CONFORM_SCOREBOARD, VERIFY),
+    ({}, VERIFY, CONFORM_TARGET),
+    ({"target": {"name": "handout"}}, CONFORM_TARGET, CONFORM_SCOREBOARD),
+])
+def test_baseline_written_by_another_command(tmp_path, extra, writer, expected):
+    path = _results_json(tmp_path / "results.json", **extra)
+    with _raises(BaselineError, f"was written by {writer}", f"expected a results.json of "
+                 f"{expected}"):
+        load_baseline(path, expected)
+    assert load_baseline(path, writer)["checks"], "the right kind is accepted"
+
+
+@pytest.mark.parametrize("timeout", ["-5", "0", "nan", "inf"])
+def test_conform_timeout_must_be_positive_and_finite(pytester, timeout):
+    result = pytester.runpytest("--conform", "refnet", "--conform-timeout", timeout)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --conform-timeout: expected a finite number of "
+                                 "seconds > 0*"])
