@@ -305,12 +305,12 @@ _PASSING = {"id": "autograd/Linear/x", "module": "Linear", "kind": "autograd", "
 def test_a_malformed_skipped_list_from_the_worker_is_dropped_not_a_crash(skipped, kept):
     record = {"checks": [_PASSING], "built": "not a list", "skipped": skipped}
     options = ConformOptions(targets=("t",), out=Path("unused"))
-    results = _target_results(TargetRun("t", "completed", "", 1.0, record), options)
+    results = _target_results(TargetRun("t", "completed", "", 1.0, record), options, "t")
     assert results["cases"] == {"built": [], "skipped": kept}, results["cases"]
     assert results["status"] == "pass", "a skipped case is not a failure"
     assert set(results["components"]) == {"linear", *(["sigmoid"] if kept else [])}
     assert failure_lines(results["components"]) == []
-    timed_out = _target_results(TargetRun("t", "timeout", "slow", 1.0, None), options)
+    timed_out = _target_results(TargetRun("t", "timeout", "slow", 1.0, None), options, "t")
     assert timed_out["cases"] == {"built": [], "skipped": []}
 
 

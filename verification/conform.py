@@ -6,14 +6,16 @@ target in its own process, at most ``jobs`` at a time, each under ``timeout``
 ``refnet verify`` plus ``target``, ``components``, ``conventions`` and ``cases``: the cases
 built, and those skipped for lack of an optional component); compare with the
 baseline; write the reports atomically (one target: ``DIR/index.html`` and
-``DIR/results.json``; several: ``DIR/<target>/`` each, and a scoreboard in ``DIR``); print a
-summary. The exit status is 0 exactly when every check of every target passes and nothing
-regressed.
+``DIR/results.json``; several: ``DIR/<folder>/`` each, and a scoreboard in ``DIR``); print a
+summary. Each target is named by its spec's distinguishing path (``_distinguishing_names``)
+and given its folder (``_folder_names``) before any target runs. The exit status is 0 exactly
+when every check of every target passes and nothing regressed.
 """
 
 import json
 import os
 import re
+import shlex
 import sys
 import threading
 from dataclasses import dataclass
@@ -39,6 +41,10 @@ from verification.targets.adapter import target_name
 from verification.targets.isolation import run_all
 
 __all__ = ["ConformOptions", "ConformError", "run_conform"]
+
+
+# What the scoreboard writes in the output folder: no target's folder may take these names.
+_REPORT_FILES = ("index.html", "results.json")
 
 
 class ConformError(Exception):
@@ -75,6 +81,9 @@ class ConformOptions:
 def _prepare(options):
     if not options.targets:
         raise ConformError("give at least one target")
+    repeated = sorted({spec for spec in options.targets if options.targets.count(spec) > 1})
+    if repeated:
+        raise ConformError(f"each target may be given once; given more than once: {repeated}")
     if options.jobs < 1 or options.timeout <= 0:
         raise ConformError(f"--jobs must be at least 1 and --timeout positive, got "
                            f"{options.jobs} and {options.timeout}")
@@ -85,14 +94,48 @@ def _prepare(options):
         raise ConformError(str(failure)) from None
 
 
-def _target_results(run, options):
-    """One target's ``results.json``: the verify schema plus ``target``, ``components``,
-    ``conventions``, ``cases`` and ``run``."""
+def _distinguishing_names(specs):
+    """Each spec's name on the scoreboard: the shortest trailing part of its path that no
+    other spec of the run ends in (``handout`` alone; ``alice/handout`` and ``bob/handout``
+    together), with ``:Name`` kept; the whole spec where its path parts equal another's.
+
+    A file's parts are its path's folders and its stem less ``_adapter`` (as ``target_name``);
+    an importable name or ``refnet`` is one part. Names chosen at any length never coincide
+    (two equal names have as many parts, so they would have coincided at that length).
+    """
+    parts = [_name_parts(spec) for spec in specs]
+    longest = max((len(p) for p in parts), default=0)
+
+    def trailing(index, length):
+        return "/".join(parts[index][-length:])
+
+    names = []
+    for index, spec in enumerate(specs):
+        others = [j for j in range(len(specs)) if j != index]
+        names.append(next((trailing(index, length) for length in range(1, longest + 1)
+                           if all(trailing(index, length) != trailing(j, length)
+                                  for j in others)), spec))
+    if len(set(names)) < len(names):  # a whole spec equal to another's name; whole specs
+        # differ (``_prepare`` refuses one given twice)
+        return list(specs)
+    return names
+
+
+def _name_parts(spec):
+    """``spec``'s path parts for naming: folders, then the target's name (``target_name``)."""
+    path = Path(spec.partition(":")[0])
+    folders = path.parent.parts if path.suffix == ".py" else ()
+    return [*(part for part in folders if part != path.anchor), target_name(spec)]
+
+
+def _target_results(run, options, name):
+    """One target's ``results.json``: the verify schema plus ``target`` (named ``name``),
+    ``components``, ``conventions``, ``cases`` and ``run``."""
     record = run.record if isinstance(run.record, dict) else {}
     checks = record.get("checks") or [run.failure_record()]
     cases = run.cases()
-    target = record.get("target") or {"name": target_name(run.spec), "adapter": run.spec,
-                                      "version": None, "declared_facts": {}, "components": [],
+    target = record.get("target") or {"adapter": run.spec, "version": None,
+                                      "declared_facts": {}, "components": [],
                                       "optimizers": [], "hooks": []}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -102,7 +145,7 @@ def _target_results(run, options):
         "mutation": {"total": 0, "killed": 0, "survived": []},
         "reproduction": {"seeds": 0, "configs": []},
         "benchmarks": [],
-        "target": {**target, "spec": run.spec},
+        "target": {**target, "name": name, "spec": run.spec},
         "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3)},
         "components": component_summary(checks, cases["skipped"]),
         "cases": cases,
@@ -116,8 +159,10 @@ def _target_results(run, options):
 
 
 def _reproducer(spec, check, options):
+    """The shell line, quoted for pasting, that reruns ``check`` (the whole target when the
+    check names no case)."""
     if not check.get("case"):
-        return f"refnet conform {spec}"
+        return shlex.join(["refnet", "conform", spec, *(["--quick"] if options.quick else [])])
     return reproducer(spec, check["case"], check["id"], quick=options.quick, seed=options.seed)
 
 
@@ -150,18 +195,32 @@ def _in_component_order(matrix):
 
 def _write(folder, results, html):
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
-    write_atomically(folder / "index.html", html)
+    page, record = _REPORT_FILES
+    write_atomically(folder / record, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_atomically(folder / page, html)
 
 
-def _folder_names(results_list):
-    """A file-system-safe, unique folder name per target, from its name."""
-    names, seen = [], {}
-    for results in results_list:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", results["target"]["name"]).strip("._") or "target"
-        seen[base] = seen.get(base, 0) + 1
-        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
-    return names
+def _folder_names(names):
+    """A folder name per target, from its (distinguishing) name: file-system safe, unique
+    even where the file system ignores case, and never one of the scoreboard's own files.
+
+    A name keeps its safe form when that is free (the first of equal ones wins); the others
+    take the first free ``<form>-2``, ``<form>-3``, … , so no suffix lands on another's name.
+    """
+    forms = [re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-") or "target" for name in names]
+    taken = {name.lower() for name in _REPORT_FILES}
+    folders = []
+    for form in forms:
+        folders.append(form if form.lower() not in taken else None)
+        taken.add(form.lower())
+    for index, form in enumerate(forms):
+        if folders[index] is None:
+            number = 2
+            while f"{form}-{number}".lower() in taken:
+                number += 1
+            folders[index] = f"{form}-{number}"
+            taken.add(folders[index].lower())
+    return folders
 
 
 def _scoreboard(results_list, folders, options, baseline):
@@ -211,17 +270,18 @@ def _summary_line(target):
 
 
 class _Progress:
-    """One bar over the targets on stderr, naming the case each running target is at."""
+    """One bar over the targets on stderr, naming the case each running target is at;
+    ``names`` maps each spec to its name."""
 
-    def __init__(self, enabled, total):
+    def __init__(self, enabled, names):
         self.enabled = enabled and sys.stderr.isatty()
-        self.bar = tqdm(total=total, desc="targets", unit="target", file=sys.stderr,
+        self.bar = tqdm(total=len(names), desc="targets", unit="target", file=sys.stderr,
                         disable=not self.enabled, dynamic_ncols=True, leave=False)
-        self.current, self.lock = {}, threading.Lock()
+        self.names, self.current, self.lock = names, {}, threading.Lock()
 
     def case(self, spec, case):
         with self.lock:
-            self.current[target_name(spec)] = case
+            self.current[self.names[spec]] = case
             self.bar.set_postfix_str(" | ".join(f"{k}: {v}" for k, v in self.current.items())[:80])
 
     def done(self, count):
@@ -241,21 +301,23 @@ def run_conform(options, stream=None):
     """
     baseline = _prepare(options)
     out = Path(options.out)
-    progress = _Progress(options.show_progress, len(options.targets))
+    names = _distinguishing_names(list(options.targets))
+    folders = _folder_names(names)
+    progress = _Progress(options.show_progress, dict(zip(options.targets, names, strict=True)))
     try:
         runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                        quick=options.quick, seed=options.seed, progress=progress.case)
         progress.done(len(runs))
     finally:
         progress.close()
-    results_list = [_target_results(run, options) for run in runs]
+    results_list = [_target_results(run, options, name)
+                    for run, name in zip(runs, names, strict=True)]
     stream = stream or sys.stdout
     if len(results_list) == 1:
         results = with_regressions(results_list[0], baseline)
         _write(out, results, render_html(_target_context(results, options, ""), "conform.html.j2"))
         _print_target(results, out / "index.html", stream)
         return 0 if results["status"] == "pass" else 1
-    folders = _folder_names(results_list)
     for results, folder in zip(results_list, folders, strict=True):
         _write(out / folder, results, render_html(_target_context(
             results, options, "../index.html"), "conform.html.j2"))

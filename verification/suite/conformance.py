@@ -52,6 +52,7 @@ Every result carries its ``component``. A case that raises is one failed result;
 on (``run_cases``).
 """
 
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -665,10 +666,26 @@ def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
 
 
 def reproducer(spec, case, check_id, *, quick=False, seed=0):
-    """The one shell line that reruns one check of a target (``rerun``), for reports."""
+    """The one shell line that reruns one check of a target (``rerun``), for reports.
+
+    Safe to paste whatever the spec, case and id hold: each is a Python string literal inside
+    the code (escaped as ``repr`` escapes, so the code reads them back exactly), and the code
+    is one single-quoted shell word (``shlex.quote``), so the shell expands nothing in it.
+    """
+    arguments = ", ".join(_python_string(text) for text in (spec, case, check_id))
     extra = (", quick=True" if quick else "") + (f", seed={seed}" if seed else "")
-    return (f'python -c "import verification; verification.rerun({spec!r}, {case!r}, '
-            f'{check_id!r}{extra})"')
+    code = f"import verification; verification.rerun({arguments}{extra})"
+    return shlex.join(["python", "-c", code])
+
+
+def _python_string(text):
+    """``text`` as a double-quoted Python string literal with ``repr``'s escapes (so the
+    shell's single quotes around the code need no escaping of their own)."""
+    literal = repr(text)
+    if literal.startswith('"'):
+        return literal
+    # repr chose single quotes, so its body has no escaped double quote: escape the raw ones
+    return '"' + literal[1:-1].replace('"', '\\"') + '"'
 
 
 def _loaded(target):
