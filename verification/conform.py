@@ -10,12 +10,18 @@ baseline; write the reports atomically (one target: ``DIR/index.html`` and
 summary. Each target is named by its spec's distinguishing path (``_distinguishing_names``)
 and given its folder (``_folder_names``) before any target runs. The exit status is 0 exactly
 when every check of every target passes and nothing regressed.
+
+SIGINT or SIGTERM while the targets run ends their workers (``run_all``'s ``stop``) and the
+reports are written all the same, with what had finished, marked ``"interrupted": true`` (the
+HTML verdict reads INTERRUPTED); the exit status is then 128 plus the signal's number (130 for
+SIGINT, 143 for SIGTERM).
 """
 
 import json
 import os
 import re
 import shlex
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -128,11 +134,12 @@ def _name_parts(spec):
     return [*(part for part in folders if part != path.anchor), target_name(spec)]
 
 
-def _target_results(run, options, name):
+def _target_results(run, options, name, interrupted=False):
     """One target's ``results.json``: the verify schema plus ``target`` (named ``name``),
-    ``components``, ``conventions``, ``cases`` and ``run``."""
+    ``components``, ``conventions``, ``cases``, ``run`` (with the ends of the worker's stdout
+    and stderr) and ``interrupted`` (whether a signal stopped the run of ``refnet conform``)."""
     record = run.record if isinstance(run.record, dict) else {}
-    checks = record.get("checks") or [run.failure_record()]
+    checks = run.checks()
     cases = run.cases()
     target = record.get("target") or {"adapter": run.spec, "version": None,
                                       "declared_facts": {}, "components": [],
@@ -146,7 +153,9 @@ def _target_results(run, options, name):
         "reproduction": {"seeds": 0, "configs": []},
         "benchmarks": [],
         "target": {**target, "name": name, "spec": run.spec},
-        "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3)},
+        "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3),
+                "stdout": run.stdout, "stderr": run.stderr},
+        "interrupted": interrupted,
         "components": component_summary(checks, cases["skipped"]),
         "cases": cases,
         "conventions": [{"component": c["component"], "id": c["id"], "convention":
@@ -183,7 +192,7 @@ def _target_context(results, options, back_link):
         "baseline_path": str(options.baseline) if options.baseline else "",
         "regressions": results["regressions"], "back_link": back_link,
         "skipped": results["cases"]["skipped"], "built": len(results["cases"]["built"]),
-        "detection_power": results["detection_power"],
+        "detection_power": results["detection_power"], "interrupted": results["interrupted"],
     }
 
 
@@ -247,6 +256,7 @@ def _scoreboard(results_list, folders, options, baseline):
         "reproduction": {"seeds": 0, "configs": []}, "benchmarks": [],
         "targets": targets, "components": components, "seed": options.seed,
         "quick": options.quick, "regressions": [],
+        "interrupted": any(r["interrupted"] for r in results_list),
     }, baseline)
     rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
              "cells": [t["components"].get(name) for name in components],
@@ -256,7 +266,8 @@ def _scoreboard(results_list, folders, options, baseline):
     context = {"verdict": results["status"], "rows": rows, "components": components,
                "passing": sum(t["status"] == "pass" for t in targets),
                "environment": results["environment"], "regressions": results["regressions"],
-               "baseline_path": str(options.baseline) if options.baseline else ""}
+               "baseline_path": str(options.baseline) if options.baseline else "",
+               "interrupted": results["interrupted"]}
     return results, context
 
 
@@ -305,19 +316,25 @@ def run_conform(options, stream=None):
     folders = _folder_names(names)
     progress = _Progress(options.show_progress, dict(zip(options.targets, names, strict=True)))
     try:
-        runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
-                       quick=options.quick, seed=options.seed, progress=progress.case)
+        with _Interruption() as interruption:
+            runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
+                           quick=options.quick, seed=options.seed, progress=progress.case,
+                           stop=interruption.stop)
         progress.done(len(runs))
     finally:
         progress.close()
-    results_list = [_target_results(run, options, name)
+    interrupted = interruption.signal is not None
+    results_list = [_target_results(run, options, name, interrupted)
                     for run, name in zip(runs, names, strict=True)]
     stream = stream or sys.stdout
+    if interrupted:
+        print(f"refnet conform: interrupted by {signal.Signals(interruption.signal).name}; the "
+              f"reports hold what had finished", file=stream)
     if len(results_list) == 1:
         results = with_regressions(results_list[0], baseline)
         _write(out, results, render_html(_target_context(results, options, ""), "conform.html.j2"))
         _print_target(results, out / "index.html", stream)
-        return 0 if results["status"] == "pass" else 1
+        return interruption.exit_status(results["status"] == "pass")
     for results, folder in zip(results_list, folders, strict=True):
         _write(out / folder, results, render_html(_target_context(
             results, options, "../index.html"), "conform.html.j2"))
@@ -327,7 +344,36 @@ def run_conform(options, stream=None):
         _print_target(results, None, stream)
     print(f"refnet conform: {context['passing']} of {len(results_list)} targets pass; "
           f"scoreboard: {out / 'index.html'}", file=stream)
-    return 0 if board["status"] == "pass" else 1
+    return interruption.exit_status(board["status"] == "pass")
+
+
+class _Interruption:
+    """While open (on the main thread), SIGINT and SIGTERM set ``stop`` instead of ending this
+    process, so the workers are ended and the reports still written; ``signal``: the first
+    one received, or ``None``."""
+
+    def __init__(self):
+        self.stop, self.signal, self.previous = threading.Event(), None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._received)
+        return self
+
+    def __exit__(self, *failure):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _received(self, number, frame):
+        self.signal = self.signal or number
+        self.stop.set()
+
+    def exit_status(self, passed):
+        """128 plus the signal's number after an interruption, else 0 or 1 by ``passed``."""
+        if self.signal is not None:
+            return 128 + self.signal
+        return 0 if passed else 1
 
 
 def _print_target(results, html_path, stream):

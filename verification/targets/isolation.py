@@ -1,29 +1,83 @@
-"""Each target in its own process, with a timeout: a hang, a crash or a failed import is a row.
+"""Each target in its own process, within limits: a hang, a crash, a failed import or a limit
+reached is a row, with the results of every case that finished before it.
 
-Frameworks clash in module names and change torch's global state, and a target's code may hang
-or kill its interpreter, so ``run_isolated`` starts ``verification.targets.worker`` in a new
-process (and process group), reads its progress lines, and waits at most ``timeout`` seconds;
-then it kills the whole group. ``run_all`` runs several targets, at most ``jobs`` at a time.
+Frameworks clash in module names and change torch's global state, and a target's code may hang,
+kill its interpreter, eat memory, flood its output or leave processes behind. ``run_isolated``
+starts ``verification.targets.worker`` in a new session (and process group) with:
+
+- resource limits, set by the worker before it imports the target (inherited by any process
+  the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
+  the timeout plus ``CPU_SLACK``;
+- a private temporary folder as its working directory, ``$HOME`` and ``$TMPDIR``, removed
+  afterwards;
+- its record on a pipe it inherits, one line per case as it finishes (``worker``);
+- stdout and stderr read as they come, only their last ``CAPTURE_LIMIT`` bytes kept each;
+- one deadline, ``timeout`` seconds, for the run and the reading of its pipes.
+
+After every exit, not only on a timeout, every process left in the worker's process group or
+session is killed, and the pipes are read for at most ``_DRAIN_GRACE`` seconds more. What this
+does not guarantee: a process the target detaches into a session of its own (``setsid``, a
+daemon's double fork) is out of reach and survives (the CPU limit it inherits ends it once it
+has used its share; a sleeping one lives on); the target can read and write anything the
+user can outside the private folder, the network included; and it shares its process with the
+harness code that computes its record (a verdict it cannot forge is a later step of issue 20).
+``run_all`` runs several targets, at most ``jobs`` at a time; a ``stop`` event ends them all.
 """
 
 import json
+import math
 import os
+import selectors
+import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from verification.targets.worker import IMPORT_FAILED
+from verification.targets.worker import IMPORT_FAILED, MEMORY_EXHAUSTED
 
-__all__ = ["TargetRun", "run_isolated", "run_all", "STATUSES"]
+__all__ = ["TargetRun", "run_isolated", "run_all", "STATUSES", "MEMORY_LIMIT", "FILE_SIZE_LIMIT",
+           "CPU_SLACK", "CAPTURE_LIMIT"]
 
-STATUSES = ("completed", "timeout", "crashed", "import-error")
-_STDERR_TAIL = 2000
+STATUSES = ("completed", "timeout", "crashed", "import-error", "interrupted")
+
+MEMORY_LIMIT = 4 * 2**30
+"""A worker's address space (``RLIMIT_AS``), bytes. A worker with torch loaded and a target's
+checks run takes about 0.8 GB of address space on CPU (the handout fixture: 0.82 GB at its
+peak), so 4 GiB leaves an honest framework room and stops a runaway one long before it can
+take a shared machine's memory. Address space is not resident memory: a library that reserves
+large mappings it never uses (CUDA's initialisation does) fails under it; conform runs on CPU."""
+
+FILE_SIZE_LIMIT = 64 * 2**20
+"""The largest file a worker may write (``RLIMIT_FSIZE``), bytes: a check writes none, and a
+target's log or cache rarely needs more; a write past it fails with ``EFBIG``."""
+
+CPU_SLACK = 10
+"""Seconds of CPU time (``RLIMIT_CPU``) a worker gets beyond its wall-clock timeout: the
+timeout stops the worker itself; the CPU limit, inherited, is what ends a busy child that
+escaped the worker's session."""
+
+CAPTURE_LIMIT = 64 * 2**10
+"""Bytes kept of the end of a worker's stdout, and of its stderr."""
+
+_RECORD_LIMIT = 64 * 2**20
+"""Bytes a worker's record may take (the whole suite's takes about 1 MB)."""
+
+_DRAIN_GRACE = 1.0
+"""Seconds the pipes are still read after the worker exited and its processes were killed."""
+
+_POLL = 0.1
+"""Seconds between looks at the worker's state and the stop event."""
+
+_LAST_WORDS = 2000
+"""Characters of stderr quoted in the message of a crash."""
+
+_HARNESS_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass(frozen=True)
@@ -33,9 +87,13 @@ class TargetRun:
     Attributes:
         spec: the target as given on the command line.
         status: one of ``STATUSES``.
-        message: why it did not complete (empty when it did).
+        message: why it did not complete, naming the case it stopped in (empty when it did).
         seconds: wall time of the process.
-        record: the worker's record (``target``, ``checks``) when it completed, else ``None``.
+        record: what the worker reported (``target``, ``cases``, ``built``, ``skipped``,
+            ``checks``), with ``built`` and ``checks`` only of the cases that finished, or
+            ``None`` when it reported no plan.
+        stdout: the end of its stdout (``CAPTURE_LIMIT`` bytes at most, decoded).
+        stderr: the end of its stderr, likewise.
     """
 
     spec: str
@@ -43,15 +101,15 @@ class TargetRun:
     message: str
     seconds: float
     record: dict | None
+    stdout: str = ""
+    stderr: str = ""
 
     def cases(self):
         """``{"built": [names], "skipped": [{"case", "component", "reason"}]}`` from the
         record, validated (it comes from another process: a malformed list is dropped, and a
-        skipped entry is kept only with all three keys as strings); empty lists for a run that
-        did not complete."""
+        skipped entry is kept only with all three keys as strings); ``built``: the cases that
+        finished."""
         record = self.record if isinstance(self.record, dict) else {}
-        if self.status != "completed":
-            return {"built": [], "skipped": []}
         built = record.get("built")
         if not (isinstance(built, list) and all(isinstance(name, str) for name in built)):
             built = []
@@ -62,6 +120,14 @@ class TargetRun:
                    if isinstance(item, dict) and all(isinstance(item.get(key), str)
                                                      for key in keys)]
         return {"built": built, "skipped": skipped}
+
+    def checks(self):
+        """The checks of the cases that finished, and for a run that did not complete one
+        more failed check that stands for the rest (``failure_record``)."""
+        record = self.record if isinstance(self.record, dict) else {}
+        finished = record.get("checks")
+        finished = finished if isinstance(finished, list) else []
+        return finished + ([] if self.status == "completed" else [self.failure_record()])
 
     def failure_record(self):
         """The one failed check (a ``CheckResult.as_dict()``) that stands for a target that
@@ -74,81 +140,290 @@ class TargetRun:
                                       f"{self.message}"}
 
 
-def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None):
-    """Run one target in its own process; never raises for anything the target does.
+class _Tail:
+    """The last ``CAPTURE_LIMIT`` bytes of a stream, however much is written to it."""
+
+    def __init__(self):
+        self.kept, self.total = bytearray(), 0
+
+    def feed(self, data):
+        self.kept += data
+        self.total += len(data)
+        if len(self.kept) > 2 * CAPTURE_LIMIT:  # trim in batches: each byte moves at most once
+            del self.kept[:-CAPTURE_LIMIT]
+
+    def text(self):
+        """The kept end, from its first whole line when the start was dropped, decoded."""
+        kept = bytes(self.kept[-CAPTURE_LIMIT:])
+        if self.total > len(kept):
+            kept = kept[kept.find(b"\n") + 1:]
+            kept = f"[{self.total - len(kept)} earlier bytes not kept]\n".encode() + kept
+        return kept.decode("utf-8", errors="replace")
+
+
+class _Record:
+    """The worker's record, assembled from its lines (``worker``) as they arrive; lines that
+    are not one of the worker's messages are ignored."""
+
+    def __init__(self, spec, progress):
+        self.spec, self.progress = spec, progress
+        self.pending, self.size = bytearray(), 0
+        self.plan = self.error = self.current = self.memory = None
+        self.done, self.checks, self.finished = [], [], False
+
+    @property
+    def overflowed(self):
+        return self.size > _RECORD_LIMIT
+
+    def feed(self, data):
+        self.size += len(data)
+        if self.overflowed:
+            return
+        self.pending += data
+        *lines, rest = self.pending.split(b"\n")
+        self.pending = bytearray(rest)
+        for line in lines:
+            self._take(line)
+
+    def _take(self, line):
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if not (isinstance(message, dict) and len(message) in (1, 2)):
+            return
+        key, value = next(iter(message.items()))
+        if key == "start" and isinstance(value, str):
+            self.current = value
+            if self.progress is not None:
+                self.progress(self.spec, value)
+        elif key == "done" and value == self.current and isinstance(message.get("checks"), list):
+            self.done.append(value)
+            self.checks += [check for check in message["checks"] if isinstance(check, dict)]
+            self.current = None
+        elif key == "plan" and isinstance(value, dict):
+            self.plan = value
+        elif key in ("error", "memory") and isinstance(value, str):
+            setattr(self, key, value)
+        elif key == "finished" and value is True:
+            self.finished = True
+
+    def where(self):
+        """Where the worker was: ``in case 'tanh'``, or before or between cases."""
+        if self.current is not None:
+            return f"in case {self.current!r}"
+        if self.plan is None:
+            return "while loading the target"
+        return f"after case {self.done[-1]!r}" if self.done else "before its first case"
+
+    def as_record(self, completed):
+        """``TargetRun.record``: the plan with the finished cases' checks."""
+        if self.plan is None:
+            return None
+        built = self.plan.get("built") if completed else self.done
+        return {**self.plan, "built": built, "checks": self.checks}
+
+
+def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None):
+    """Run one target in its own process (module docstring); never raises for anything the
+    target does.
 
     Args:
         spec: an adapter spec (``load_target``'s).
-        timeout: seconds before the process group is killed.
+        timeout: seconds before the process group is killed; reading its pipes included.
         quick: the worker's ``--quick``.
         seed: the worker's ``--seed``.
         progress: optional ``progress(spec, case_name)``, called as the worker starts a case.
+        stop: optional ``threading.Event``; once set, the run ends within ``_POLL`` seconds as
+            ``interrupted`` (and one not yet started does not start).
     """
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="refnet-conform-") as folder:
-        record_path = Path(folder) / "record.json"
-        command = [sys.executable, "-m", "verification.targets.worker", spec, str(record_path),
-                   "--seed", str(seed), *(["--quick"] if quick else [])]
-        with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True,
-                              start_new_session=True) as process:
-            errors = []
-            readers = [threading.Thread(target=_read_progress, daemon=True,
-                                        args=(process.stdout, spec, progress)),
-                       threading.Thread(target=lambda: errors.append(process.stderr.read()),
-                                        daemon=True)]
-            for reader in readers:
-                reader.start()
-            try:
-                code = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                code = None
-            for reader in readers:
-                reader.join(timeout=5)
-        seconds = time.perf_counter() - start
-        if code is None:
-            return TargetRun(spec, "timeout", f"stopped after the timeout of {timeout:g} s",
-                             seconds, None)
-        stderr = "".join(errors)[-_STDERR_TAIL:].strip()
-        return _outcome(spec, code, record_path, stderr, seconds)
-
-
-def _read_progress(stream, spec, progress):
-    for line in stream:
-        if progress is not None and line.startswith("case "):
-            progress(spec, line[5:].strip())
-
-
-def _kill_group(process):
+    if stop is not None and stop.is_set():
+        return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None)
+    start = time.monotonic()
+    folder = tempfile.mkdtemp(prefix="refnet-target-")
+    record = _Record(spec, progress)
+    stdout, stderr = _Tail(), _Tail()
+    read_end, write_end = os.pipe()
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
-def _outcome(spec, code, record_path, stderr, seconds):
-    record = _read(record_path)
-    if code == 0 and record is not None and "checks" in record:
-        return TargetRun(spec, "completed", "", seconds, record)
-    if code == IMPORT_FAILED and record is not None and "error" in record:
-        return TargetRun(spec, "import-error", record["error"], seconds, None)
-    how = (f"killed by signal {-code}" if code < 0 else f"exited with status {code}")
-    return TargetRun(spec, "crashed", f"the target's process {how} before finishing"
-                     + (f"; its last words: {stderr}" if stderr else ""), seconds, None)
-
-
-def _read(path):
+        process = subprocess.Popen(
+            _command(spec, write_end, timeout, quick, seed), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=_environment(folder),
+            pass_fds=(write_end,), start_new_session=True)
+    except BaseException:
+        os.close(read_end)
+        _remove(folder)
+        raise
+    finally:
+        os.close(write_end)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        ending = _follow(process.pid, {read_end: record, process.stdout.fileno(): stdout,
+                                       process.stderr.fileno(): stderr}, start + timeout, stop)
+    finally:
+        _kill_tree(process.pid)
+        code = process.wait()
+        for stream in (process.stdout, process.stderr):
+            stream.close()
+        os.close(read_end)
+        _remove(folder)
+    status, message = _outcome(ending, code, record, stderr.text(), timeout)
+    return TargetRun(spec, status, message, time.monotonic() - start,
+                     record.as_record(status == "completed"), stdout.text(), stderr.text())
 
 
-def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None):
+def _command(spec, record_fd, timeout, quick, seed):
+    return [sys.executable, "-m", "verification.targets.worker", _absolute(spec),
+            "--record-fd", str(record_fd), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
+            "--file-size", str(FILE_SIZE_LIMIT),
+            "--cpu-seconds", str(math.ceil(timeout) + CPU_SLACK), *(["--quick"] if quick else [])]
+
+
+def _absolute(spec):
+    """``spec`` with a file's path made absolute (the worker runs in its own folder); the
+    test is ``load_target``'s."""
+    location, colon, attribute = spec.partition(":")
+    if location.endswith(".py") or Path(location).is_file():
+        location = os.path.abspath(location)
+    return location + colon + attribute
+
+
+def _environment(folder):
+    """The worker's environment: ``folder`` as ``$HOME`` and ``$TMPDIR``; this harness, the
+    caller's working directory and its ``$PYTHONPATH`` (made absolute) on the import path, and
+    the caller's user site-packages, as if the worker ran where the caller does."""
+    environment = dict(os.environ, HOME=folder, TMPDIR=folder)
+    environment.setdefault("PYTHONUSERBASE", site.getuserbase())
+    paths = [_HARNESS_ROOT, os.getcwd(), *(os.path.abspath(path) for path in
+                                          environment.get("PYTHONPATH", "").split(os.pathsep)
+                                          if path)]
+    environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return environment
+
+
+def _follow(pid, readers, deadline, stop):
+    """Read the worker's pipes into ``readers`` (``{fd: reader}``) until it has exited and
+    they are drained, the deadline passes or ``stop`` is set. Returns ``"exited"``,
+    ``"timeout"``, ``"overflow"`` (its record is too long) or ``"interrupted"``."""
+    with selectors.DefaultSelector() as selector:
+        for fd, reader in readers.items():
+            selector.register(fd, selectors.EVENT_READ, reader)
+        exited_at = None
+        while True:
+            now = time.monotonic()
+            if stop is not None and stop.is_set():
+                return "interrupted"
+            if exited_at is None and _has_exited(pid):
+                exited_at = now
+                _kill_tree(pid)  # its children too, before they hold the pipes any longer
+            if exited_at is not None and (not selector.get_map()
+                                          or now > min(exited_at + _DRAIN_GRACE, deadline)):
+                return "exited"
+            if now >= deadline:
+                return "timeout"
+            if any(isinstance(reader, _Record) and reader.overflowed
+                   for reader in readers.values()):
+                return "overflow"
+            for key, _ in selector.select(min(_POLL, deadline - now)):
+                data = os.read(key.fd, 65536)
+                if data:
+                    key.data.feed(data)
+                else:
+                    selector.unregister(key.fd)
+
+
+def _has_exited(pid):
+    """Whether the worker has exited, without reaping it: until it is reaped its pid, which
+    is also its process group's and session's id, cannot be reused by another process."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _kill_tree(leader):
+    """SIGKILL to the process group of ``leader`` and to every group in its session (a child
+    may have moved to a group of its own; one that started a session of its own is not
+    found)."""
+    groups = {leader, *_session_groups(leader)}
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _session_groups(session):
+    """The process groups of the processes in ``session``, from ``/proc`` (none without it)."""
+    groups = set()
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 3 and int(fields[3]) == session:  # state, ppid, pgrp, session
+            groups.add(int(fields[2]))
+    return groups
+
+
+def _remove(folder):
+    """Remove the private folder, even where the target took write permission away inside
+    it (links are never followed)."""
+    for root, folders, _ in os.walk(folder):
+        for name in folders:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                try:
+                    os.chmod(path, 0o700)
+                except OSError:
+                    pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _outcome(ending, code, record, stderr, timeout):
+    """``(status, message)`` of a run that ended as ``ending`` with exit status ``code``."""
+    where = record.where()
+    if ending == "interrupted":
+        return "interrupted", f"interrupted {where}"
+    if ending == "timeout":
+        return "timeout", f"stopped after the timeout of {timeout:g} s {where}"
+    if ending == "overflow":
+        return "crashed", f"its record grew past {_RECORD_LIMIT} bytes {where}"
+    if code == 0 and record.finished and record.plan is not None:
+        return "completed", ""
+    if code == IMPORT_FAILED and record.error is not None:
+        return "import-error", record.error
+    if code == MEMORY_EXHAUSTED and record.memory is not None:
+        return "crashed", (f"memory limit: its address space of {MEMORY_LIMIT / 2**30:g} GiB "
+                           f"ran out in case {record.memory!r}")
+    if code == -signal.SIGXCPU:
+        return "crashed", (f"CPU time limit: it used {math.ceil(timeout) + CPU_SLACK} s of CPU "
+                           f"{where}")
+    how = (f"was killed by signal {_signal_name(-code)}" if code < 0
+           else f"exited with status {code}")
+    words = _last_words(stderr)
+    return "crashed", (f"the target's process {how} before finishing, {where}"
+                       + (f"; its last words: {words}" if words else ""))
+
+
+def _signal_name(number):
+    try:
+        return f"{number} ({signal.Signals(number).name})"
+    except ValueError:
+        return str(number)
+
+
+def _last_words(stderr):
+    """What to quote of a crashed worker's stderr: from ``faulthandler``'s report when there
+    is one (it names the place of a segfault), else the last whole lines."""
+    fatal = stderr.find("Fatal Python error")
+    if fatal >= 0:
+        return stderr[fatal:fatal + _LAST_WORDS].strip()
+    tail = stderr[-_LAST_WORDS:]
+    return (tail if len(stderr) <= _LAST_WORDS else tail[tail.find("\n") + 1:]).strip()
+
+
+def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None):
     """``run_isolated`` for every spec, at most ``jobs`` at once; results in the given order."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
-                               progress=progress) for spec in specs]
+                               progress=progress, stop=stop) for spec in specs]
         return [future.result() for future in futures]

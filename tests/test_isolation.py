@@ -1,0 +1,213 @@
+"""The worker's sandbox (``verification/targets/isolation.py``): each hostile target below is
+test data, written into ``tmp_path``; each misbehaves in one way and must end as a row that
+says so, with the harness, the caller's files and the machine's processes unharmed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from verification.conform import ConformOptions, _target_results
+from verification.targets.isolation import CAPTURE_LIMIT, MEMORY_LIMIT, run_isolated
+
+FRAMEWORKS = Path(__file__).parent / "frameworks"
+HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
+
+
+def _adapter(folder, name, body, marker=None):
+    """Write ``<name>_adapter.py`` into ``folder``: the handout fixture's correct adapter, as
+    ``Base``, then (with a ``marker`` path) code that writes the worker's pid, process group,
+    cwd, $HOME and argv there, then ``body`` (its hostile part); return its path as a spec."""
+    path = Path(folder) / f"{name}_adapter.py"
+    path.write_text(f"import sys\nsys.path.insert(0, {str(FRAMEWORKS)!r})\n"
+                    "from handout_adapter import Adapter as Base\n\n"
+                    + (_MARKER.format(path=str(marker)) if marker else "")
+                    + textwrap.dedent(body))
+    return str(path)
+
+
+_MARKER = ("import json, os\nopen({path!r}, 'w').write(json.dumps({{'pid': os.getpid(), "
+           "'pgid': os.getpgid(0), 'cwd': os.getcwd(), 'home': os.path.expanduser('~'), "
+           "'argv': sys.argv}}))\n")
+
+
+def _alive(pid):
+    """Whether process ``pid`` exists and is not a zombie, waiting (up to the hang guard) for
+    a killed one to be reaped."""
+    give_up = time.monotonic() + HANG_GUARD
+    while time.monotonic() < give_up:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return False
+        if state == "Z":
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _group_gone(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_memory_hog_is_a_crashed_row_naming_the_limit_and_the_case(tmp_path):
+    spec = _adapter(tmp_path, "hog", """
+        class Adapter(Base):
+            def linear(self, *args):
+                hoard = []
+                while True:
+                    hoard.append(bytes(2**28))  # address space, never touched: cheap to test
+        """)
+    run = run_isolated(spec, timeout=HANG_GUARD, quick=True)
+    assert run.status == "crashed", run
+    assert "memory limit" in run.message and f"{MEMORY_LIMIT / 2**30:g} GiB" in run.message
+    assert "in case 'linear 3→4'" in run.message, run.message
+
+
+def test_no_child_of_a_target_outlives_its_run(tmp_path):
+    pids = tmp_path / "pids.json"
+    spec = _adapter(tmp_path, "spawner", f"""
+        import json, subprocess
+        same_group = subprocess.Popen(["sleep", "3600"])
+        own_group = subprocess.Popen(["sleep", "3600"], process_group=0)
+        open({str(pids)!r}, "w").write(json.dumps([same_group.pid, own_group.pid]))
+        raise ImportError("planted: children started, then a failed import")
+        """)
+    run = run_isolated(spec, timeout=HANG_GUARD, quick=True)
+    assert run.status == "import-error", run
+    for pid in json.loads(pids.read_text()):
+        assert not _alive(pid), f"child {pid} of the target is still running after its run"
+
+
+def test_an_output_flood_keeps_only_a_bounded_tail_in_a_parent_that_stays_small(tmp_path):
+    spec = _adapter(tmp_path, "flood", """
+        chunk = b"x" * 2**20 + b"\\n"
+        for _ in range(100):
+            sys.stdout.buffer.write(chunk)
+            sys.stderr.buffer.write(chunk)
+        sys.stdout.buffer.write(b"the last line\\n")
+        raise ImportError("planted: after 200 MB of output")
+        """)
+    parent = textwrap.dedent(f"""
+        import json, resource
+        from verification.targets.isolation import run_isolated
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        run = run_isolated({spec!r}, timeout={HANG_GUARD}, quick=True)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({{"growth_kb": after - before, "status": run.status,
+                          "stdout": run.stdout, "stderr": run.stderr}}))
+        """)
+    completed = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True,
+                               timeout=2 * HANG_GUARD, check=True)
+    outcome = json.loads(completed.stdout)
+    assert outcome["status"] == "import-error", outcome["status"]
+    assert outcome["growth_kb"] < 50 * 1024, f"the parent grew by {outcome['growth_kb']} kB"
+    for name in ("stdout", "stderr"):
+        assert len(outcome[name]) <= CAPTURE_LIMIT + 100, f"{name}: {len(outcome[name])} chars"
+        assert outcome[name].startswith("["), "the tail says how much was dropped before it"
+    assert outcome["stdout"].endswith("the last line\n")
+
+
+def test_files_written_to_cwd_home_and_tmp_land_in_a_private_folder_removed_afterwards(
+        tmp_path, monkeypatch):
+    caller, home, marker = tmp_path / "caller", tmp_path / "home", tmp_path / "marker.json"
+    caller.mkdir()
+    home.mkdir()
+    _adapter(caller, "writer", marker=marker, body="""
+        import tempfile
+        from pathlib import Path
+        Path("in_cwd.txt").write_text("planted")
+        (Path.home() / "in_home.txt").write_text("planted")
+        tempfile.NamedTemporaryFile(delete=False).write(b"planted")
+        raise ImportError("planted: files written, then a failed import")
+        """)
+    monkeypatch.chdir(caller)
+    monkeypatch.setenv("HOME", str(home))
+    run = run_isolated("writer_adapter.py", timeout=HANG_GUARD, quick=True)  # relative: found
+    assert run.status == "import-error" and "planted" in run.message, run
+    assert sorted(path.name for path in caller.iterdir()) == ["writer_adapter.py"]
+    assert list(home.iterdir()) == []
+    seen = json.loads(marker.read_text())
+    assert seen["cwd"] == seen["home"] != str(caller)
+    assert not Path(seen["cwd"]).exists(), "the private folder is removed after the run"
+    paths = [arg for arg in seen["argv"][1:] if os.path.exists(arg)]
+    assert paths == [str(caller / "writer_adapter.py")], "no record path on the command line"
+
+
+def test_a_hang_in_the_third_case_keeps_the_first_two_and_names_the_case(tmp_path):
+    spec = _adapter(tmp_path, "third", """
+        import time
+
+        class Adapter(Base):
+            def relu(self):
+                time.sleep(3600)
+        """)
+    run = run_isolated(spec, timeout=30, quick=True)
+    assert run.status == "timeout" and "in case 'relu'" in run.message, run
+    assert run.cases()["built"] == ["linear 3→4", "linear 25→2, batch 1"]
+    results = _target_results(run, ConformOptions(targets=(spec,), out=tmp_path))
+    cases = {check["case"] for check in results["checks"]}
+    assert cases == {"linear 3→4", "linear 25→2, batch 1", ""}, cases
+    assert all(check["status"] == "pass" for check in results["checks"] if check["case"])
+    assert results["status"] == "fail" and results["checks"][-1]["id"] == "target/timeout"
+
+
+def test_a_segfault_names_its_case_and_its_place(tmp_path):
+    spec = _adapter(tmp_path, "segfault", """
+        import ctypes
+
+        class Adapter(Base):
+            def linear(self, *args):
+                return ctypes.string_at(0)
+        """)
+    run = run_isolated(spec, timeout=HANG_GUARD, quick=True)
+    assert run.status == "crashed" and "SIGSEGV" in run.message, run
+    assert "in case 'linear 3→4'" in run.message
+    assert "Fatal Python error: Segmentation fault" in run.message
+    assert "segfault_adapter.py" in run.message, "faulthandler's traceback names the file"
+
+
+@pytest.mark.parametrize(("number", "targets"), [(signal.SIGINT, 2), (signal.SIGTERM, 1)])
+def test_a_signal_stops_the_workers_and_writes_reports_marked_interrupted(tmp_path, number,
+                                                                          targets):
+    marker, out = tmp_path / "marker.json", tmp_path / "out"
+    spec = _adapter(tmp_path, "hang", "import time\ntime.sleep(3600)\n", marker=marker)
+    specs = [spec, f"{spec}:Base"][:targets]
+    command = [sys.executable, "-c", "import sys; from refnet.cli import main; sys.exit(main())",
+               "conform", *specs, "--out", str(out), "--jobs", "1", "--timeout", "3600"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as conform:
+        give_up = time.monotonic() + HANG_GUARD
+        while not marker.exists() and time.monotonic() < give_up and conform.poll() is None:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the marker is written whole before the worker sleeps
+        worker = json.loads(marker.read_text())
+        conform.send_signal(number)
+        try:
+            status = conform.wait(timeout=5)  # the issue's bound: stopped within 5 s
+        except subprocess.TimeoutExpired:
+            conform.kill()
+            pytest.fail(f"refnet conform still running 5 s after {number.name}")
+        printed = conform.stdout.read()
+    assert status == 128 + number, printed
+    assert _group_gone(worker["pgid"]) and not Path(worker["cwd"]).exists()
+    assert "interrupted by " + number.name in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] is True and results["status"] == "fail"
+    assert "INTERRUPTED" in (out / "index.html").read_text()
+    if targets == 1:
+        assert results["run"] == {**results["run"], "status": "interrupted",
+                                  "message": "interrupted while loading the target"}
+    else:
+        runs = [target["run"]["message"] for target in results["targets"]]
+        assert runs == ["interrupted while loading the target", "interrupted before it started"]
