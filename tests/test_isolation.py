@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from verification.conform import ConformOptions, _target_results
-from verification.targets.isolation import CAPTURE_LIMIT, MEMORY_LIMIT, run_isolated
+from verification.targets.isolation import CAPTURE_LIMIT, MEMORY_LIMIT, _Record, run_isolated
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
@@ -155,7 +155,7 @@ def test_a_hang_in_the_third_case_keeps_the_first_two_and_names_the_case(tmp_pat
     run = run_isolated(spec, timeout=30, quick=True)
     assert run.status == "timeout" and "in case 'relu'" in run.message, run
     assert run.cases()["built"] == ["linear 3→4", "linear 25→2, batch 1"]
-    results = _target_results(run, ConformOptions(targets=(spec,), out=tmp_path))
+    results = _target_results(run, ConformOptions(targets=(spec,), out=tmp_path), "third")
     cases = {check["case"] for check in results["checks"]}
     assert cases == {"linear 3→4", "linear 25→2, batch 1", ""}, cases
     assert all(check["status"] == "pass" for check in results["checks"] if check["case"])
@@ -211,3 +211,37 @@ def test_a_signal_stops_the_workers_and_writes_reports_marked_interrupted(tmp_pa
     else:
         runs = [target["run"]["message"] for target in results["targets"]]
         assert runs == ["interrupted while loading the target", "interrupted before it started"]
+
+
+def _fed(*messages):
+    """A worker record assembled from ``messages`` (JSON-encoded lines, or raw bytes)."""
+    record = _Record("spec", None)
+    for message in messages:
+        record.feed(message if isinstance(message, bytes) else
+                    json.dumps(message).encode() + b"\n")
+    return record
+
+
+def test_a_malformed_check_record_becomes_one_failed_row_naming_the_problem():
+    good = {"id": "autograd/x", "module": "m", "kind": "autograd", "status": "pass",
+            "max_abs_error": 0.0, "max_rel_error": 0.0, "tolerance": 1e-9, "error_ratio": 0.0,
+            "detail": "", "excluded": 0, "convention": "", "component": "linear",
+            "case": "c", "scale": 1.0, "detectable": 1e-9}
+    record = _fed({"plan": {"target": {"name": 5, "components": "linear"}}}, {"start": "c"},
+                  {"done": "c", "checks": [1, good, {**good, "status": "PASS"},
+                                           {**good, "tolerance": "1e-9"}, {**good, "x": 1}]})
+    checks = record.as_record(completed=True)["checks"]
+    assert checks[1] == good, checks[1]
+    problems = [check["detail"] for check in checks if check["id"] == "target/malformed-record"]
+    assert len(problems) == 4 and all(check["status"] == "fail" for check in checks
+                                      if check is not checks[1])
+    assert "1 where a check record belongs" in problems[0], problems
+    assert "status 'PASS'" in problems[1], problems
+    assert "['tolerance']" in problems[2] and "unknown fields ['x']" in problems[3], problems
+    target = record.as_record(completed=True)["target"]
+    assert target["name"] == "spec" and target["components"] == [], target
+
+
+def test_a_record_nested_beyond_the_parsers_depth_is_ignored_not_a_crash():
+    record = _fed(b"[" * 200_000 + b"]" * 200_000 + b"\n", {"plan": {}})
+    assert record.as_record(completed=True)["checks"] == []

@@ -27,6 +27,7 @@ harness code that computes its record (a verdict it cannot forge is a later step
 import json
 import math
 import os
+import reprlib
 import selectors
 import shutil
 import signal
@@ -188,7 +189,7 @@ class _Record:
     def _take(self, line):
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's depth
             return
         if not (isinstance(message, dict) and len(message) in (1, 2)):
             return
@@ -199,10 +200,10 @@ class _Record:
                 self.progress(self.spec, value)
         elif key == "done" and value == self.current and isinstance(message.get("checks"), list):
             self.done.append(value)
-            self.checks += [check for check in message["checks"] if isinstance(check, dict)]
+            self.checks += [_valid_check(check, self.spec) for check in message["checks"]]
             self.current = None
         elif key == "plan" and isinstance(value, dict):
-            self.plan = value
+            self.plan = {**value, "target": _valid_target(value.get("target"), self.spec)}
         elif key in ("error", "memory") and isinstance(value, str):
             setattr(self, key, value)
         elif key == "finished" and value is True:
@@ -222,6 +223,66 @@ class _Record:
             return None
         built = self.plan.get("built") if completed else self.done
         return {**self.plan, "built": built, "checks": self.checks}
+
+
+_NUMBER = (int, float)
+_CHECK_FIELDS = {"id": str, "module": str, "kind": str, "status": str, "max_abs_error": _NUMBER,
+                 "max_rel_error": _NUMBER, "tolerance": _NUMBER, "error_ratio": _NUMBER,
+                 "detail": str, "excluded": int, "convention": str, "component": str,
+                 "case": str, "scale": _NUMBER, "detectable": _NUMBER}
+"""A check record's fields (``CheckResult.as_dict()``) and their JSON types."""
+
+
+def _valid_check(check, spec):
+    """``check`` as the worker sent it when it is a check record (every field of
+    ``_CHECK_FIELDS`` of its type, ``status`` pass or fail, nothing else), else one failed
+    check naming what was wrong: the reports then never meet a malformed value."""
+    problem = None
+    if not isinstance(check, dict):
+        problem = f"{reprlib.repr(check)} where a check record belongs"
+    else:
+        wrong = [key for key, kind in _CHECK_FIELDS.items()
+                 if not isinstance(check.get(key), kind) or isinstance(check.get(key), bool)]
+        extra = sorted(map(str, set(check) - set(_CHECK_FIELDS)))
+        if wrong or extra or check["status"] not in ("pass", "fail"):
+            problem = (f"fields missing or of the wrong type: {wrong}" if wrong else
+                       f"unknown fields {extra}" if extra else
+                       f"status {check['status']!r}")
+    if problem is None:
+        return check
+    inf = float("inf")
+    return {"id": "target/malformed-record", "module": spec, "kind": "error", "status": "fail",
+            "max_abs_error": inf, "max_rel_error": inf, "tolerance": 0.0, "error_ratio": inf,
+            "detail": f"the worker sent a malformed check record ({problem}); the target's "
+                      "code shares the worker's process, so this is what it left",
+            "excluded": 0, "convention": "", "component": "target", "case": "", "scale": 0.0,
+            "detectable": 0.0}
+
+
+def _valid_target(target, spec):
+    """The worker's description of the target (``Target.description``), each field of its
+    JSON type: a field that is not is replaced by an empty value, the name by the spec."""
+    target = target if isinstance(target, dict) else {}
+
+    def text(key, default):
+        return target[key] if isinstance(target.get(key), str) else default
+
+    def texts(value):
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+    def mapping(key, valid):
+        value = target.get(key)
+        return ({name: item for name, item in value.items()
+                 if isinstance(name, str) and valid(item)} if isinstance(value, dict) else {})
+
+    return {"name": text("name", spec), "adapter": text("adapter", spec),
+            "version": text("version", None),
+            "declared_facts": mapping("declared_facts", lambda item: item is None or isinstance(
+                item, (str, int, float, bool))),
+            **{key: target[key] if texts(target.get(key)) else []
+               for key in ("components", "hooks", "optimizers")},
+            "extra_activations": mapping("extra_activations", lambda item: isinstance(item, str)),
+            "optimizer_settings": mapping("optimizer_settings", texts)}
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None):
