@@ -158,6 +158,8 @@ def _build_parser():
     conform.add_argument("--timeout", type=_at_least(1e-3, float), default=300.0,
                          help="seconds each target may take before it is stopped")
     conform.add_argument("--quick", action="store_true", help="shorter trajectories")
+    conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                         help="run the workers without bubblewrap (for debugging)")
     conform.set_defaults(handler=_run_conform)
     return parser
 
@@ -234,7 +236,7 @@ def _run_conform(args):
 
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
-                             command=" ".join(["refnet", *args.argv]))
+                             sandbox=args.sandbox, command=" ".join(["refnet", *args.argv]))
     try:
         return run_conform(options)
     except ConformError as failure:

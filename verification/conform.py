@@ -71,6 +71,8 @@ class ConformOptions:
         seed: the seed of every input, parameter value and upstream gradient.
         command: the command line, recorded in the reports.
         show_progress: progress on stderr when it is a terminal.
+        sandbox: run each worker inside bubblewrap where it works (``isolation.sandbox``);
+            ``False`` for debugging (``--no-sandbox``).
     """
 
     targets: tuple
@@ -82,6 +84,7 @@ class ConformOptions:
     seed: int = 0
     command: str = "refnet conform"
     show_progress: bool = True
+    sandbox: bool = True
 
 
 def _prepare(options):
@@ -154,7 +157,7 @@ def _target_results(run, options, name, interrupted=False):
         "benchmarks": [],
         "target": {**target, "name": name, "spec": run.spec},
         "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3),
-                "stdout": run.stdout, "stderr": run.stderr},
+                "stdout": run.stdout, "stderr": run.stderr, "sandbox": run.sandbox},
         "interrupted": interrupted,
         "components": component_summary(checks, cases["skipped"]),
         "cases": cases,
@@ -319,7 +322,7 @@ def run_conform(options, stream=None):
         with _Interruption() as interruption:
             runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                            quick=options.quick, seed=options.seed, progress=progress.case,
-                           stop=interruption.stop)
+                           stop=interruption.stop, use_sandbox=options.sandbox)
         progress.done(len(runs))
     finally:
         progress.close()
@@ -327,6 +330,10 @@ def run_conform(options, stream=None):
     results_list = [_target_results(run, options, name, interrupted)
                     for run, name in zip(runs, names, strict=True)]
     stream = stream or sys.stdout
+    confinement = runs[0].sandbox
+    if confinement["tool"] is None:
+        print(f"refnet conform: no sandbox ({confinement['reason']}): each target ran as a "
+              f"process of your user, with its limits and private folder only", file=stream)
     if interrupted:
         print(f"refnet conform: interrupted by {signal.Signals(interruption.signal).name}; the "
               f"reports hold what had finished", file=stream)

@@ -15,15 +15,23 @@ starts ``verification.targets.worker`` in a new session (and process group) with
 - one deadline, ``timeout`` seconds, for the run and the reading of its pipes.
 
 After every exit, not only on a timeout, every process left in the worker's process group or
-session is killed, and the pipes are read for at most ``_DRAIN_GRACE`` seconds more. What this
-does not guarantee: a process the target detaches into a session of its own (``setsid``, a
-daemon's double fork) is out of reach and survives (the CPU limit it inherits ends it once it
-has used its share; a sleeping one lives on); the target can read and write anything the
-user can outside the private folder, the network included; and it shares its process with the
-harness code that computes its record (a verdict it cannot forge is a later step of issue 20).
+session is killed, and the pipes are read for at most ``_DRAIN_GRACE`` seconds more.
+
+Where bubblewrap (``bwrap``) is installed and a probe run of it works here (``sandbox``), the
+worker runs inside it (``_BWRAP``): the whole filesystem read-only except the private folder, no
+network (a namespace of its own with only loopback), a PID namespace of its own (it sees and can
+signal no process outside it, and every process in it dies when the worker exits, a detached
+one included), a session of its own, and killed when its parent dies. Without bubblewrap
+(absent, refused by the machine, or ``sandbox=False``) a process the target detaches into a
+session of its own (``setsid``, a daemon's double fork) is out of reach and survives (the CPU
+limit it inherits ends it once it has used its share; a sleeping one lives on), and the target
+can read and write anything the user can outside the private folder, the network included.
+Neither way guarantees a verdict: the target shares its process with the harness code that
+computes its record (that needs the judge/executor split, a later step of issue 20).
 ``run_all`` runs several targets, at most ``jobs`` at a time; a ``stop`` event ends them all.
 """
 
+import functools
 import json
 import math
 import os
@@ -35,6 +43,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,8 +51,8 @@ from pathlib import Path
 
 from verification.targets.worker import IMPORT_FAILED, MEMORY_EXHAUSTED
 
-__all__ = ["TargetRun", "run_isolated", "run_all", "STATUSES", "MEMORY_LIMIT", "FILE_SIZE_LIMIT",
-           "CPU_SLACK", "CAPTURE_LIMIT"]
+__all__ = ["TargetRun", "run_isolated", "run_all", "sandbox", "STATUSES", "MEMORY_LIMIT",
+           "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT"]
 
 STATUSES = ("completed", "timeout", "crashed", "import-error", "interrupted")
 
@@ -80,6 +89,17 @@ _LAST_WORDS = 2000
 
 _HARNESS_ROOT = str(Path(__file__).resolve().parents[2])
 
+_BWRAP = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+          "--unshare-net", "--die-with-parent", "--new-session")
+"""bubblewrap's options for every worker, before the private folder's ``--bind`` and
+``--chdir``: the root read-only, a minimal ``/dev``, its own ``/proc`` of its own PID namespace,
+no network, killed with its parent, a session of its own (no terminal to type into). ``/tmp``
+stays the host's, read-only: an adapter kept there must stay readable; ``$TMPDIR`` is the
+private folder."""
+
+_PROBE_TIMEOUT = 30
+"""Seconds the one probe run of bubblewrap may take."""
+
 
 @dataclass(frozen=True)
 class TargetRun:
@@ -95,6 +115,7 @@ class TargetRun:
             ``None`` when it reported no plan.
         stdout: the end of its stdout (``CAPTURE_LIMIT`` bytes at most, decoded).
         stderr: the end of its stderr, likewise.
+        sandbox: what confined it (``sandbox``'s description).
     """
 
     spec: str
@@ -104,6 +125,7 @@ class TargetRun:
     record: dict | None
     stdout: str = ""
     stderr: str = ""
+    sandbox: dict | None = None
 
     def cases(self):
         """``{"built": [names], "skipped": [{"case", "component", "reason"}]}`` from the
@@ -285,7 +307,51 @@ def _valid_target(target, spec):
             "optimizer_settings": mapping("optimizer_settings", texts)}
 
 
-def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None):
+_probe_lock = threading.Lock()
+
+
+@functools.cache
+def _bubblewrap():
+    """``(path, version, None)`` when ``bwrap`` is on the ``PATH`` and a probe run of Python
+    inside ``_BWRAP`` succeeds, else ``(None, None, why not)``; probed once per process (user
+    namespaces may be forbidden, in a container for instance)."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None, None, "bwrap not found"
+    try:
+        version = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                 timeout=_PROBE_TIMEOUT).stdout.strip()
+        probe = subprocess.run([path, *_BWRAP, "--", sys.executable, "-c", ""],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=_PROBE_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as failure:
+        return None, None, f"bwrap's probe run failed: {failure}"
+    if probe.returncode != 0:
+        why = probe.stderr.strip()[-300:] or f"exit status {probe.returncode}"
+        return None, None, f"bwrap cannot run here: {why}"
+    return path, version or "bubblewrap", None
+
+
+def sandbox(timeout, enabled=True):
+    """What confines a worker run with ``timeout`` (results.json's ``run.sandbox``):
+    ``{"tool", "filesystem", "network", "pid_namespace", "limits"}``, with ``"reason"`` when no
+    tool is in force (``tool`` null)."""
+    limits = {"address_space_bytes": MEMORY_LIMIT, "file_size_bytes": FILE_SIZE_LIMIT,
+              "cpu_seconds": math.ceil(timeout) + CPU_SLACK}
+    if not enabled:
+        path, version, reason = None, None, "turned off (--no-sandbox)"
+    else:
+        with _probe_lock:
+            path, version, reason = _bubblewrap()
+    if path is None:
+        return {"tool": None, "reason": reason, "filesystem": "the user's",
+                "network": "the user's", "pid_namespace": False, "limits": limits}
+    return {"tool": version, "filesystem": "read-only except a private folder",
+            "network": "none", "pid_namespace": True, "limits": limits}
+
+
+def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
+                 use_sandbox=True):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -297,9 +363,13 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
         progress: optional ``progress(spec, case_name)``, called as the worker starts a case.
         stop: optional ``threading.Event``; once set, the run ends within ``_POLL`` seconds as
             ``interrupted`` (and one not yet started does not start).
+        use_sandbox: run it inside bubblewrap where it works here (``sandbox``).
     """
+    confinement = sandbox(timeout, use_sandbox)
     if stop is not None and stop.is_set():
-        return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None)
+        return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
+                         sandbox=confinement)
+    wrapper = _bubblewrap()[0] if confinement["tool"] else None
     start = time.monotonic()
     folder = tempfile.mkdtemp(prefix="refnet-target-")
     record = _Record(spec, progress)
@@ -307,7 +377,8 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            _command(spec, write_end, timeout, quick, seed), stdin=subprocess.DEVNULL,
+            _command(spec, write_end, timeout, quick, seed, wrapper, folder),
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=_environment(folder),
             pass_fds=(write_end,), start_new_session=True)
     except BaseException:
@@ -321,21 +392,32 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
                                        process.stderr.fileno(): stderr}, start + timeout, stop)
     finally:
         _kill_tree(process.pid)
-        code = process.wait()
+        code = _signalled(process.wait()) if wrapper else process.wait()
         for stream in (process.stdout, process.stderr):
             stream.close()
         os.close(read_end)
         _remove(folder)
     status, message = _outcome(ending, code, record, stderr.text(), timeout)
     return TargetRun(spec, status, message, time.monotonic() - start,
-                     record.as_record(status == "completed"), stdout.text(), stderr.text())
+                     record.as_record(status == "completed"), stdout.text(), stderr.text(),
+                     confinement)
 
 
-def _command(spec, record_fd, timeout, quick, seed):
-    return [sys.executable, "-m", "verification.targets.worker", _absolute(spec),
+def _command(spec, record_fd, timeout, quick, seed, wrapper, folder):
+    """The worker's command line, inside bubblewrap (at ``wrapper``) when it is given, with
+    ``folder`` the one writable place; the record pipe is inherited through it."""
+    inside = [] if wrapper is None else [wrapper, *_BWRAP, "--bind", folder, folder,
+                                         "--chdir", folder, "--"]
+    return [*inside, sys.executable, "-m", "verification.targets.worker", _absolute(spec),
             "--record-fd", str(record_fd), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT),
             "--cpu-seconds", str(math.ceil(timeout) + CPU_SLACK), *(["--quick"] if quick else [])]
+
+
+def _signalled(code):
+    """The exit status of a worker run inside bubblewrap, which reports a worker killed by
+    signal N as status 128 + N, as ``Popen.returncode`` would give it (-N)."""
+    return -(code - 128) if 128 < code < 128 + signal.NSIG else code
 
 
 def _absolute(spec):
@@ -482,9 +564,11 @@ def _last_words(stderr):
     return (tail if len(stderr) <= _LAST_WORDS else tail[tail.find("\n") + 1:]).strip()
 
 
-def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None):
+def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
+            use_sandbox=True):
     """``run_isolated`` for every spec, at most ``jobs`` at once; results in the given order."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
-                               progress=progress, stop=stop) for spec in specs]
+                               progress=progress, stop=stop, use_sandbox=use_sandbox)
+                   for spec in specs]
         return [future.result() for future in futures]
