@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from verification.conform import ConformOptions, _target_results
-from verification.targets.isolation import CAPTURE_LIMIT, MEMORY_LIMIT, _Record, run_isolated
+from verification.conform import ConformOptions, _target_results, run_conform
+from verification.targets.isolation import (
+    CAPTURE_LIMIT,
+    MEMORY_LIMIT,
+    _Record,
+    run_all,
+    run_isolated,
+    sandbox,
+)
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
@@ -83,7 +90,7 @@ def test_no_child_of_a_target_outlives_its_run(tmp_path):
         open({str(pids)!r}, "w").write(json.dumps([same_group.pid, own_group.pid]))
         raise ImportError("planted: children started, then a failed import")
         """)
-    run = run_isolated(spec, timeout=HANG_GUARD, quick=True)
+    run = run_isolated(spec, timeout=HANG_GUARD, quick=True, use_sandbox=False)
     assert run.status == "import-error", run
     for pid in json.loads(pids.read_text()):
         assert not _alive(pid), f"child {pid} of the target is still running after its run"
@@ -133,7 +140,8 @@ def test_files_written_to_cwd_home_and_tmp_land_in_a_private_folder_removed_afte
         """)
     monkeypatch.chdir(caller)
     monkeypatch.setenv("HOME", str(home))
-    run = run_isolated("writer_adapter.py", timeout=HANG_GUARD, quick=True)  # relative: found
+    run = run_isolated("writer_adapter.py", timeout=HANG_GUARD, quick=True,  # relative: found
+                       use_sandbox=False)  # the marker is written outside the private folder
     assert run.status == "import-error" and "planted" in run.message, run
     assert sorted(path.name for path in caller.iterdir()) == ["writer_adapter.py"]
     assert list(home.iterdir()) == []
@@ -184,7 +192,8 @@ def test_a_signal_stops_the_workers_and_writes_reports_marked_interrupted(tmp_pa
     spec = _adapter(tmp_path, "hang", "import time\ntime.sleep(3600)\n", marker=marker)
     specs = [spec, f"{spec}:Base"][:targets]
     command = [sys.executable, "-c", "import sys; from refnet.cli import main; sys.exit(main())",
-               "conform", *specs, "--out", str(out), "--jobs", "1", "--timeout", "3600"]
+               "conform", *specs, "--out", str(out), "--jobs", "1", "--timeout", "3600",
+               "--no-sandbox"]  # the marker is written outside the private folder
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as conform:
         give_up = time.monotonic() + HANG_GUARD
@@ -245,3 +254,126 @@ def test_a_malformed_check_record_becomes_one_failed_row_naming_the_problem():
 def test_a_record_nested_beyond_the_parsers_depth_is_ignored_not_a_crash():
     record = _fed(b"[" * 200_000 + b"]" * 200_000 + b"\n", {"plan": {}})
     assert record.as_record(completed=True)["checks"] == []
+
+
+_SANDBOX = sandbox(timeout=1)
+needs_bubblewrap = pytest.mark.skipif(
+    _SANDBOX["tool"] is None, reason=f"no bubblewrap sandbox here: {_SANDBOX.get('reason')}")
+
+
+def _processes_naming(text):
+    """Host pids of the live processes whose command line contains ``text``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes() \
+                    and _alive(int(entry.name)):
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
+
+
+def test_without_bubblewrap_or_with_no_sandbox_the_record_says_why():
+    off = sandbox(timeout=5, enabled=False)
+    assert off["tool"] is None and off["reason"] == "turned off (--no-sandbox)", off
+    assert off["limits"] == {"address_space_bytes": MEMORY_LIMIT,
+                             "file_size_bytes": 64 * 2**20, "cpu_seconds": 15}
+
+
+@needs_bubblewrap
+def test_a_target_cannot_write_the_output_folder_or_next_to_an_adapter(tmp_path):
+    out, other = tmp_path / "out", tmp_path / "other"
+    other.mkdir()
+    (other / "victim_adapter.py").write_text("# another target's adapter\n")
+    spec = _adapter(tmp_path, "vandal", f"""
+        class Adapter(Base):
+            def linear(self, *args):
+                failures = []
+                for path in ({str(out / "planted.txt")!r}, {str(other / "planted.py")!r}):
+                    try:
+                        open(path, "w").write("planted")
+                    except OSError as failure:
+                        failures.append(str(failure))
+                if failures:
+                    raise RuntimeError("; ".join(failures))
+                return super().linear(*args)
+        """)
+    status = run_conform(ConformOptions(targets=(spec,), out=out, quick=True, jobs=1,
+                                        show_progress=False, timeout=HANG_GUARD))
+    results = json.loads((out / "results.json").read_text())
+    assert status == 1 and results["run"]["status"] == "completed", results["run"]
+    assert results["run"]["sandbox"] == _SANDBOX | {"limits": results["run"]["sandbox"]["limits"]}
+    details = [c["detail"] for c in results["checks"] if c["status"] == "fail"]
+    assert details and all(detail.count("Read-only file system") == 2 for detail in details), \
+        details[:2]
+    assert not (out / "planted.txt").exists() and not (other / "planted.py").exists()
+
+
+@needs_bubblewrap
+def test_a_target_cannot_reach_the_network(tmp_path):
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        spec = _adapter(tmp_path, "caller", f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=5).close()
+                outcome = "connected"
+            except OSError as failure:
+                outcome = f"refused: {{failure}}"
+            raise ImportError(f"planted: {{outcome}}")
+            """)
+        run = run_isolated(spec, timeout=HANG_GUARD, quick=True)
+    assert run.status == "import-error" and "planted: refused" in run.message, run.message
+
+
+@needs_bubblewrap
+def test_a_target_cannot_see_or_kill_another_targets_worker(tmp_path):
+    victim = _adapter(tmp_path, "victim", "Adapter = Base\n")
+    spec = _adapter(tmp_path, "saboteur", f"""
+        import os, signal, time
+        killed = []
+        give_up = time.monotonic() + 3  # long enough for the other worker to be running
+        while time.monotonic() < give_up:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    line = open(f"/proc/{{pid}}/cmdline", "rb").read()
+                    if {str(tmp_path).encode()!r} in line and int(pid) != os.getpid():
+                        os.kill(int(pid), signal.SIGKILL)
+                        killed.append(int(pid))
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise ImportError(f"planted: signalled {{sorted(set(killed))}}")
+        """)
+    sabotage, other = run_all([spec, victim], jobs=2, timeout=HANG_GUARD, quick=True)
+    # all it could see was its own namespace's init (pid 1, immune to its signals)
+    assert sabotage.status == "import-error" and "signalled [1]" in sabotage.message, sabotage
+    assert other.status == "completed", other
+    assert all(check["status"] == "pass" for check in other.checks())
+
+
+@needs_bubblewrap
+def test_a_detached_child_cannot_rewrite_the_report_later(tmp_path):
+    out = tmp_path / "out"
+    spec = _adapter(tmp_path, "forger", f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(2)
+                try:
+                    open({str(out / "results.json")!r}, "w").write("forged")
+                finally:
+                    os._exit(0)
+            os._exit(0)
+        Adapter = Base
+        """)
+    run_conform(ConformOptions(targets=(spec,), out=out, quick=True, jobs=1,
+                               show_progress=False, timeout=HANG_GUARD))
+    written = (out / "results.json").read_text()
+    assert json.loads(written)["run"]["status"] == "completed"
+    time.sleep(4)
+    assert (out / "results.json").read_text() == written
+    assert _processes_naming(spec) == [], "a process of the target outlived its run"
