@@ -30,6 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refnet._io import write_atomically
+from verification.interruption import Interruption
 from verification.report.components import component_rank, component_summary, failure_lines
 from verification.report.html import conformance_matrix, render_html
 from verification.report.power import detection_power
@@ -319,7 +320,7 @@ def run_conform(options, stream=None):
     folders = _folder_names(names)
     progress = _Progress(options.show_progress, dict(zip(options.targets, names, strict=True)))
     try:
-        with _Interruption() as interruption:
+        with Interruption() as interruption:
             runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                            quick=options.quick, seed=options.seed, progress=progress.case,
                            stop=interruption.stop, use_sandbox=options.sandbox)
@@ -352,35 +353,6 @@ def run_conform(options, stream=None):
     print(f"refnet conform: {context['passing']} of {len(results_list)} targets pass; "
           f"scoreboard: {out / 'index.html'}", file=stream)
     return interruption.exit_status(board["status"] == "pass")
-
-
-class _Interruption:
-    """While open (on the main thread), SIGINT and SIGTERM set ``stop`` instead of ending this
-    process, so the workers are ended and the reports still written; ``signal``: the first
-    one received, or ``None``."""
-
-    def __init__(self):
-        self.stop, self.signal, self.previous = threading.Event(), None, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self.previous[number] = signal.signal(number, self._received)
-        return self
-
-    def __exit__(self, *failure):
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-    def _received(self, number, frame):
-        self.signal = self.signal or number
-        self.stop.set()
-
-    def exit_status(self, passed):
-        """128 plus the signal's number after an interruption, else 0 or 1 by ``passed``."""
-        if self.signal is not None:
-            return 128 + self.signal
-        return 0 if passed else 1
 
 
 def _print_target(results, html_path, stream):

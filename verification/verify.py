@@ -5,6 +5,12 @@ stages (gradient checks and the mutation self-test while coverage of ``refnet/``
 then the reproduction, the claims and the benchmarks), assemble ``results.json``, compare it
 with the baseline, write both files atomically, print a one-screen summary. A stage that
 raises is recorded as a failed check with its error text and the run goes on.
+
+SIGINT or SIGTERM while the stages run (``verification.interruption``) stops them where they
+are and kills the training workers at once; the report is written all the same, with what had
+finished, marked ``"interrupted": true`` (``stages`` says which stage was cut short; the HTML
+verdict reads INTERRUPTED), and the exit status is 128 plus the signal's number (130 for
+SIGINT, 143 for SIGTERM).
 """
 
 import json
@@ -23,6 +29,7 @@ from tqdm import tqdm
 from refnet._io import write_atomically
 from verification.checks.loss import REPORT_LITERAL_ID, check_report_literal_pair
 from verification.checks.result import CheckResult
+from verification.interruption import Interruption
 from verification.many_seeds.verdicts import BORDERLINE_SE
 from verification.many_seeds.workers import Workers, default_count, torch_threads
 from verification.report.ambiguities import ambiguities
@@ -85,7 +92,8 @@ class VerifyOptions:
 
 @dataclass
 class _Outcome:
-    """Everything the stages produced, filled in as they run."""
+    """Everything the stages produced, filled in as they run; ``started`` and ``finished``:
+    the names of the stages (``_STAGE_FUNCTIONS``) that began and that ran to their end."""
 
     checks: list = field(default_factory=list)
     mutation: dict = field(default_factory=lambda: {"total": 0, "killed": 0, "survived": [],
@@ -99,6 +107,8 @@ class _Outcome:
     timings: dict = field(default_factory=dict)
     claim_runs: dict | None = None
     checks_passed: bool | None = None
+    started: set = field(default_factory=set)
+    finished: set = field(default_factory=set)
 
 
 def _prepare(options):
@@ -245,50 +255,55 @@ _STAGE_FUNCTIONS = {"checks": _run_checks, "mutation": _run_mutation,
                     "claims": _run_claims, "benchmarks": _run_benchmarks}
 
 
-def _run_stage(name, outcome, options, progress, **workers):
-    """Run one stage; an error becomes a failed check and ``False``. Its time lands in
-    ``timings``."""
+def _run_stage(name, outcome, options, progress, stop, **workers):
+    """Run one stage; an error becomes a failed check and ``False``, unless ``stop`` is set:
+    then it is the interruption (the workers killed under it) and the stage did not finish.
+    Its time lands in ``timings``."""
     start = time.perf_counter()
+    outcome.started.add(name)
     try:
         _STAGE_FUNCTIONS[name](outcome, options, progress, **workers)
         succeeded = True
     except Exception as error:  # a broken stage is a failed check; the run goes on
+        if stop.is_set():
+            return False
         outcome.checks.append(_failed_stage(name.removesuffix("_training"), error).as_dict())
         succeeded = False
     outcome.timings[name] = round(time.perf_counter() - start, 3)
+    outcome.finished.add(name)
     return succeeded
 
 
-def _run_stages(options, progress):
-    """Every asked-for stage. With several workers, the reproduction's and the claims'
-    training runs go to the worker processes at once and train while this process runs the
-    checks and the mutation self-test; the benchmarks run last, alone on the machine."""
-    outcome = _Outcome()
+def _run_stages(outcome, options, progress, stop):
+    """Every asked-for stage, into ``outcome``. With several workers, the reproduction's and the
+    claims' training runs go to the worker processes at once and train while this process runs
+    the checks and the mutation self-test; the benchmarks run last, alone on the machine. On an
+    interruption (``Interrupted`` raised here, ``stop`` set) the workers are killed before the
+    driver threads are waited for, so those end at once (``BrokenProcessPool``)."""
     many_seeds = [name for name in ("reproduction", "claims") if name in options.stages]
     count = options.workers or default_count(options.device)
-    with Workers(count if many_seeds else 1) as workers, \
-            ThreadPoolExecutor(max_workers=2) as drivers:
+    with ThreadPoolExecutor(max_workers=2) as drivers, \
+            Workers(count if many_seeds else 1) as workers:
         # The driver threads only hand runs to the worker processes and summarise what comes
         # back, so the refnet classes that the mutation stage patches in this process never
         # reach a training run. They start before coverage, which then traces only this thread.
         training = {}
         if workers.count > 1:
             training = {name: drivers.submit(_run_stage, stage, outcome, options, progress,
-                                             workers=workers)
+                                             stop, workers=workers)
                         for name, stage in (("reproduction", "reproduction"),
                                             ("claims", "claims_training")) if name in many_seeds}
-        _run_measured_stages(outcome, options, progress)
+        _run_measured_stages(outcome, options, progress, stop)
         trained = {name: future.result() for name, future in training.items()}
         if "reproduction" in many_seeds and "reproduction" not in trained:
-            _run_stage("reproduction", outcome, options, progress, workers=workers)
+            _run_stage("reproduction", outcome, options, progress, stop, workers=workers)
         if "claims" in many_seeds and trained.get("claims", True):
-            _run_stage("claims", outcome, options, progress, workers=workers)
+            _run_stage("claims", outcome, options, progress, stop, workers=workers)
     if "benchmarks" in options.stages:
-        _run_stage("benchmarks", outcome, options, progress)
-    return outcome
+        _run_stage("benchmarks", outcome, options, progress, stop)
 
 
-def _run_measured_stages(outcome, options, progress):
+def _run_measured_stages(outcome, options, progress, stop):
     """The checks and the mutation self-test, on one thread, while coverage is measured: they
     multiply matrices of a few hundred elements, where OpenMP's hand-off between threads costs
     more than the work (ten times more on a loaded 2-core machine)."""
@@ -296,7 +311,7 @@ def _run_measured_stages(outcome, options, progress):
     with measure_refnet_coverage(options.measure_coverage and bool(measured)) as coverage, \
             torch_threads(1):
         for name in measured:
-            _run_stage(name, outcome, options, progress)
+            _run_stage(name, outcome, options, progress, stop)
     outcome.coverage = coverage
 
 
@@ -312,7 +327,17 @@ def _failed_first(checks):
     return sorted(checks, key=lambda check: (check["status"] == "pass", check["id"]))
 
 
-def _assemble(options, outcome, baseline):
+def _stage_lists(options, outcome):
+    """The stages that ran to their end, those an interruption cut short, and the rest."""
+    run = [stage for stage in options.stages if stage in outcome.finished]
+    interrupted = [stage for stage in options.stages
+                   if stage not in run and outcome.started & {stage, f"{stage}_training"}]
+    return {"run": run, "interrupted": interrupted,
+            "not_run": [stage for stage in STAGES if stage not in run + interrupted]}
+
+
+def _assemble(options, outcome, baseline, interrupted):
+    """``results.json``; ``interrupted``: whether a signal stopped the stages."""
     status = "pass" if all(check["status"] == "pass" for check in outcome.checks) else "fail"
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -326,9 +351,9 @@ def _assemble(options, outcome, baseline):
         "report_findings": {REPORT_LITERAL_ID: _report_literal_finding()},
         "detection_power": outcome.detection_power,
         "coverage": outcome.coverage.summary if outcome.coverage else None,
-        "stages": {"run": list(options.stages),
-                   "not_run": [stage for stage in STAGES if stage not in options.stages],
-                   "quick": options.quick, "elapsed_s": outcome.timings},
+        "stages": {**_stage_lists(options, outcome), "quick": options.quick,
+                   "elapsed_s": outcome.timings},
+        "interrupted": interrupted,
     }
     return with_regressions(results, baseline)
 
@@ -362,6 +387,8 @@ def _html_context(options, results, outcome):
         "mutation_text": _mutation_text(results["mutation"]),
         "failure_lines": failure_lines(component_summary(results["checks"])),
         "not_run": results["stages"]["not_run"],
+        "interrupted": results["interrupted"],
+        "interrupted_stages": results["stages"]["interrupted"],
         "detection_power": results["detection_power"],
         "reproduction": results["reproduction"],
         "reproduction_text": results["reproduction"].get("tested", ""),
@@ -414,12 +441,15 @@ def _mutation_text(mutation):
 
 def _print_summary(results, context, html_path, stream):
     counts = context["counts"]
+    verdict = "INTERRUPTED" if results["interrupted"] else results["status"].upper()
     lines = [
-        f"refnet verify: {results['status'].upper()}",
+        f"refnet verify: {verdict}",
         f"  checks: {counts['passed']} passed, {counts['failed']} failed",
         *[f"  {line}" for line in failure_lines(component_summary(results["checks"]))],
         f"  mutation: {_mutation_text(results['mutation'])}",
     ]
+    if results["stages"]["interrupted"]:
+        lines.append(f"  interrupted: {', '.join(results['stages']['interrupted'])}")
     if results["stages"]["not_run"]:
         lines.append(f"  not run: {', '.join(results['stages']['not_run'])}")
     if context["summary_sentence"]:
@@ -433,16 +463,23 @@ def _print_summary(results, context, html_path, stream):
 
 
 def run_verification(options, stream=None):
-    """Run ``refnet verify``; return the exit status (0 exactly when every check passes and
-    nothing regressed).
+    """Run ``refnet verify``; return the exit status: 0 exactly when every check passes and
+    nothing regressed, 1 otherwise, 128 plus the signal's number when SIGINT or SIGTERM
+    stopped it (the report then holds what had finished).
 
     Raises:
         VerifyError: for bad arguments, an unusable output folder or a bad baseline.
     """
     baseline = _prepare(options)
-    outcome = _run_stages(options, _Progress(options.show_progress))
-    results = _assemble(options, outcome, baseline)
+    outcome = _Outcome()
+    with Interruption(raising=True) as interruption:
+        _run_stages(outcome, options, _Progress(options.show_progress), interruption.stop)
+    results = _assemble(options, outcome, baseline, interruption.signal is not None)
     context = _html_context(options, results, outcome)
     _, html_path = _write(Path(options.out), results, context)
-    _print_summary(results, context, html_path, stream or sys.stdout)
-    return 0 if results["status"] == "pass" else 1
+    stream = stream or sys.stdout
+    if interruption.signal is not None:
+        print(f"refnet verify: interrupted by {interruption.name}; the report holds what had "
+              f"finished", file=stream)
+    _print_summary(results, context, html_path, stream)
+    return interruption.exit_status(results["status"] == "pass")

@@ -11,9 +11,14 @@ it runs in, so spreading them over processes changes no number (``tests/test_wor
 ``count=1`` runs every task at once in the calling process (no pool), which is what tests,
 CUDA runs and one-core machines use. ``torch_threads(n)`` sets torch's thread count for a
 block and restores it.
+
+When the ``with`` block raises (``refnet verify`` interrupted by SIGINT or SIGTERM), the
+worker processes are killed at once rather than waited for. Workers ignore SIGINT: the caller
+decides what a Ctrl-C means.
 """
 
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_all_start_methods, get_context
@@ -61,6 +66,9 @@ def _context():
 
 
 def _start_worker():
+    # A terminal's Ctrl-C reaches the whole process group; the caller, not each worker with a
+    # traceback of its own, answers it (and ends the workers: ``Workers.__exit__``).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -82,9 +90,24 @@ class Workers:
         return self
 
     def __exit__(self, *exception):
+        """Wait for the runs; when the block raised (an interruption), kill the workers first:
+        their runs would be thrown away, and a run can take minutes."""
         if self._pool is not None:
+            if exception[0] is not None:
+                self._kill()
             self._pool.shutdown(wait=True, cancel_futures=exception[0] is not None)
             self._pool = None
+
+    def _kill(self):
+        """SIGKILL every worker process. The pool then fails every pending future with
+        ``BrokenProcessPool`` (so the threads waiting on them go on) and, in ``shutdown``,
+        reaps the workers, and any it started meanwhile. ``_processes`` is the pool's own
+        record of them (public as ``kill_workers`` from Python 3.14)."""
+        for process in list(self._pool._processes.values()):
+            try:
+                process.kill()
+            except (OSError, ValueError):  # already reaped or closed
+                pass
 
     def submit(self, function, /, *args, **kwargs):
         """Start ``function(*args, **kwargs)``; return a ``Future`` of its result."""
