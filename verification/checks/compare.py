@@ -18,7 +18,8 @@ import torch
 
 from verification.checks.result import CheckResult
 
-__all__ = ["compare", "error_ratios", "EXACT", "unit_roundoff", "computed_dtype"]
+__all__ = ["compare", "error_ratios", "comparison_power", "EXACT", "unit_roundoff",
+           "computed_dtype"]
 
 EXACT = torch.finfo(torch.float64).tiny
 """The ``atol`` of an exact comparison (with ``rtol = 0``): the smallest normal float64, since
@@ -103,13 +104,20 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
 
 
 def _power(expected, allowed, keep, exact):
-    """``scale`` (max |expected|) and ``detectable`` (max tolerance / scale) over the kept
-    elements; ``detectable`` is 0 under an exact comparison (any difference fails) and
-    infinite for an all-zero reference under a nonzero tolerance."""
-    scale = float(torch.where(keep, expected.abs(), torch.zeros_like(expected)).max())
+    """``scale`` and ``detectable`` (``comparison_power``) of the kept elements."""
     if exact:
+        scale = float(torch.where(keep, expected.abs(), torch.zeros_like(expected)).max())
         return {"scale": scale, "detectable": 0.0}
-    largest = float(torch.where(keep, allowed.expand_as(expected), 0.0).max())
+    return comparison_power(expected[keep], allowed.expand_as(expected)[keep])
+
+
+def comparison_power(expected, allowed):
+    """``{"scale", "detectable"}`` of a comparison under the element-wise tolerances
+    ``allowed``: scale = max |expected|, detectable = max allowed / scale (``CheckResult``);
+    infinite for an all-zero reference under a nonzero tolerance. For a check made of several
+    comparisons (a trajectory's steps), pass them concatenated."""
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    largest = float(allowed.max()) if allowed.numel() else 0.0
     detectable = largest / scale if scale > 0 else (math.inf if largest > EXACT else 0.0)
     return {"scale": scale, "detectable": detectable}
 

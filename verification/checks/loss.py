@@ -624,19 +624,18 @@ def check_loss(loss, prediction, target, *, kind="mse", options=None, reduction=
     name = view.name if name is None else name
     declared = _declared(view.loss, reduction)
     inputs = _inputs(prediction, target, also_at, extremes)
-    evaluated = []
+    evaluated, fits = [], []
 
     def measure():
         evaluated.extend(_evaluate(view, kind, item) for item in inputs)
-        fit = _fit(evaluated, kind, declared, view.per_sample)
-        return [_normalisation_result(name, kind, fit, declared)]
+        fits.append(_fit(evaluated, kind, declared, view.per_sample))
+        return [_normalisation_result(name, kind, fits[0], declared)]
 
     results = guarded(f"{KIND}/{name}/raised", name, KIND, measure)
-    if len(evaluated) < len(inputs):
+    if not fits:  # an input or the fit raised: the result above says so
         return results
-    fit = _fit(evaluated, kind, declared, view.per_sample)
     for item in evaluated:
-        results += _input_checks(view, kind, item, fit, name, seed)
+        results += _input_checks(view, kind, item, fits[0], name, seed)
     return results
 
 

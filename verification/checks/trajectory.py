@@ -73,6 +73,7 @@ import torch
 import refnet
 from verification.checks.compare import (
     compare,
+    comparison_power,
     computed_dtype,
     error_ratios,
     unit_roundoff,
@@ -308,13 +309,11 @@ def _worst_step(check_id, name, what, expected_by_step, got_by_step, tolerances,
                      expected=expected_by_step[worst], got=got_by_step[worst],
                      atol=tolerances[worst].atol, rtol=tolerances[worst].rtol,
                      what=f"{what} at step {worst + 1}", context=context)
-    stacked = [(expected.detach().abs().to(torch.float64),
-                tolerance.atol + tolerance.rtol * expected.detach().abs().to(torch.float64))
-               for expected, tolerance in zip(expected_by_step, tolerances, strict=True)]
-    scale = max(float(expected.max()) for expected, _ in stacked if expected.numel())
-    largest = max(float(torch.as_tensor(allowed).max()) for _, allowed in stacked)
-    weakest = largest / scale if scale > 0 else result.detectable
-    return replace(result, scale=scale, detectable=weakest)
+    wide = [expected.detach().to(torch.float64) for expected in expected_by_step]
+    allowed = [(tolerance.atol + tolerance.rtol * expected.abs()).expand_as(expected)
+               for expected, tolerance in zip(wide, tolerances, strict=True)]
+    return replace(result, **comparison_power(torch.cat([e.flatten() for e in wide]),
+                                             torch.cat([a.flatten() for a in allowed])))
 
 
 def _updates(trajectory, starts):
