@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -142,12 +141,9 @@ def _target_results(run, options, name, interrupted=False):
     """One target's ``results.json``: the verify schema plus ``target`` (named ``name``),
     ``components``, ``conventions``, ``cases``, ``run`` (with the ends of the worker's stdout
     and stderr) and ``interrupted`` (whether a signal stopped the run of ``refnet conform``)."""
-    record = run.record if isinstance(run.record, dict) else {}
     checks = run.checks()
     cases = run.cases()
-    target = record.get("target") or {"adapter": run.spec, "version": None,
-                                      "declared_facts": {}, "components": [],
-                                      "optimizers": [], "hooks": []}
+    target = run.target()
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "pass" if all(check["status"] == "pass" for check in checks) else "fail",
@@ -336,7 +332,7 @@ def run_conform(options, stream=None):
         print(f"refnet conform: no sandbox ({confinement['reason']}): each target ran as a "
               f"process of your user, with its limits and private folder only", file=stream)
     if interrupted:
-        print(f"refnet conform: interrupted by {signal.Signals(interruption.signal).name}; the "
+        print(f"refnet conform: interrupted by {interruption.name}; the "
               f"reports hold what had finished", file=stream)
     if len(results_list) == 1:
         results = with_regressions(results_list[0], baseline)

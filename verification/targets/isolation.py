@@ -46,9 +46,10 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from verification.checks.result import CheckResult
 from verification.targets.worker import IMPORT_FAILED, MEMORY_EXHAUSTED
 
 __all__ = ["TargetRun", "run_isolated", "run_all", "sandbox", "STATUSES", "MEMORY_LIMIT",
@@ -144,6 +145,12 @@ class TargetRun:
                                                      for key in keys)]
         return {"built": built, "skipped": skipped}
 
+    def target(self):
+        """The worker's description of the target (validated as it arrived, ``_valid_target``),
+        or an empty one for a run that never gave one."""
+        record = self.record if isinstance(self.record, dict) else {}
+        return record.get("target") or _valid_target(None, self.spec)
+
     def checks(self):
         """The checks of the cases that finished, and for a run that did not complete one
         more failed check that stands for the rest (``failure_record``)."""
@@ -155,12 +162,15 @@ class TargetRun:
     def failure_record(self):
         """The one failed check (a ``CheckResult.as_dict()``) that stands for a target that
         did not complete."""
-        inf = float("inf")
-        return {"id": f"target/{self.status}", "module": self.spec, "kind": "error",
-                "status": "fail", "max_abs_error": inf, "max_rel_error": inf, "tolerance": 0.0,
-                "error_ratio": inf, "excluded": 0, "convention": "", "component": "target",
-                "case": "", "detail": f"the target did not complete ({self.status}): "
-                                      f"{self.message}"}
+        return _failed_check(f"target/{self.status}", self.spec,
+                             f"the target did not complete ({self.status}): {self.message}")
+
+
+def _failed_check(check_id, spec, detail):
+    """A failed check record of kind ``error`` filed under the component ``target``."""
+    inf = math.inf
+    return CheckResult(check_id, spec, "error", False, inf, inf, 0.0, inf, detail,
+                       component="target").as_dict()
 
 
 class _Tail:
@@ -247,12 +257,11 @@ class _Record:
         return {**self.plan, "built": built, "checks": self.checks}
 
 
-_NUMBER = (int, float)
-_CHECK_FIELDS = {"id": str, "module": str, "kind": str, "status": str, "max_abs_error": _NUMBER,
-                 "max_rel_error": _NUMBER, "tolerance": _NUMBER, "error_ratio": _NUMBER,
-                 "detail": str, "excluded": int, "convention": str, "component": str,
-                 "case": str, "scale": _NUMBER, "detectable": _NUMBER}
-"""A check record's fields (``CheckResult.as_dict()``) and their JSON types."""
+_JSON_TYPES = {str: str, int: int, float: (int, float), bool: str}
+_CHECK_FIELDS = {("status" if field.name == "passed" else field.name): _JSON_TYPES[field.type]
+                 for field in fields(CheckResult)}
+"""A check record's fields (``CheckResult.as_dict()``: ``passed`` becomes the string
+``status``) and their JSON types."""
 
 
 def _valid_check(check, spec):
@@ -272,13 +281,9 @@ def _valid_check(check, spec):
                        f"status {check['status']!r}")
     if problem is None:
         return check
-    inf = float("inf")
-    return {"id": "target/malformed-record", "module": spec, "kind": "error", "status": "fail",
-            "max_abs_error": inf, "max_rel_error": inf, "tolerance": 0.0, "error_ratio": inf,
-            "detail": f"the worker sent a malformed check record ({problem}); the target's "
-                      "code shares the worker's process, so this is what it left",
-            "excluded": 0, "convention": "", "component": "target", "case": "", "scale": 0.0,
-            "detectable": 0.0}
+    return _failed_check("target/malformed-record", spec,
+                         f"the worker sent a malformed check record ({problem}); the target's "
+                         "code shares the worker's process, so this is what it left")
 
 
 def _valid_target(target, spec):
@@ -337,7 +342,7 @@ def sandbox(timeout, enabled=True):
     ``{"tool", "filesystem", "network", "pid_namespace", "limits"}``, with ``"reason"`` when no
     tool is in force (``tool`` null)."""
     limits = {"address_space_bytes": MEMORY_LIMIT, "file_size_bytes": FILE_SIZE_LIMIT,
-              "cpu_seconds": math.ceil(timeout) + CPU_SLACK}
+              "cpu_seconds": _cpu_seconds(timeout)}
     if not enabled:
         path, version, reason = None, None, "turned off (--no-sandbox)"
     else:
@@ -411,7 +416,12 @@ def _command(spec, record_fd, timeout, quick, seed, wrapper, folder):
     return [*inside, sys.executable, "-m", "verification.targets.worker", _absolute(spec),
             "--record-fd", str(record_fd), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT),
-            "--cpu-seconds", str(math.ceil(timeout) + CPU_SLACK), *(["--quick"] if quick else [])]
+            "--cpu-seconds", str(_cpu_seconds(timeout)), *(["--quick"] if quick else [])]
+
+
+def _cpu_seconds(timeout):
+    """A worker's CPU time limit (``RLIMIT_CPU``): the timeout plus ``CPU_SLACK``."""
+    return math.ceil(timeout) + CPU_SLACK
 
 
 def _signalled(code):
@@ -538,7 +548,7 @@ def _outcome(ending, code, record, stderr, timeout):
         return "crashed", (f"memory limit: its address space of {MEMORY_LIMIT / 2**30:g} GiB "
                            f"ran out in case {record.memory!r}")
     if code == -signal.SIGXCPU:
-        return "crashed", (f"CPU time limit: it used {math.ceil(timeout) + CPU_SLACK} s of CPU "
+        return "crashed", (f"CPU time limit: it used {_cpu_seconds(timeout)} s of CPU "
                            f"{where}")
     how = (f"was killed by signal {_signal_name(-code)}" if code < 0
            else f"exited with status {code}")
