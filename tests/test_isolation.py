@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from check_helpers import hostile_adapter as _adapter
 
 from verification.conform import ConformOptions, _target_results, run_conform
 from verification.targets.isolation import (
@@ -23,25 +24,7 @@ from verification.targets.isolation import (
     sandbox,
 )
 
-FRAMEWORKS = Path(__file__).parent / "frameworks"
 HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
-
-
-def _adapter(folder, name, body, marker=None):
-    """Write ``<name>_adapter.py`` into ``folder``: the handout fixture's correct adapter, as
-    ``Base``, then (with a ``marker`` path) code that writes the worker's pid, process group,
-    cwd, $HOME and argv there, then ``body`` (its hostile part); return its path as a spec."""
-    path = Path(folder) / f"{name}_adapter.py"
-    path.write_text(f"import sys\nsys.path.insert(0, {str(FRAMEWORKS)!r})\n"
-                    "from handout_adapter import Adapter as Base\n\n"
-                    + (_MARKER.format(path=str(marker)) if marker else "")
-                    + textwrap.dedent(body))
-    return str(path)
-
-
-_MARKER = ("import json, os\nopen({path!r}, 'w').write(json.dumps({{'pid': os.getpid(), "
-           "'pgid': os.getpgid(0), 'cwd': os.getcwd(), 'home': os.path.expanduser('~'), "
-           "'argv': sys.argv}}))\n")
 
 
 def _alive(pid):

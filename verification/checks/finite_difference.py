@@ -122,7 +122,6 @@ size planted): float64 4e-06, float32 0.21 (the report network's dL/dx).
 
 import copy
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -142,6 +141,8 @@ DEFAULT_EPS = 1e-6
 """Relative step in float64: ``h = eps·max(1, |t|)`` (derivation in the module docstring)."""
 FLOAT32_EPS = 1e-2
 """Relative step for a module that computes in float32 (module docstring, "Float32")."""
+_ROWS_PER_CALL = 256
+"""Perturbed values of a parameter per ``forward_each`` call (each call holds them all)."""
 ROUNDOFF_GROWTH = 64
 """γ: the error of one computed L in units of ``u·S`` (module docstring)."""
 DEFAULT_CHUNK_ELEMENTS = 2 ** 24
@@ -498,43 +499,13 @@ def _targets(module, point, eps, projections, generator):
             return _Elements(tensor, eps)
         return _Projections(tensor, eps, projections, generator)
 
-    names = _attribute_names(module.module)
+    names = _call("param", module.parameter_names)
     parameters = [value for value, _ in _call("param", module.param)]
     inputs = [_Target("input", point.x, directions(point.x), is_input=True)]
     return inputs[:int(point.has_input_gradient)] + [
-        _Target(f"param[{index}] ({names.get(id(value), 'unnamed')})", value, directions(value))
-        for index, value in enumerate(parameters)
+        _Target(f"param[{index}] ({name})", value, directions(value))
+        for index, (name, value) in enumerate(zip(names, parameters, strict=True))
     ]
-
-
-def _attribute_names(module):
-    """``{id(tensor): "modules[0].weight"}`` for tensors reachable by public attributes."""
-    names = {}
-    for path, tensor in _tensor_attributes(module, "", set()):
-        names.setdefault(id(tensor), path)
-    return names
-
-
-def _tensor_attributes(node, prefix, seen):
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    for attribute, value in getattr(node, "__dict__", {}).items():
-        if attribute.startswith("_"):
-            continue
-        path = prefix + attribute
-        if isinstance(value, torch.Tensor):
-            yield path, value
-        elif _is_module(value):
-            yield from _tensor_attributes(value, path + ".", seen)
-        elif isinstance(value, (list, tuple)):
-            for position, item in enumerate(value):
-                if _is_module(item):
-                    yield from _tensor_attributes(item, f"{path}[{position}].", seen)
-
-
-def _is_module(value):
-    return callable(getattr(value, "forward", None)) and callable(getattr(value, "backward", None))
 
 
 # --- step 3: the losses at t + k·h -------------------------------------------------------
@@ -612,17 +583,31 @@ def _parameter_losses(module, point, targets, multiples, paths):
             return losses, reason
         if paths.param_path == "replica":
             raise ValueError(f"param_path='replica': {reason}")
-    all_losses = []
-    for target in targets:
-        evaluate = _parameter_evaluator(module, point, target.tensor)
-        with _restored(target.tensor):
-            # Relative to the unperturbed loss, as the replica path's are, so that losses of
-            # the two paths can meet in one kink test.
-            all_losses.append(_one_at_a_time(lambda values, evaluate=evaluate:
-                                             evaluate(values) - point.loss,
-                                             target.directions, multiples, 0.0))
+    all_losses = [_each_parameter_value(module, point, target, multiples)
+                  for target in targets]
     calls = sum(_calls(target.directions, multiples) for target in targets)
     return all_losses, f"protocol, one element at a time ({calls} forward calls; {reason})"
+
+
+def _each_parameter_value(module, point, target, multiples):
+    """Losses ``{k: [count]}`` of one parameter tensor moved along each direction in turn
+    (``ModuleView.forward_each``: one forward per perturbed value, the values restored
+    afterwards), relative to the unperturbed loss, as the replica path's are, so that losses of
+    the two paths can meet in one kink test."""
+    directions = target.directions
+
+    def along(multiple):
+        if multiple == 0:
+            return torch.zeros(directions.count, dtype=torch.float64,
+                               device=directions.base.device)
+        losses = []
+        for start in range(0, directions.count, _ROWS_PER_CALL):
+            rows = directions.rows(multiple, torch.arange(
+                start, min(start + _ROWS_PER_CALL, directions.count)))
+            outputs = _call("forward", module.forward_each, target.tensor, rows, point.x)
+            losses += [_loss(point.weights, output) - point.loss for output in outputs]
+        return torch.stack(losses)
+    return {multiple: along(multiple) for multiple in multiples}
 
 
 def _one_at_a_time(evaluate, directions, multiples, base_loss):
@@ -646,23 +631,6 @@ def _calls(directions, multiples):
 
 def _forward_loss(module, point, x):
     return _loss(point.weights, _call("forward", module.forward, x))
-
-
-def _parameter_evaluator(module, point, tensor):
-    def evaluate(values):
-        tensor.copy_(values.view_as(tensor))
-        return _forward_loss(module, point, point.x)
-    return evaluate
-
-
-@contextmanager
-def _restored(tensor):
-    """Give ``tensor`` its exact values back, whatever happens inside."""
-    saved = tensor.detach().clone()
-    try:
-        yield
-    finally:
-        tensor.copy_(saved)
 
 
 # --- step 3, fast path: the replicated twin ------------------------------------------------

@@ -190,9 +190,8 @@ class _Builder:
         self.has = target.has
 
     def module(self, layer, name=None, seed_offset=0):
-        generator = torch.Generator().manual_seed(self.seed + seed_offset)
-        return initialise(spec.build(self.target, layer, generator, name=name),
-                           self.seed + seed_offset)
+        return initialise(self.target.component(layer, self.seed + seed_offset, name=name),
+                          self.seed + seed_offset)
 
     def input(self, shape, scale=2.0, seed_offset=1):
         return uniform_input(shape, self.seed + seed_offset, scale, self.dtype)

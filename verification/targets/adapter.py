@@ -96,6 +96,7 @@ from verification.checks.loss import loss_kind
 from verification.checks.optimizer import settings_problems, torch_defaults
 from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.spec import Function, FunctionError
+from verification.targets.spec import build as build_component
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
@@ -274,6 +275,11 @@ class Target:
         with torch_state_kept():
             torch.set_default_dtype(self.facts.check_dtype)
             return factory(*args, **keywords)
+
+    def component(self, layer, seed, name=None):
+        """The target's module for ``layer`` (``spec.build``), its factories given a generator
+        seeded ``seed``."""
+        return build_component(self, layer, torch.Generator().manual_seed(seed), name=name)
 
     def loss(self, component, name=None):
         """A ``LossView`` of a fresh loss from the factory ``component`` (built on a

@@ -50,7 +50,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from verification.checks.result import CheckResult
-from verification.targets.worker import IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 
 __all__ = ["TargetRun", "run_isolated", "run_all", "sandbox", "STATUSES", "MEMORY_LIMIT",
            "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT"]
@@ -91,10 +91,12 @@ _LAST_WORDS = 2000
 _HARNESS_ROOT = str(Path(__file__).resolve().parents[2])
 
 _BWRAP = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-          "--unshare-net", "--die-with-parent", "--new-session")
+          "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
 """bubblewrap's options for every worker, before the private folder's ``--bind`` and
 ``--chdir``: the root read-only, a minimal ``/dev``, its own ``/proc`` of its own PID namespace,
-no network, killed with its parent, a session of its own (no terminal to type into). ``/tmp``
+no network, killed with its parent, a session of its own (no terminal to type into), and no
+capabilities even when the caller is root (bubblewrap keeps root's otherwise, and with
+``CAP_SYS_PTRACE`` the target could read the judge's memory). ``/tmp``
 stays the host's, read-only: an adapter kept there must stay readable; ``$TMPDIR`` is the
 private folder."""
 
@@ -201,7 +203,7 @@ class _Record:
     def __init__(self, spec, progress):
         self.spec, self.progress = spec, progress
         self.pending, self.size = bytearray(), 0
-        self.plan = self.error = self.current = self.memory = None
+        self.plan = self.error = self.current = self.memory = self.broken = None
         self.done, self.checks, self.finished = [], [], False
 
     @property
@@ -236,7 +238,7 @@ class _Record:
             self.current = None
         elif key == "plan" and isinstance(value, dict):
             self.plan = {**value, "target": _valid_target(value.get("target"), self.spec)}
-        elif key in ("error", "memory") and isinstance(value, str):
+        elif key in ("error", "memory", "broken") and isinstance(value, str):
             setattr(self, key, value)
         elif key == "finished" and value is True:
             self.finished = True
@@ -547,6 +549,8 @@ def _outcome(ending, code, record, stderr, timeout):
     if code == MEMORY_EXHAUSTED and record.memory is not None:
         return "crashed", (f"memory limit: its address space of {MEMORY_LIMIT / 2**30:g} GiB "
                            f"ran out in case {record.memory!r}")
+    if code == EXECUTOR_BROKEN and record.broken is not None:
+        return "crashed", record.broken
     if code == -signal.SIGXCPU:
         return "crashed", (f"CPU time limit: it used {_cpu_seconds(timeout)} s of CPU "
                            f"{where}")

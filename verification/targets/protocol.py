@@ -265,6 +265,20 @@ class ModuleView:
         self._rows = x.detach().clone()
         return torch.stack([self.call_forward(row.clone()).clone() for row in self._rows])
 
+    def forward_each(self, tensor, values, x):
+        """``[len(values), *output]``: the output for ``x`` with ``tensor`` (one of the
+        ``param()`` values) holding each row of ``values`` in turn; ``tensor`` holds its own
+        values again afterwards, whatever happens."""
+        saved = tensor.detach().clone()
+        try:
+            outputs = []
+            for row in values:
+                tensor.copy_(row.view_as(tensor))
+                outputs.append(self.forward(x))
+            return torch.stack(outputs)
+        finally:
+            tensor.copy_(saved)
+
     def call_forward(self, x):
         """One call of the target's ``forward`` on ``x`` itself (no copy), in the target's
         layout; the output as the target produced it (the ``output`` hook's), as a view in
@@ -313,6 +327,18 @@ class ModuleView:
             self._note("param is an attribute, not a method")
         return param_pairs(self.module, self.name, self.hooks)
 
+    def parameter_names(self):
+        """The public attribute path that leads from the module to each ``param()`` value
+        (``"modules[0].weight"``), in order; ``"unnamed"`` where none does (check ids and
+        messages name parameters by it)."""
+        names = {}
+        try:
+            for path, tensor in _tensor_attributes(self.module, "", set()):
+                names.setdefault(id(tensor), path)
+        except Exception:  # a foreign attribute that raises when read: no names
+            names = {}
+        return [names.get(id(value), "unnamed") for value, _ in self.param()]
+
     @property
     def param_source(self):
         """Where the pairs come from, for messages: ``"params()"`` (the hook) or ``"param()"``."""
@@ -355,6 +381,30 @@ class ModuleView:
                                 "say how to switch it)")
         call(self.name, stage, method)
         return self
+
+
+def _tensor_attributes(node, prefix, seen):
+    """``(path, tensor)`` for every tensor reachable from ``node`` by public attributes,
+    through modules and lists or tuples of modules."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    for attribute, value in list(getattr(node, "__dict__", {}).items()):
+        if attribute.startswith("_"):
+            continue
+        path = prefix + attribute
+        if isinstance(value, torch.Tensor):
+            yield path, value
+        elif _is_module(value):
+            yield from _tensor_attributes(value, path + ".", seen)
+        elif isinstance(value, (list, tuple)):
+            for position, item in enumerate(value):
+                if _is_module(item):
+                    yield from _tensor_attributes(item, f"{path}[{position}].", seen)
+
+
+def _is_module(value):
+    return callable(getattr(value, "forward", None)) and callable(getattr(value, "backward", None))
 
 
 class LossView:

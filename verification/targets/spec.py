@@ -23,7 +23,8 @@ from verification.targets.protocol import ModuleView, ProtocolError
 
 __all__ = ["Layer", "Function", "FunctionError", "linear", "relu", "tanh", "sigmoid",
            "activation", "dropout", "sequential", "shared", "report_network", "leaves",
-           "instances", "describe", "Component", "build", "REPORT_SIZES", "TENSOR_ARGUMENTS"]
+           "instances", "describe", "Component", "build", "layer_to_data", "layer_from_data",
+           "REPORT_SIZES", "TENSOR_ARGUMENTS"]
 
 REPORT_SIZES = (2, 25, 25, 25, 2)
 """The report's network (Figure 1)."""
@@ -181,6 +182,29 @@ def shared(key, layer):
     if layer.kind == "sequential":
         raise ValueError("shared: mark leaves, not containers")
     return replace(layer, shared=key)
+
+
+def layer_to_data(layer):
+    """``layer`` as plain data (a dict of numbers, strings and lists) to send to another
+    process; ``layer_from_data`` reads it back."""
+    return {"kind": layer.kind, "in_features": layer.in_features,
+            "out_features": layer.out_features, "p": layer.p,
+            "children": [layer_to_data(child) for child in layer.children],
+            "replicas": layer.replicas, "shared": layer.shared,
+            "function": None if layer.function is None else [layer.function.name,
+                                                             list(map(list,
+                                                                      layer.function.options))]}
+
+
+def layer_from_data(data):
+    """The ``Layer`` that ``layer_to_data`` wrote (its function taken as written: the process
+    that reads it builds the layer, the one that wrote it checked the function)."""
+    function = data["function"]
+    return Layer(str(data["kind"]), int(data["in_features"]), int(data["out_features"]),
+                 float(data["p"]), tuple(layer_from_data(child) for child in data["children"]),
+                 data["replicas"], None if function is None else Function(
+                     str(function[0]), tuple(tuple(option) for option in function[1])),
+                 str(data["shared"]))
 
 
 def report_network(hidden, sizes=REPORT_SIZES, output="sigmoid"):

@@ -1,119 +1,126 @@
-"""The process one target runs in: ``python -m verification.targets.worker SPEC --record-fd N``.
+"""The judge of one target: ``python -m verification.targets.worker SPEC --record-fd N``.
 
-Sets its resource limits (``--memory``, ``--file-size``, ``--cpu-seconds``) and turns on
-``faulthandler`` before the target is imported, then loads the target and runs every case
-(``verification.suite.conformance``), one at a time. It reports on the inherited pipe
-``--record-fd``, one JSON object a line, each line written whole as soon as there is something
-to say, so a hang or a crash in one case keeps every case before it:
+It never imports the target. It starts the target's executor (``remote.connect``: the executor
+sets the limits ``--memory``, ``--file-size`` and ``--cpu-seconds`` on itself before it imports
+the target) and runs every case (``verification.suite.conformance``) on the ``RemoteTarget``,
+one at a time: the references, tolerances and statuses are computed here, from what the
+executor returns. Before it starts the executor it makes itself non-dumpable
+(``PR_SET_DUMPABLE``), so the target's processes, which run as the same user, cannot attach to
+it or read its memory or file descriptors through ``/proc``.
+
+It reports on the inherited pipe ``--record-fd``, which the executor does not inherit, one JSON
+object a line, each written whole as soon as there is something to say, so a hang or a crash
+in one case keeps every case before it:
 
 - ``{"error": message}`` and exit status ``IMPORT_FAILED`` when the target cannot be loaded;
 - ``{"plan": {"target": description, "cases": count, "built": [case names], "skipped":
   [{"case", "component", "reason"}]}}`` once the cases are built (``skipped``: those not built
   for lack of an optional component);
 - ``{"start": case name}`` before a case, ``{"done": case name, "checks": [...]}`` after it;
-- ``{"memory": case name}`` and exit status ``MEMORY_EXHAUSTED`` when a case ran out of the
-  address space it is allowed (a ``MemoryError``, or torch failing to allocate);
+- ``{"memory": case name}`` and exit status ``MEMORY_EXHAUSTED`` when the executor ran out of
+  its address space in a case;
+- ``{"broken": message}`` and exit status ``EXECUTOR_BROKEN`` when the executor exited or sent
+  something malformed in a case;
 - ``{"finished": true}`` last.
 
-The record goes to a pipe, not to a file named on the command line, so a target cannot find a
-record path and overwrite it after the run. The target shares this process and can still write
-on the pipe itself; a verdict it cannot forge needs the judge/executor split that issue 20
-plans next. Anything else (a crash of the interpreter, a hang) is the parent's business
-(``verification/targets/isolation.py``).
+An executor killed by a signal ends this process by the same signal, after its record is
+flushed, so the parent (``isolation.py``) reports it as it reports any crash, with the
+executor's ``faulthandler`` report from the stderr they share.
 """
 
 import argparse
+import ctypes
 import faulthandler
 import json
 import os
-import resource
+import signal
 import sys
-from dataclasses import replace
-
-import torch
 
 from verification.suite.conformance import planned_cases, run_cases
-from verification.targets.adapter import TargetError, load_target
+from verification.targets.adapter import TargetError
+from verification.targets.executor import IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.targets.remote import ExecutorGone, connect
 
-__all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED"]
+__all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN"]
 
-IMPORT_FAILED = 3
-"""Exit status of a worker whose target could not be loaded."""
+EXECUTOR_BROKEN = 5
+"""Exit status of a judge whose executor exited or broke the protocol in a case."""
 
-MEMORY_EXHAUSTED = 4
-"""Exit status of a worker whose case ran out of its address space (``RLIMIT_AS``)."""
-
-
-class _MemoryLimit(BaseException):
-    """A case ran out of memory: a ``BaseException``, so the suite's guard, which turns any
-    ``Exception`` of a target into a failed check, lets it through to stop the worker."""
+_PR_SET_DUMPABLE = 4
 
 
 def main(argv=None):
-    """Run one target; return the exit status."""
+    """Judge one target; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m verification.targets.worker")
     parser.add_argument("spec")
     parser.add_argument("--record-fd", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--memory", type=int, required=True, help="RLIMIT_AS, bytes")
-    parser.add_argument("--file-size", type=int, required=True, help="RLIMIT_FSIZE, bytes")
-    parser.add_argument("--cpu-seconds", type=int, required=True, help="RLIMIT_CPU, seconds")
+    parser.add_argument("--memory", type=int, required=True, help="the executor's RLIMIT_AS")
+    parser.add_argument("--file-size", type=int, required=True,
+                        help="the executor's RLIMIT_FSIZE")
+    parser.add_argument("--cpu-seconds", type=int, required=True,
+                        help="the executor's RLIMIT_CPU")
     args = parser.parse_args(argv)
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    _limit(resource.RLIMIT_AS, args.memory)
-    _limit(resource.RLIMIT_FSIZE, args.file_size)
-    _limit(resource.RLIMIT_CPU, args.cpu_seconds, extra=1)  # SIGXCPU first, SIGKILL 1 s later
-    os.set_inheritable(args.record_fd, False)  # the target's own children do not get the pipe
-    torch.set_num_threads(1)  # small tensors: one thread is faster, and workers run side by side
+    _not_dumpable()
+    os.set_inheritable(args.record_fd, False)
+    import torch
+
+    torch.set_num_threads(1)  # small tensors: one thread is faster, and judges run side by side
     with os.fdopen(args.record_fd, "wb") as record:
         return _run(args, lambda message: _send(record, message))
 
 
+def _not_dumpable():
+    """``prctl(PR_SET_DUMPABLE, 0)``: no process of the same user may ptrace this one or open
+    its ``/proc/PID/mem`` or ``fd``; a no-op where there is no ``prctl`` (not Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _run(args, send):
     try:
-        target = load_target(args.spec)
+        target = connect(args.spec, memory=args.memory, file_size=args.file_size,
+                         cpu_seconds=args.cpu_seconds)
     except TargetError as error:
         send({"error": str(error)})
         return IMPORT_FAILED
-    cases, skipped = planned_cases(target, args.seed, args.quick)
-    send({"plan": {"target": target.description(), "cases": len(cases),
-                   "built": [case.name for case in cases],
-                   "skipped": [case.as_dict() for case in skipped]}})
-    for case in cases:
-        send({"start": case.name})
-        try:
-            results = run_cases([replace(case, run=_stopped_by_memory(case.run))])
-        except _MemoryLimit:
-            send({"memory": case.name})
-            return MEMORY_EXHAUSTED
-        send({"done": case.name, "checks": [result.as_dict() for result in results]})
+    case = None
+    try:
+        cases, skipped = planned_cases(target, args.seed, args.quick)
+        send({"plan": {"target": target.description(), "cases": len(cases),
+                       "built": [case.name for case in cases],
+                       "skipped": [case.as_dict() for case in skipped]}})
+        for case in cases:
+            send({"start": case.name})
+            target.reset()
+            results = run_cases([case])
+            send({"done": case.name, "checks": [result.as_dict() for result in results]})
+    except ExecutorGone as gone:
+        return _gone(gone, target, case, send)
     send({"finished": True})
+    target.close()
     return 0
 
 
-def _stopped_by_memory(run):
-    """``run`` raising ``_MemoryLimit`` where it ran out of memory. The memory error (and with
-    it the frames holding what was allocated) is dropped first, so the worker can still
-    report."""
-    def guarded_run():
-        try:
-            return run()
-        except MemoryError:
-            pass
-        except RuntimeError as error:  # torch's CPU allocator reports an ENOMEM this way
-            if "can't allocate memory" not in str(error):
-                raise
-        raise _MemoryLimit
-    return guarded_run
-
-
-def _limit(kind, value, extra=0):
-    """Lower the limit ``kind`` to ``value`` (soft) and ``value + extra`` (hard), never above a
-    hard limit already set."""
-    _, hard = resource.getrlimit(kind)
-    cap = (lambda v: v) if hard == resource.RLIM_INFINITY else (lambda v: min(v, hard))
-    resource.setrlimit(kind, (cap(value), cap(value + extra)))
+def _gone(gone, target, case, send):
+    """Report an executor that cannot go on, in ``case`` (``None``: while planning), and
+    return the exit status (or end by the executor's signal)."""
+    where = "while the cases were planned" if case is None else f"in case {case.name!r}"
+    if gone.memory:
+        send({"memory": case.name if case is not None else "planning"})
+        return MEMORY_EXHAUSTED
+    code = target.close()
+    if code is not None and code < 0:
+        sys.stderr.flush()
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    send({"broken": f"{gone.message} {where}"})
+    return EXECUTOR_BROKEN
 
 
 def _send(record, message):
