@@ -1,12 +1,14 @@
 """The pytest plugin: ``pytest --conform ADAPTER`` puts refnet's checks into a test run.
 
 Registered through the ``pytest11`` entry point of refnet's package, so it is active wherever
-refnet is installed; without ``--conform`` it adds nothing. With it, the target runs in its
-own process (as under ``refnet conform``: a hang is stopped at ``--conform-timeout``, a crash
-or a failed import is one failing item) and every check becomes one test item named
+refnet is installed; without ``--conform`` it adds nothing. With it, each target runs in its
+own process (as under ``refnet conform``) and every check becomes one test item named
 ``<target>::<component>::<kind>::<check id>``, so ``-k linear`` or ``-k "tanh and autograd"``
-selects; a failing item's message is the check's own detail and its one-line reproducer. The
-checks and tolerances are those of ``refnet conform``.
+selects; ``<target>`` is the spec's distinguishing path, as on the scoreboard. A failing item's
+message is the check's own detail and its one-line reproducer. A run that does not complete (a
+hang stopped at ``--conform-timeout``, a crash, a limit, a failed import) keeps the checks of
+the cases that finished and adds one failing item naming where it stopped. The checks and
+tolerances are those of ``refnet conform``.
 """
 
 import pytest
