@@ -4,6 +4,7 @@
 import argparse
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from refnet.network import ACTIVATIONS, report_network
 from refnet.optim import SGD
 from refnet.plots import classification_figure, loss_curve_figure, save_figure
 from refnet.training import TRAIN_DEFAULTS, error, predict, train
+from verification.arguments import number
 
 __all__ = ["main"]
 
@@ -30,42 +32,13 @@ def _center(text):
     return (x, y)
 
 
-def _finite(text, convert):
-    """``convert(text)``, refused by argparse unless it is a finite number."""
-    try:
-        value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
-
-
-def _at_least(minimum, convert=int):
-    """An argparse type: a finite number of type ``convert`` that is >= ``minimum``."""
-    def parse(text):
-        value = _finite(text, convert)
-        if not value >= minimum:
-            raise argparse.ArgumentTypeError(f"expected a value >= {minimum}, got {text}")
-        return value
-    return parse
-
-
-def _positive(text):
-    """An argparse type: a finite float > 0."""
-    value = _finite(text, float)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a value > 0, got {text}")
-    return value
-
-
 _SEEDS = (-2 ** 63, 2 ** 64 - 1)
 """The seeds ``torch.Generator.manual_seed`` accepts."""
 
 
 def _seed(text):
     """An argparse type: an integer in ``_SEEDS``."""
-    value = _finite(text, int)
+    value = number(int)(text)
     if not _SEEDS[0] <= value <= _SEEDS[1]:
         raise argparse.ArgumentTypeError(f"expected a seed from -2**63 to 2**64 - 1 (torch's "
                                          f"range), got {text}")
@@ -108,13 +81,13 @@ def _build_parser():
     run.add_argument("--seed", type=_seed, default=defaults["seed"],
                      help="seed of the one generator behind weights, data and batch order")
     run.add_argument("--activation", choices=sorted(ACTIVATIONS), default=defaults["activation"])
-    run.add_argument("--lr", type=_positive, default=defaults["lr"],
+    run.add_argument("--lr", type=number(above=0), default=defaults["lr"],
                      help="SGD learning rate")
-    run.add_argument("--batch-size", type=_at_least(1), default=defaults["batch_size"])
-    run.add_argument("--epochs", type=_at_least(0), default=defaults["epochs"])
+    run.add_argument("--batch-size", type=number(int, minimum=1), default=defaults["batch_size"])
+    run.add_argument("--epochs", type=number(int, minimum=0), default=defaults["epochs"])
     run.add_argument("--center", type=_center, default=defaults["center"],
                      help="disk centre X,Y (report: 0,0; course handout: 0.5,0.5)")
-    run.add_argument("--samples", type=_at_least(1), default=defaults["samples"],
+    run.add_argument("--samples", type=number(int, minimum=1), default=defaults["samples"],
                      help="points in each of the training and test sets")
     run.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                      help="MSE loss: sum (eq. 15's gradient, the default) or mean (eq. 14 "
@@ -138,7 +111,7 @@ def _build_parser():
     verify.add_argument("--only", type=_stages, default=None, metavar="STAGE[,STAGE...]",
                         help="run just these stages (checks, mutation, reproduction, claims, "
                              "benchmarks); the others are reported as not run")
-    verify.add_argument("--workers", type=_at_least(1), default=None,
+    verify.add_argument("--workers", type=number(int, minimum=1), default=None,
                         help="processes that train the reproduction and the claims side by "
                              "side (default: one per core on the CPU, 1 on a GPU)")
     verify.set_defaults(handler=_run_verify)
@@ -153,9 +126,9 @@ def _build_parser():
                          help="output folder (created when missing)")
     conform.add_argument("--baseline", type=Path, default=None,
                          help="an earlier results.json of refnet conform: regressions fail the run")
-    conform.add_argument("--jobs", type=_at_least(1), default=os.cpu_count() or 1,
+    conform.add_argument("--jobs", type=number(int, minimum=1), default=os.cpu_count() or 1,
                          help="targets checked at once (default: the CPU count)")
-    conform.add_argument("--timeout", type=_at_least(1e-3, float), default=300.0,
+    conform.add_argument("--timeout", type=number(minimum=1e-3), default=300.0,
                          help="seconds each target may take before it is stopped")
     conform.add_argument("--quick", action="store_true", help="shorter trajectories")
     conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
@@ -221,7 +194,7 @@ def _run_verify(args):
 
     options = VerifyOptions(out=args.out, quick=args.quick, seeds=args.seeds,
                             baseline=args.baseline, device=str(args.device),
-                            command=" ".join(["refnet", *args.argv]), workers=args.workers,
+                            command=shlex.join(["refnet", *args.argv]), workers=args.workers,
                             **({"stages": args.only} if args.only else {}))
     try:
         return run_verification(options)
@@ -236,7 +209,7 @@ def _run_conform(args):
 
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
-                             sandbox=args.sandbox, command=" ".join(["refnet", *args.argv]))
+                             sandbox=args.sandbox, command=shlex.join(["refnet", *args.argv]))
     try:
         return run_conform(options)
     except ConformError as failure:

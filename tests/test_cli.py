@@ -1,6 +1,7 @@
 """The ``refnet train`` command (CONTRACT.md)."""
 
 import json
+import shlex
 
 import pytest
 import torch
@@ -43,11 +44,27 @@ def test_train_command_is_deterministic(tmp_path, capsys):
     (["train", "--device", "meta"], "expected cpu, cuda or cuda:N, got 'meta'"),
     (["train", "--center", "nan,nan"], "expected finite X,Y"),
     (["conform", "refnet", "--timeout", "inf"], "expected a finite number, got inf"),
+    (["conform", "refnet", "--timeout", "0"], "argument --timeout: expected a value >= 0.001"),
+    (["conform", "refnet", "--jobs", "0"], "argument --jobs: expected a value >= 1, got 0"),
+    (["conform", "refnet", "--jobs", "1.5"], "argument --jobs: expected a number, got '1.5'"),
 ])
 def test_bad_arguments_get_a_clear_message(arguments, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(arguments)
     assert exit_info.value.code == 2 and fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, runner", [("conform", "verification.conform.run_conform"),
+                                             ("verify", "verification.verify.run_verification")])
+def test_the_recorded_command_can_be_pasted_back(command, runner, tmp_path, monkeypatch):
+    """The reports' command line is shell-quoted: a path with a space and ``$(`` in it comes
+    back as one argument, and nothing in it would run."""
+    out = str(tmp_path / "a folder" / "$(touch pwned)")
+    argv = [command, *(["/x/my adapter.py"] if command == "conform" else []), "--out", out]
+    recorded = []
+    monkeypatch.setattr(runner, lambda options: recorded.append(options.command) or 0)
+    assert main(argv) == 0
+    assert shlex.split(recorded[0]) == ["refnet", *argv], recorded
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")

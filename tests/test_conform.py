@@ -201,6 +201,29 @@ def test_pytest_conform_reports_a_missing_component_as_skipped_items(pytester):
     assert "the adapter has no sigmoid()" in result.stdout.str(), result.outlines[-5:]
 
 
+def test_pytest_conform_keeps_the_checks_finished_before_a_crash_and_names_by_path(
+        pytester, tmp_path):
+    """Two adapters named handout_adapter.py: alice's crashes in its sigmoid case, bob's at
+    import. The checks alice finished before the crash are items that pass, the crash is one
+    failing item, and each target's items carry its distinguishing path."""
+    alice = _handout_variant(tmp_path / "alice", "handout", sigmoid="__import__('os')._exit(3)")
+    (tmp_path / "bob").mkdir()
+    bob = tmp_path / "bob" / "handout_adapter.py"
+    bob.write_text("raise ImportError('planted: no framework')\n")
+    result = pytester.runpytest_subprocess("--conform", alice, "--conform", str(bob),
+                                           "--conform-quick", "-p", "no:cacheprovider", "-rf",
+                                           "-v")
+    # "FAILED <prefix>::<target>::<component>::<kind>::<id> - <message>" under -rf, and
+    # "<prefix>::<target>::...::<id> PASSED [ n%]" under -v
+    failed = {line.split("::", 1)[1].split(" - ", 1)[0] for line in result.outlines
+              if line.startswith("FAILED ")}
+    assert failed == {"alice/handout::target::error::target/crashed",
+                      "bob/handout::target::error::target/import-error"}, result.outlines[-5:]
+    passed = [line.split("::", 1)[1] for line in result.outlines if " PASSED" in line]
+    assert passed and all(line.startswith("alice/handout::") for line in passed), passed
+    assert any("::linear::" in line for line in passed), passed
+
+
 def test_the_plugin_imports_nothing_of_refnet_until_asked():
     """Loaded by every pytest run; importing refnet early would hide refnet's module-level
     lines from coverage, which starts after plugins load."""
@@ -233,6 +256,7 @@ def _handout_variant(folder, name, without=(), sigmoid=None):
         body = (sigmoid if factory == "sigmoid" and sigmoid
                 else f"return self.base.{factory}({call})")
         lines += [f"    def {factory}(self{', ' if params else ''}{params}):", f"        {body}"]
+    folder.mkdir(exist_ok=True)
     path = folder / f"{name}_adapter.py"
     path.write_text("\n".join(lines) + "\n")
     return str(path)

@@ -17,9 +17,9 @@ import pytest
 from verification.conform import (
     ConformError,
     ConformOptions,
-    _distinguishing_names,
     _folder_names,
     _reproducer,
+    distinguishing_names,
     run_conform,
 )
 from verification.suite.conformance import reproducer
@@ -49,7 +49,7 @@ def _hostile_text(generator, length):
                "y/handout.py_adapter.py"], specs),  # "x/handout.py" both a spec and a name
 ])
 def test_each_target_is_named_by_the_shortest_path_that_tells_it_apart(specs, expected):
-    assert _distinguishing_names(specs) == expected
+    assert distinguishing_names(specs) == expected
 
 
 @pytest.mark.parametrize("names", [

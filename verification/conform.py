@@ -7,7 +7,7 @@ target in its own process, at most ``jobs`` at a time, each under ``timeout``
 built, and those skipped for lack of an optional component); compare with the
 baseline; write the reports atomically (one target: ``DIR/index.html`` and
 ``DIR/results.json``; several: ``DIR/<folder>/`` each, and a scoreboard in ``DIR``); print a
-summary. Each target is named by its spec's distinguishing path (``_distinguishing_names``)
+summary. Each target is named by its spec's distinguishing path (``distinguishing_names``)
 and given its folder (``_folder_names``) before any target runs. The exit status is 0 exactly
 when every check of every target passes and nothing regressed.
 
@@ -46,7 +46,7 @@ from verification.suite.conformance import reproducer
 from verification.targets.adapter import target_name
 from verification.targets.isolation import run_all
 
-__all__ = ["ConformOptions", "ConformError", "run_conform"]
+__all__ = ["ConformOptions", "ConformError", "run_conform", "distinguishing_names"]
 
 
 # What the scoreboard writes in the output folder: no target's folder may take these names.
@@ -103,7 +103,7 @@ def _prepare(options):
         raise ConformError(str(failure)) from None
 
 
-def _distinguishing_names(specs):
+def distinguishing_names(specs):
     """Each spec's name on the scoreboard: the shortest trailing part of its path that no
     other spec of the run ends in (``handout`` alone; ``alice/handout`` and ``bob/handout``
     together), with ``:Name`` kept; the whole spec where its path parts equal another's.
@@ -312,7 +312,7 @@ def run_conform(options, stream=None):
     """
     baseline = _prepare(options)
     out = Path(options.out)
-    names = _distinguishing_names(list(options.targets))
+    names = distinguishing_names(list(options.targets))
     folders = _folder_names(names)
     progress = _Progress(options.show_progress, dict(zip(options.targets, names, strict=True)))
     try:

@@ -1,18 +1,19 @@
 """The pytest plugin: ``pytest --conform ADAPTER`` puts refnet's checks into a test run.
 
 Registered through the ``pytest11`` entry point of refnet's package, so it is active wherever
-refnet is installed; without ``--conform`` it adds nothing. With it, the target runs in its
-own process (as under ``refnet conform``: a hang is stopped at ``--conform-timeout``, a crash
-or a failed import is one failing item) and every check becomes one test item named
+refnet is installed; without ``--conform`` it adds nothing. With it, each target runs in its
+own process (as under ``refnet conform``) and every check becomes one test item named
 ``<target>::<component>::<kind>::<check id>``, so ``-k linear`` or ``-k "tanh and autograd"``
-selects; a failing item's message is the check's own detail and its one-line reproducer. The
-checks and tolerances are those of ``refnet conform``.
+selects; ``<target>`` is the spec's distinguishing path, as on the scoreboard. A failing item's
+message is the check's own detail and its one-line reproducer. A run that does not complete (a
+hang stopped at ``--conform-timeout``, a crash, a limit, a failed import) keeps the checks of
+the cases that finished and adds one failing item naming where it stopped. The checks and
+tolerances are those of ``refnet conform``.
 """
 
-import argparse
-import math
-
 import pytest
+
+from verification.arguments import number
 
 __all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem"]
 
@@ -22,21 +23,10 @@ def pytest_addoption(parser):
     group.addoption("--conform", action="append", default=[], metavar="ADAPTER",
                     help="check this implementation of the module protocol (a file path, an "
                          "importable name, or refnet); may be repeated")
-    group.addoption("--conform-timeout", type=_seconds, default=300.0, metavar="S",
+    group.addoption("--conform-timeout", type=number(above=0, unit="seconds"), default=300.0,
+                    metavar="S",
                     help="seconds a target may take (default 300)")
     group.addoption("--conform-quick", action="store_true", help="shorter trajectories")
-
-
-def _seconds(text):
-    """``--conform-timeout``'s type: a finite number of seconds > 0 (pytest stops with a usage
-    error naming the option otherwise)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
-    return value
 
 
 class ConformFailure(AssertionError):
@@ -71,27 +61,31 @@ class ConformItem(pytest.Item):
 
 
 def _records(run):
-    """The target's name and its checks, then one ``"skipped"`` record per case not built
-    for lack of a component (a pytest skip naming the reason)."""
-    if run.status != "completed":
-        return run.spec, [run.failure_record()]
+    """A target's items: the checks of every case that finished, one failed check standing
+    for the rest when the run did not complete (a timeout, a crash, an interruption:
+    ``TargetRun.checks``), then one ``"skipped"`` record per case not built for lack of a
+    component (a pytest skip naming the reason)."""
     skipped = [{"status": "skipped", "component": entry["component"], "kind": "skipped",
                 "id": f"skipped/{entry['case']}", "detail": entry["reason"]}
                for entry in run.cases()["skipped"]]
-    return run.record["target"]["name"], [*run.record["checks"], *skipped]
+    return [*run.checks(), *skipped]
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Append one item per check of every ``--conform`` target."""
-    if not config.getoption("conform"):
+    """Append one item per check of every ``--conform`` target, each target named by its
+    spec's distinguishing path as on ``refnet conform``'s scoreboard (``alice/handout`` and
+    ``bob/handout`` for two ``handout_adapter.py``)."""
+    specs = config.getoption("conform")
+    if not specs:
         return
-    from verification.targets.isolation import run_isolated  # only now: see verification/__init__
+    # only now: see verification/__init__
+    from verification.conform import distinguishing_names
+    from verification.targets.isolation import run_isolated
 
-    for spec in config.getoption("conform"):
+    for spec, name in zip(specs, distinguishing_names(specs), strict=True):
         run = run_isolated(spec, timeout=config.getoption("conform_timeout"),
                            quick=config.getoption("conform_quick"))
-        name, records = _records(run)
-        for record in records:
+        for record in _records(run):
             items.append(ConformItem.from_parent(
                 session, name=f"{name}::{record['component']}::{record['kind']}::{record['id']}",
                 record=record, spec=spec))
