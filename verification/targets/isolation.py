@@ -3,9 +3,11 @@ reached is a row, with the results of every case that finished before it.
 
 Frameworks clash in module names and change torch's global state, and a target's code may hang,
 kill its interpreter, eat memory, flood its output or leave processes behind. ``run_isolated``
-starts ``verification.targets.worker`` in a new session (and process group) with:
+starts ``verification.targets.worker``, the target's judge, in a new session (and process
+group); the judge never imports the target, and starts the target's executor, the one process
+that runs the target's code (``worker.py``, ``executor.py``, ``remote.py``). The run has:
 
-- resource limits, set by the worker before it imports the target (inherited by any process
+- resource limits, set by the executor before it imports the target (inherited by any process
   the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
   the timeout plus ``CPU_SLACK``;
 - a private temporary folder as its working directory, ``$HOME`` and ``$TMPDIR``, removed
@@ -18,16 +20,20 @@ After every exit, not only on a timeout, every process left in the worker's proc
 session is killed, and the pipes are read for at most ``_DRAIN_GRACE`` seconds more.
 
 Where bubblewrap (``bwrap``) is installed and a probe run of it works here (``sandbox``), the
-worker runs inside it (``_BWRAP``): the whole filesystem read-only except the private folder, no
-network (a namespace of its own with only loopback), a PID namespace of its own (it sees and can
-signal no process outside it, and every process in it dies when the worker exits, a detached
-one included), a session of its own, and killed when its parent dies. Without bubblewrap
-(absent, refused by the machine, or ``sandbox=False``) a process the target detaches into a
-session of its own (``setsid``, a daemon's double fork) is out of reach and survives (the CPU
-limit it inherits ends it once it has used its share; a sleeping one lives on), and the target
-can read and write anything the user can outside the private folder, the network included.
-Neither way guarantees a verdict: the target shares its process with the harness code that
-computes its record (that needs the judge/executor split, a later step of issue 20).
+executor runs inside it (``executor.BWRAP_OPTIONS``), the judge outside: the whole filesystem
+read-only except the private folder, no network (a namespace of its own with only loopback), a
+PID namespace of its own (it sees and can signal no process outside it, the judge and other
+targets included, and every process in it dies when the executor exits, a detached one
+included), a session of its own, no capabilities (root's included), and killed when the judge
+dies. Without bubblewrap (absent, refused by the machine, or ``sandbox=False``) a process the
+target detaches into a session of its own (``setsid``, a daemon's double fork) is out of reach
+and survives (the CPU limit it inherits ends it once it has used its share; a sleeping one
+lives on), and the target can read and write anything the user can outside the private folder,
+the network included. Either way the verdict is the judge's: the target's code runs in the
+executor alone, and what the executor returns is judged by references computed in the judge.
+The judge is not dumpable, so a target run as an ordinary user cannot open its record pipe or
+memory through ``/proc``; without bubblewrap, a target run as root keeps ``CAP_SYS_PTRACE``
+and can.
 ``run_all`` runs several targets, at most ``jobs`` at a time; a ``stop`` event ends them all.
 """
 
@@ -50,6 +56,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from verification.checks.result import CheckResult
+from verification.targets.executor import BWRAP_OPTIONS
 from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 
 __all__ = ["TargetRun", "run_isolated", "run_all", "sandbox", "STATUSES", "MEMORY_LIMIT",
@@ -89,16 +96,6 @@ _LAST_WORDS = 2000
 """Characters of stderr quoted in the message of a crash."""
 
 _HARNESS_ROOT = str(Path(__file__).resolve().parents[2])
-
-_BWRAP = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-          "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
-"""bubblewrap's options for every worker, before the private folder's ``--bind`` and
-``--chdir``: the root read-only, a minimal ``/dev``, its own ``/proc`` of its own PID namespace,
-no network, killed with its parent, a session of its own (no terminal to type into), and no
-capabilities even when the caller is root (bubblewrap keeps root's otherwise, and with
-``CAP_SYS_PTRACE`` the target could read the judge's memory). ``/tmp``
-stays the host's, read-only: an adapter kept there must stay readable; ``$TMPDIR`` is the
-private folder."""
 
 _PROBE_TIMEOUT = 30
 """Seconds the one probe run of bubblewrap may take."""
@@ -320,7 +317,7 @@ _probe_lock = threading.Lock()
 @functools.cache
 def _bubblewrap():
     """``(path, version, None)`` when ``bwrap`` is on the ``PATH`` and a probe run of Python
-    inside ``_BWRAP`` succeeds, else ``(None, None, why not)``; probed once per process (user
+    inside ``BWRAP_OPTIONS`` succeeds, else ``(None, None, why not)``; probed once per process (user
     namespaces may be forbidden, in a container for instance)."""
     path = shutil.which("bwrap")
     if path is None:
@@ -328,7 +325,7 @@ def _bubblewrap():
     try:
         version = subprocess.run([path, "--version"], capture_output=True, text=True,
                                  timeout=_PROBE_TIMEOUT).stdout.strip()
-        probe = subprocess.run([path, *_BWRAP, "--", sys.executable, "-c", ""],
+        probe = subprocess.run([path, *BWRAP_OPTIONS, "--", sys.executable, "-c", ""],
                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                timeout=_PROBE_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as failure:
@@ -384,7 +381,7 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            _command(spec, write_end, timeout, quick, seed, wrapper, folder),
+            _command(spec, write_end, timeout, quick, seed, wrapper),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=_environment(folder),
             pass_fds=(write_end,), start_new_session=True)
@@ -399,7 +396,7 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
                                        process.stderr.fileno(): stderr}, start + timeout, stop)
     finally:
         _kill_tree(process.pid)
-        code = _signalled(process.wait()) if wrapper else process.wait()
+        code = process.wait()
         for stream in (process.stdout, process.stderr):
             stream.close()
         os.close(read_end)
@@ -410,26 +407,18 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
                      confinement)
 
 
-def _command(spec, record_fd, timeout, quick, seed, wrapper, folder):
-    """The worker's command line, inside bubblewrap (at ``wrapper``) when it is given, with
-    ``folder`` the one writable place; the record pipe is inherited through it."""
-    inside = [] if wrapper is None else [wrapper, *_BWRAP, "--bind", folder, folder,
-                                         "--chdir", folder, "--"]
-    return [*inside, sys.executable, "-m", "verification.targets.worker", _absolute(spec),
+def _command(spec, record_fd, timeout, quick, seed, wrapper):
+    """The judge's command line; with ``wrapper`` (bubblewrap's path) it starts the executor
+    inside bubblewrap, its working directory the one writable place."""
+    return [sys.executable, "-m", "verification.targets.worker", _absolute(spec),
             "--record-fd", str(record_fd), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
-            "--file-size", str(FILE_SIZE_LIMIT),
-            "--cpu-seconds", str(_cpu_seconds(timeout)), *(["--quick"] if quick else [])]
+            "--file-size", str(FILE_SIZE_LIMIT), "--cpu-seconds", str(_cpu_seconds(timeout)),
+            *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else [])]
 
 
 def _cpu_seconds(timeout):
     """A worker's CPU time limit (``RLIMIT_CPU``): the timeout plus ``CPU_SLACK``."""
     return math.ceil(timeout) + CPU_SLACK
-
-
-def _signalled(code):
-    """The exit status of a worker run inside bubblewrap, which reports a worker killed by
-    signal N as status 128 + N, as ``Popen.returncode`` would give it (-N)."""
-    return -(code - 128) if 128 < code < 128 + signal.NSIG else code
 
 
 def _absolute(spec):

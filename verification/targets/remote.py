@@ -32,12 +32,12 @@ import inspect
 import itertools
 import os
 import subprocess
-import sys
 
 import torch
 
 from verification.targets import wire
 from verification.targets.adapter import COMPONENTS, HOOKS, Facts, Target, TargetError
+from verification.targets.executor import command, exit_status
 from verification.targets.protocol import Hooks, LossView, ModuleView, ProtocolError
 from verification.targets.spec import Component, layer_to_data
 
@@ -66,8 +66,9 @@ class Channel:
     """Requests to one executor and its replies, with the shared tensors kept in step (module
     docstring)."""
 
-    def __init__(self, process, requests, replies):
+    def __init__(self, process, requests, replies, bwrap=None):
         self.process, self.requests, self.replies = process, requests, replies
+        self.bwrap = bwrap
         self.mirrors, self.seen, self.numbers = {}, {}, {}
         self.local = itertools.count()
 
@@ -131,14 +132,15 @@ class Channel:
             except OSError:
                 pass
         try:
-            return self.process.wait(timeout=5)
+            code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait()
+            code = self.process.wait()
+        return exit_status(code, self.bwrap)
 
     def _ending(self):
         try:
-            code = self.process.wait(timeout=5)
+            code = exit_status(self.process.wait(timeout=5), self.bwrap)
         except subprocess.TimeoutExpired:
             return "stopped answering"
         return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -482,9 +484,10 @@ class RemoteTarget(Target):
         return self.channel.close()
 
 
-def connect(spec, *, memory, file_size, cpu_seconds):
-    """Start the executor of ``spec`` under these limits (``executor.py``) and return the
-    ``RemoteTarget``, checked here as ``Target.from_adapter`` checks any adapter.
+def connect(spec, *, memory, file_size, cpu_seconds, bwrap=None):
+    """Start the executor of ``spec`` under these limits (``executor.py``), inside bubblewrap
+    at ``bwrap`` when given, and return the ``RemoteTarget``, checked here as
+    ``Target.from_adapter`` checks any adapter.
 
     Raises:
         TargetError: the target cannot be loaded (the executor's message), or the executor
@@ -494,15 +497,14 @@ def connect(spec, *, memory, file_size, cpu_seconds):
     reply_read, reply_write = os.pipe()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "verification.targets.executor", spec,
-             "--requests", str(request_read), "--replies", str(reply_write),
-             "--memory", str(memory), "--file-size", str(file_size),
-             "--cpu-seconds", str(cpu_seconds)],
+            command(spec, requests=request_read, replies=reply_write, memory=memory,
+                    file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap),
             stdin=subprocess.DEVNULL, pass_fds=(request_read, reply_write))
     finally:
         os.close(request_read)
         os.close(reply_write)
-    channel = Channel(process, os.fdopen(request_write, "wb"), os.fdopen(reply_read, "rb"))
+    channel = Channel(process, os.fdopen(request_write, "wb"), os.fdopen(reply_read, "rb"),
+                      bwrap)
     try:
         facts = channel.hello()
         if not isinstance(facts, dict):

@@ -61,6 +61,7 @@ def main(argv=None):
                         help="the executor's RLIMIT_FSIZE")
     parser.add_argument("--cpu-seconds", type=int, required=True,
                         help="the executor's RLIMIT_CPU")
+    parser.add_argument("--bwrap", default=None, help="run the executor inside bubblewrap")
     args = parser.parse_args(argv)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _not_dumpable()
@@ -85,7 +86,7 @@ def _not_dumpable():
 def _run(args, send):
     try:
         target = connect(args.spec, memory=args.memory, file_size=args.file_size,
-                         cpu_seconds=args.cpu_seconds)
+                         cpu_seconds=args.cpu_seconds, bwrap=args.bwrap)
     except TargetError as error:
         send({"error": str(error)})
         return IMPORT_FAILED
