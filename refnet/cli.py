@@ -17,7 +17,11 @@ from refnet.optim import SGD
 from refnet.plots import classification_figure, loss_curve_figure, save_figure
 from refnet.training import TRAIN_DEFAULTS, error, predict, train
 
-__all__ = ["main"]
+__all__ = ["main", "CONFORM_DTYPES"]
+
+CONFORM_DTYPES = ("float64", "float32")
+"""The values of ``refnet conform --dtype`` and ``pytest --conform-dtype``: the names of
+``verification.targets.adapter.CHECK_DTYPES`` (not imported here, to keep the CLI light)."""
 
 
 def _center(text):
@@ -158,6 +162,9 @@ def _build_parser():
     conform.add_argument("--timeout", type=_at_least(1e-3, float), default=300.0,
                          help="seconds each target may take before it is stopped")
     conform.add_argument("--quick", action="store_true", help="shorter trajectories")
+    conform.add_argument("--dtype", choices=CONFORM_DTYPES, default=None,
+                         help="check in this dtype alone (default: float64 and float32, or the "
+                              "one a target declares)")
     conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                          help="run the workers without bubblewrap (for debugging)")
     conform.set_defaults(handler=_run_conform)
@@ -236,7 +243,8 @@ def _run_conform(args):
 
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
-                             sandbox=args.sandbox, command=" ".join(["refnet", *args.argv]))
+                             sandbox=args.sandbox, dtype=args.dtype,
+                             command=" ".join(["refnet", *args.argv]))
     try:
         return run_conform(options)
     except ConformError as failure:

@@ -14,7 +14,12 @@ import math
 
 import pytest
 
-__all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem"]
+CONFORM_DTYPES = ("float64", "float32")
+"""``--conform-dtype``'s values, as ``refnet conform --dtype``'s (``refnet.cli``, which this
+module may not import before ``--conform`` is given: see ``verification/__init__``)."""
+
+__all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem",
+           "CONFORM_DTYPES"]
 
 
 def pytest_addoption(parser):
@@ -25,6 +30,9 @@ def pytest_addoption(parser):
     group.addoption("--conform-timeout", type=_seconds, default=300.0, metavar="S",
                     help="seconds a target may take (default 300)")
     group.addoption("--conform-quick", action="store_true", help="shorter trajectories")
+    group.addoption("--conform-dtype", choices=CONFORM_DTYPES, default=None,
+                    help="check in this dtype alone (default: float64 and float32, or the one "
+                         "a target declares)")
 
 
 def _seconds(text):
@@ -89,7 +97,8 @@ def pytest_collection_modifyitems(session, config, items):
 
     for spec in config.getoption("conform"):
         run = run_isolated(spec, timeout=config.getoption("conform_timeout"),
-                           quick=config.getoption("conform_quick"))
+                           quick=config.getoption("conform_quick"),
+                           dtype=config.getoption("conform_dtype"))
         name, records = _records(run)
         for record in records:
             items.append(ConformItem.from_parent(

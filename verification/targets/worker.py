@@ -32,8 +32,8 @@ from dataclasses import replace
 
 import torch
 
-from verification.suite.conformance import planned_cases, run_cases
-from verification.targets.adapter import TargetError, load_target
+from verification.suite.conformance import dtype_name, planned_cases, run_cases
+from verification.targets.adapter import CHECK_DTYPES, TargetError, load_target
 
 __all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED"]
 
@@ -56,6 +56,8 @@ def main(argv=None):
     parser.add_argument("--record-fd", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--dtype", choices=[dtype_name(d) for d in CHECK_DTYPES],
+                        help="check in this dtype alone (default: the target's own dtypes)")
     parser.add_argument("--memory", type=int, required=True, help="RLIMIT_AS, bytes")
     parser.add_argument("--file-size", type=int, required=True, help="RLIMIT_FSIZE, bytes")
     parser.add_argument("--cpu-seconds", type=int, required=True, help="RLIMIT_CPU, seconds")
@@ -76,7 +78,8 @@ def _run(args, send):
     except TargetError as error:
         send({"error": str(error)})
         return IMPORT_FAILED
-    cases, skipped = planned_cases(target, args.seed, args.quick)
+    cases, skipped = planned_cases(target, args.seed, args.quick, dtypes=(
+        None if args.dtype is None else (getattr(torch, args.dtype),)))
     send({"plan": {"target": target.description(), "cases": len(cases),
                    "built": [case.name for case in cases],
                    "skipped": [case.as_dict() for case in skipped]}})
