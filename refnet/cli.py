@@ -17,7 +17,7 @@ from refnet.network import ACTIVATIONS, report_network
 from refnet.optim import SGD
 from refnet.plots import classification_figure, loss_curve_figure, save_figure
 from refnet.training import TRAIN_DEFAULTS, error, predict, train
-from verification.arguments import number
+from verification.arguments import CONFORM_DTYPES, number
 
 __all__ = ["main"]
 
@@ -131,6 +131,9 @@ def _build_parser():
     conform.add_argument("--timeout", type=number(minimum=1e-3), default=300.0,
                          help="seconds each target may take before it is stopped")
     conform.add_argument("--quick", action="store_true", help="shorter trajectories")
+    conform.add_argument("--dtype", choices=CONFORM_DTYPES, default=None,
+                         help="check in this dtype alone (default: float64 and float32, or the "
+                              "one a target declares)")
     conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                          help="run the workers without bubblewrap (for debugging)")
     conform.set_defaults(handler=_run_conform)
@@ -209,7 +212,8 @@ def _run_conform(args):
 
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
-                             sandbox=args.sandbox, command=shlex.join(["refnet", *args.argv]))
+                             sandbox=args.sandbox, dtype=args.dtype,
+                             command=shlex.join(["refnet", *args.argv]))
     try:
         return run_conform(options)
     except ConformError as failure:

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 from refnet.cli import main
 from verification.conform import ConformOptions, _target_results, run_conform
@@ -70,6 +71,55 @@ def test_refnet_conforms(tmp_path, capsys):
     html = (tmp_path / "index.html").read_text()
     assert "Verdict: PASS" in html and "Component × check kind" in html
     assert capsys.readouterr().err == "", "no progress output when stderr is not a terminal"
+    # both dtypes by default, every float32 check passing, ids unique and the float64 ones
+    # unprefixed (as before there were two dtypes), the float32 ones the same ids prefixed
+    assert results["run"]["dtypes"] == ["float64", "float32"]
+    assert 'id="dtypes">float64, float32' in html and 'id="detection-power-float32"' in html
+    assert set(results["detection_power_by_dtype"]) == {"float64", "float32"}
+    ids = {dtype: [c["id"] for c in results["checks"] if c["dtype"] == dtype]
+           for dtype in ("float64", "float32")}
+    assert len(ids["float64"]) + len(ids["float32"]) == len(results["checks"])
+    assert len(set(ids["float64"] + ids["float32"])) == len(results["checks"]), "ids unique"
+    assert not any(i.startswith("float") for i in ids["float64"]), ids["float64"][:3]
+    assert [f"float32/{i}" for i in ids["float64"]] == ids["float32"]
+    assert all(c["case"].endswith(" [float32]") for c in results["checks"]
+               if c["dtype"] == "float32")
+
+
+def test_a_target_wrong_only_in_float32_fails_by_default_and_passes_in_float64(tmp_path):
+    """The cheat "correct only in float64": its Tanh is wrong on float32 inputs alone, so only
+    the float32 run can fail it, and it does by default."""
+    spec = _spec("handout_adapter.py:CorrectOnlyInFloat64")
+    assert main(["conform", spec, "--out", str(tmp_path / "both"), "--quick"]) == 1
+    results = json.loads((tmp_path / "both" / "results.json").read_text())
+    failed = [c for c in results["checks"] if c["status"] == "fail"]
+    assert failed and all(c["dtype"] == "float32" and c["id"].startswith("float32/")
+                          for c in failed), [c["id"] for c in failed]
+    assert "tanh" in _failing_components(results)
+    assert main(["conform", spec, "--out", str(tmp_path / "f64"), "--quick",
+                 "--dtype", "float64"]) == 0
+    results = json.loads((tmp_path / "f64" / "results.json").read_text())
+    assert results["run"]["dtypes"] == ["float64"]
+    assert {c["dtype"] for c in results["checks"]} == {"float64"}
+
+
+def test_asking_a_float32_target_for_float64_is_one_failed_row_naming_both(tmp_path, capsys):
+    assert main(["conform", _spec("float32_adapter.py"), "--out", str(tmp_path), "--quick",
+                 "--dtype", "float64"]) == 1
+    results = json.loads((tmp_path / "results.json").read_text())
+    [check] = results["checks"]
+    assert check["id"] == "dtype/float64" and check["status"] == "fail", check
+    assert "declares dtype float32" in check["detail"] and "--dtype float64" in check["detail"]
+    assert results["run"]["dtypes"] == [], "nothing was checked in any dtype"
+    assert "dtype/float64" in capsys.readouterr().out
+
+
+def test_a_dtype_other_than_float64_and_float32_is_refused_by_argparse(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["conform", "refnet", "--dtype", "float16", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "argument --dtype: invalid choice: 'float16'" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_one_buggy_target_names_its_failures_with_reproducers(tmp_path):
@@ -127,9 +177,10 @@ def test_columns_put_the_most_broken_component_first(scoreboard):
 
 def test_baseline_regressions_fail_the_run(tmp_path):
     before, after = tmp_path / "before", tmp_path / "after"
-    assert main(["conform", _spec("handout_adapter.py"), "--out", str(before), "--quick"]) == 0
+    assert main(["conform", _spec("handout_adapter.py"), "--out", str(before), "--quick",
+                 "--dtype", "float64"]) == 0  # (a dtype-independent test: one dtype is enough)
     status = main(["conform", _spec("handout_adapter.py:BiasNeverAdded"), "--out", str(after),
-                   "--quick", "--baseline", str(before / "results.json")])
+                   "--quick", "--baseline", str(before / "results.json"), "--dtype", "float64"])
     results = json.loads((after / "results.json").read_text())
     assert status == 1 and any(r["kind"] == "check" and "Linear" in r["id"]
                                for r in results["regressions"]), results["regressions"]
@@ -164,13 +215,35 @@ def test_scoreboard_renders_in_chromium_with_working_links(scoreboard, tmp_path)
         assert "Conformance of" in page and 'href="../index.html"' in page, target["folder"]
 
 
+def test_dtypes_are_planned_as_asked_and_only_those():
+    from verification.arguments import CONFORM_DTYPES
+    from verification.suite.conformance import dtype_name, planned_cases
+    from verification.targets.adapter import CHECK_DTYPES, load_target
+
+    assert CONFORM_DTYPES == tuple(map(dtype_name, CHECK_DTYPES))
+    refnet = load_target("refnet")
+    both, _ = planned_cases(refnet)
+    only, _ = planned_cases(refnet, dtypes=(torch.float32,))
+    assert [case.name for case in only] == [case.name for case in both
+                                            if case.dtype == torch.float32]
+    assert {case.dtype for case in only} == {torch.float32} and all(
+        case.tag == "float32" and case.name.endswith(" [float32]") for case in only)
+    declared, _ = planned_cases(load_target(_spec("float32_adapter.py")))
+    assert {case.dtype for case in declared} == {torch.float32} and not any(
+        case.tag for case in declared), "a target declaring float32 keeps today's plain ids"
+    for wrong in ((torch.float16,), (), (torch.float64, torch.float64)):
+        with pytest.raises(ValueError, match="expected one or both of"):
+            planned_cases(refnet, dtypes=wrong)
+
+
 def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     points = {point.value for point in metadata.entry_points(group="pytest11")}
     assert "verification.pytest_plugin" in points
 
 
-def _plugin_run(pytester, spec):
-    result = pytester.runpytest_subprocess("--conform", spec, "-p", "no:cacheprovider", "-rf")
+def _plugin_run(pytester, spec, *options):
+    result = pytester.runpytest_subprocess("--conform", spec, "-p", "no:cacheprovider", "-rf",
+                                           *options)
     # "FAILED ::<target>::<component>::<kind>::<id>", with " - <message>" under CI=true
     failed = {line.split("::", 4)[-1].split(" - ", 1)[0] for line in result.outlines
               if line.startswith("FAILED ")}
@@ -179,8 +252,8 @@ def _plugin_run(pytester, spec):
 
 def test_pytest_conform_fails_exactly_the_failing_checks(pytester):
     spec = _spec("handout_adapter.py:WrongTanhDerivative")
-    result, failed = _plugin_run(pytester, spec)
-    expected = {r.id for r in check_target(spec) if not r.passed}
+    result, failed = _plugin_run(pytester, spec, "--conform-dtype", "float64")
+    expected = {r.id for r in check_target(spec, dtypes=(torch.float64,)) if not r.passed}
     assert failed == expected, (sorted(failed ^ expected), result.outlines[-5:])
     assert "reproduce: python -c" in result.stdout.str()
 
@@ -192,7 +265,8 @@ def test_pytest_conform_on_refnet_passes_every_item(pytester):
 
 
 def test_pytest_conform_reports_a_missing_component_as_skipped_items(pytester):
-    result, failed = _plugin_run(pytester, _spec("objects_adapter.py"))
+    result, failed = _plugin_run(pytester, _spec("objects_adapter.py"), "--conform-dtype",
+                                 "float64")
     outcomes = result.parseoutcomes()  # (the exit status is coverage's: refnet is not run)
     assert not failed and "failed" not in outcomes, result.outlines[-5:]
     assert outcomes["skipped"] >= 2 and outcomes["passed"] > 100, outcomes

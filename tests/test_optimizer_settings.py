@@ -64,7 +64,7 @@ def test_a_value_equal_to_the_class_default_is_replaced_by_the_next_candidate():
 
 
 def test_refnet_is_checked_at_other_betas_and_eps_and_its_sgd_at_the_defaults_only():
-    cases, _ = planned_cases(load_target("refnet"))
+    cases, _ = planned_cases(load_target("refnet"), dtypes=(torch.float64,))
     names = [case.name for case in cases if case.component in ("sgd", "adam")]
     assert names == ["sgd", "adam", "adam[betas=(0.8,0.99)]", "adam[eps=0.001]",
                      "adam[betas=(0.8,0.99),eps=0.001]"], names
@@ -114,7 +114,8 @@ def test_an_undeclared_default_momentum_of_09_fails_the_default_case():
             return fw.SGD(params, lr)  # its momentum: 0.9 unless told otherwise
 
     target = Target.from_adapter(Undeclared)
-    cases = [case for case in planned_cases(target)[0] if case.component == "sgd"]
+    cases = [case for case in planned_cases(target, dtypes=(torch.float64,))[0]
+             if case.component == "sgd"]
     assert [case.name for case in cases] == ["sgd"], "nothing declared: the defaults only"
     failed = _failures(run_cases(cases))
     assert [r.id for r in failed] == ["trajectory/sgd/param[0]", "trajectory/sgd/param[1]"], (

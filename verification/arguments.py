@@ -7,7 +7,11 @@ options with it (``verification/__init__``'s docstring says why it must import n
 import argparse
 import math
 
-__all__ = ["number"]
+__all__ = ["number", "CONFORM_DTYPES"]
+
+CONFORM_DTYPES = ("float64", "float32")
+"""The values of ``refnet conform --dtype`` and ``pytest --conform-dtype``: the names of
+``verification.targets.adapter.CHECK_DTYPES`` (not imported here, to keep both light)."""
 
 
 def number(convert=float, *, minimum=None, above=None, unit=None):

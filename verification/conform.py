@@ -32,7 +32,7 @@ from refnet._io import write_atomically
 from verification.interruption import Interruption
 from verification.report.components import component_rank, component_summary, failure_lines
 from verification.report.html import conformance_matrix, render_html
-from verification.report.power import detection_power
+from verification.report.power import by_dtype, detection_power, dtypes_run
 from verification.report.results import (
     CONFORM_SCOREBOARD,
     CONFORM_TARGET,
@@ -73,6 +73,10 @@ class ConformOptions:
         show_progress: progress on stderr when it is a terminal.
         sandbox: run each worker inside bubblewrap where it works (``isolation.sandbox``);
             ``False`` for debugging (``--no-sandbox``).
+        dtype: ``"float64"`` or ``"float32"``: check every target in that dtype alone
+            (``--dtype``; a target declaring the other gets one failed check saying so);
+            ``None``: each target in its own dtypes (float64 and float32 unless it declares
+            one).
     """
 
     targets: tuple
@@ -85,6 +89,7 @@ class ConformOptions:
     command: str = "refnet conform"
     show_progress: bool = True
     sandbox: bool = True
+    dtype: str | None = None
 
 
 def _prepare(options):
@@ -140,8 +145,11 @@ def _name_parts(spec):
 def _target_results(run, options, name, interrupted=False):
     """One target's ``results.json``: the verify schema plus ``target`` (named ``name``),
     ``components``, ``conventions``, ``cases``, ``run`` (with the ends of the worker's stdout
-    and stderr) and ``interrupted`` (whether a signal stopped the run of ``refnet conform``)."""
+    and stderr, and the ``dtypes`` its checks ran in), ``interrupted`` (whether a signal
+    stopped the run of ``refnet conform``), ``detection_power`` (of the first dtype's checks:
+    float64's where both ran, as before there were two) and ``detection_power_by_dtype``."""
     checks = run.checks()
+    dtypes = dtypes_run(checks)
     cases = run.cases()
     target = run.target()
     return {
@@ -154,13 +162,15 @@ def _target_results(run, options, name, interrupted=False):
         "benchmarks": [],
         "target": {**target, "name": name, "spec": run.spec},
         "run": {"status": run.status, "message": run.message, "seconds": round(run.seconds, 3),
-                "stdout": run.stdout, "stderr": run.stderr, "sandbox": run.sandbox},
+                "stdout": run.stdout, "stderr": run.stderr, "sandbox": run.sandbox,
+                "dtypes": dtypes},
         "interrupted": interrupted,
         "components": component_summary(checks, cases["skipped"]),
         "cases": cases,
         "conventions": [{"component": c["component"], "id": c["id"], "convention":
                          c["convention"]} for c in checks if c.get("convention")],
-        "detection_power": detection_power(checks),
+        "detection_power": detection_power(checks, dtypes[0] if dtypes else None),
+        "detection_power_by_dtype": by_dtype(checks),
         "seed": options.seed,
         "quick": options.quick,
         "regressions": [],
@@ -171,7 +181,8 @@ def _reproducer(spec, check, options):
     """The shell line, quoted for pasting, that reruns ``check`` (the whole target when the
     check names no case)."""
     if not check.get("case"):
-        return shlex.join(["refnet", "conform", spec, *(["--quick"] if options.quick else [])])
+        return shlex.join(["refnet", "conform", spec, *(["--quick"] if options.quick else []),
+                           *(["--dtype", options.dtype] if options.dtype else [])])
     return reproducer(spec, check["case"], check["id"], quick=options.quick, seed=options.seed)
 
 
@@ -192,7 +203,8 @@ def _target_context(results, options, back_link):
         "baseline_path": str(options.baseline) if options.baseline else "",
         "regressions": results["regressions"], "back_link": back_link,
         "skipped": results["cases"]["skipped"], "built": len(results["cases"]["built"]),
-        "detection_power": results["detection_power"], "interrupted": results["interrupted"],
+        "detection_power": results["detection_power_by_dtype"],
+        "interrupted": results["interrupted"],
     }
 
 
@@ -257,6 +269,7 @@ def _scoreboard(results_list, folders, options, baseline):
         "targets": targets, "components": components, "seed": options.seed,
         "quick": options.quick, "regressions": [],
         "interrupted": any(r["interrupted"] for r in results_list),
+        "run": {"dtypes": dtypes_run(checks)},
     }, baseline)
     rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
              "cells": [t["components"].get(name) for name in components],
@@ -267,7 +280,7 @@ def _scoreboard(results_list, folders, options, baseline):
                "passing": sum(t["status"] == "pass" for t in targets),
                "environment": results["environment"], "regressions": results["regressions"],
                "baseline_path": str(options.baseline) if options.baseline else "",
-               "interrupted": results["interrupted"]}
+               "interrupted": results["interrupted"], "dtypes": results["run"]["dtypes"]}
     return results, context
 
 
@@ -276,6 +289,7 @@ def _summary_line(target):
         return f"{target['run']['status']}: {target['run']['message']}"
     failed = [name for name, entry in target["components"].items() if entry["status"] == "fail"]
     text = f"{target['checks'] - target['failed']}/{target['checks']} checks pass"
+    text += f" ({', '.join(target['run']['dtypes'])})" if target["run"]["dtypes"] else ""
     text += f"; {target['skipped']} cases skipped" if target["skipped"] else ""
     return text + (f"; failing: {', '.join(failed)}" if failed else "")
 
@@ -319,7 +333,8 @@ def run_conform(options, stream=None):
         with Interruption() as interruption:
             runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                            quick=options.quick, seed=options.seed, progress=progress.case,
-                           stop=interruption.stop, use_sandbox=options.sandbox)
+                           stop=interruption.stop, use_sandbox=options.sandbox,
+                           dtype=options.dtype)
         progress.done(len(runs))
     finally:
         progress.close()
@@ -354,8 +369,9 @@ def run_conform(options, stream=None):
 def _print_target(results, html_path, stream):
     target, checks = results["target"], results["checks"]
     failed = [c for c in checks if c["status"] == "fail"]
+    dtypes = ", ".join(results["run"]["dtypes"]) or "no dtype"
     lines = [f"{target['name']}: {results['status'].upper()} — {len(checks) - len(failed)} of "
-             f"{len(checks)} checks pass ({results['run']['status']}, "
+             f"{len(checks)} checks pass ({results['run']['status']}, {dtypes}, "
              f"{results['run']['seconds']:.1f} s)"]
     lines += [f"  {line}" for line in failure_lines(results["components"])]
     lines += [f"  REGRESSION {r['kind']} {r['id']}" for r in results["regressions"]]

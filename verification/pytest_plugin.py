@@ -13,7 +13,7 @@ tolerances are those of ``refnet conform``.
 
 import pytest
 
-from verification.arguments import number
+from verification.arguments import CONFORM_DTYPES, number
 
 __all__ = ["pytest_addoption", "pytest_collection_modifyitems", "ConformItem"]
 
@@ -27,6 +27,9 @@ def pytest_addoption(parser):
                     metavar="S",
                     help="seconds a target may take (default 300)")
     group.addoption("--conform-quick", action="store_true", help="shorter trajectories")
+    group.addoption("--conform-dtype", choices=CONFORM_DTYPES, default=None,
+                    help="check in this dtype alone (default: float64 and float32, or the one "
+                         "a target declares)")
 
 
 class ConformFailure(AssertionError):
@@ -84,7 +87,8 @@ def pytest_collection_modifyitems(session, config, items):
 
     for spec, name in zip(specs, distinguishing_names(specs), strict=True):
         run = run_isolated(spec, timeout=config.getoption("conform_timeout"),
-                           quick=config.getoption("conform_quick"))
+                           quick=config.getoption("conform_quick"),
+                           dtype=config.getoption("conform_dtype"))
         for record in _records(run):
             items.append(ConformItem.from_parent(
                 session, name=f"{name}::{record['component']}::{record['kind']}::{record['id']}",

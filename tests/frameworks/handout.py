@@ -110,6 +110,20 @@ class WrongDerivativeTanh(Tanh):
         return gradwrtoutput[0] * (1 - self.x)
 
 
+class Float32WrongTanh(Tanh):
+    """Planted bug: right in float64, but on a float32 input the derivative is 1 − x² (the
+    input's square) instead of 1 − y²; only a float32 run can see it."""
+
+    def forward(self, *input):
+        self.x = input[0]
+        return super().forward(*input)
+
+    def backward(self, *gradwrtoutput):
+        if self.x.dtype == torch.float32:
+            return gradwrtoutput[0] * (1 - self.x ** 2)
+        return super().backward(*gradwrtoutput)
+
+
 class Sigmoid(Module):
     """``y = σ(x)``, derivative y (1 − y)."""
 

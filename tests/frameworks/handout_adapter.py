@@ -3,7 +3,9 @@ modules, MSE mean over all elements, ReLU slope 0 at 0), no dropout, Adam or oth
 
 Planted-bug subclasses: ``BiasNeverAdded``, ``WrongTanhDerivative`` and ``ReusedTanh`` (every
 ``tanh()`` call returns the same instance, so a Sequential holding two Tanh is wrong although
-one Tanh alone is right).
+one Tanh alone is right). ``CorrectOnlyInFloat64`` (a Tanh wrong on float32 inputs alone) is
+no entry of ``PLANTED``, whose bugs show in float64: tests/test_conform.py checks that it fails
+by default and passes with ``--dtype float64``.
 """
 
 import handout as fw
@@ -55,6 +57,13 @@ class ReusedTanh(Adapter):
 
     def tanh(self):
         return ReusedTanh.shared_tanh
+
+
+class CorrectOnlyInFloat64(Adapter):
+    """Tanh's backward uses 1 − x² instead of 1 − y², on float32 inputs only."""
+
+    def tanh(self):
+        return fw.Float32WrongTanh()
 
 
 PLANTED = {

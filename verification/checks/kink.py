@@ -98,7 +98,7 @@ def find_kinks(reference, candidates):
 
 
 def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, name=None,
-               declared_slope=None):
+               declared_slope=None, dtype=torch.float64):
     """Classify the module's derivative exactly at a kink (module docstring).
 
     Args:
@@ -111,6 +111,9 @@ def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, na
         name: the module's label; its description when ``None``.
         declared_slope: the slope the target declares it uses there (``relu_slope_at_zero``);
             ``None`` accepts any valid one.
+        dtype: the dtype of the input and grad_output the module is fed (the dtype being
+            checked: a float32 run feeds float32, so the module computes, and is held to
+            the round-off of, float32); the reference's slopes are float64 either way.
 
     Returns:
         One ``CheckResult`` of kind ``kink``, id ``kink/<name>/x=<at>``.
@@ -119,7 +122,8 @@ def check_kink(module, reference=torch.relu, *, at=0.0, shape=(2, 3), seed=0, na
     label = component.name
     check_id = f"{KIND}/{label}/x={at:g}"
     results = guarded(check_id, label, KIND,
-                      lambda: [_check(component, reference, at, shape, seed, declared_slope)])
+                      lambda: [_check(component, reference, at, shape, seed, declared_slope,
+                                                      dtype)])
     failed = [result for result in results if not result.passed]
     return failed[0] if failed else results[0]
 
@@ -159,14 +163,15 @@ def _candidates(reference, x, at, slopes, rtol, torch_slope, function):
     return found
 
 
-def _check(component, reference, at, shape, seed, declared_slope):
+def _check(component, reference, at, shape, seed, declared_slope, dtype):
     view, label = component.view, component.name
     generator = torch.Generator().manual_seed(seed)
-    x = torch.full(shape, float(at), dtype=torch.float64)
-    upstream = torch.randn(shape, generator=generator, dtype=torch.float64)
+    x = torch.full(shape, float(at), dtype=dtype).to(torch.float64)
+    upstream = torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype).to(
+        torch.float64)  # the values fed, held in float64 for the reference and the slopes
     view.zero_grad()
-    view.forward(x)
-    computed = view.backward(upstream)
+    view.forward(x.to(dtype))
+    computed = view.backward(upstream.to(dtype))
     got = computed.to(torch.float64)
     expected = _slope(reference, x)
     torch_slope = float(expected.flatten()[0])

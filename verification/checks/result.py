@@ -33,6 +33,8 @@ class CheckResult:
             element divided by ``scale``: a relative error above it on the largest element
             always fails. Below 1 for every check that can fail (the README's table); 0 where
             no tensor was compared.
+        dtype: the dtype the check ran in (``"float64"``, ``"float32"``): torch's default
+            dtype, and that of every input, during its case; empty outside a target run.
     """
 
     id: str
@@ -50,10 +52,11 @@ class CheckResult:
     case: str = ""
     scale: float = 0.0
     detectable: float = 0.0
+    dtype: str = ""
 
     def as_dict(self):
         """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
-        ``convention``, ``component``, ``case``, ``scale`` and ``detectable``."""
+        ``convention``, ``component``, ``case``, ``scale``, ``detectable`` and ``dtype``."""
         record = asdict(self)
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record

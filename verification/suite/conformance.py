@@ -5,8 +5,14 @@ one group per component the adapter provides, and lists as ``Skipped`` the cases
 component it lacks (only a linear layer and a loss are required). Each case builds FRESH
 objects through the adapter (the harness never copies a target's object), writes its own
 seeded parameter values through the parameters (so that every framework is checked at the same
-point whatever its initialisation), and runs, with torch's default dtype set to the check dtype
-from start to end:
+point whatever its initialisation), and runs, with torch's default dtype set to the dtype it
+checks from start to end. Every case is built once per dtype: float64, then float32, for a
+target that declares no ``dtype`` (so a framework wrong only in float32 fails), the declared one
+alone otherwise; ``dtypes=`` chooses (``refnet conform --dtype``). The float64 cases keep
+their plain names and ids; those of the second dtype carry it (case ``"linear 3→4
+[float32]"``, id ``"float32/finite_difference/…"``), while a target declaring float32 keeps
+plain ones. A dtype other than a declared one is one failed check, ``dtype/<asked>``, naming
+both (``_dtype_conflict``). The cases, for each dtype:
 
 ==========================  ===================================================================
 component                   checks (kinds)
@@ -77,16 +83,17 @@ from verification.checks.reference import (
     instance_pairs,
     torch_twin,
 )
+from verification.checks.result import CheckResult
 from verification.checks.reuse import check_reuse
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
 from verification.targets import spec
-from verification.targets.adapter import POSITIONAL_SETTINGS
+from verification.targets.adapter import CHECK_DTYPES, POSITIONAL_SETTINGS
 from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Case", "Skipped", "target_cases", "planned_cases", "run_cases", "check_target",
-           "rerun", "reproducer",
+           "rerun", "reproducer", "dtype_name",
            "uniform_input", "initialise", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
@@ -117,8 +124,10 @@ class Case:
         kinds: the check kinds it produces.
         run: returns a list of ``CheckResult``.
         component: the component its results are filed under.
-        dtype: torch's default dtype while it runs (the target's check dtype); ``None``
-            leaves it as it is.
+        dtype: torch's default dtype while it runs (the dtype it checks); ``None`` leaves it
+            as it is.
+        tag: the dtype's name where the case's ids carry it (``"float32"`` for a target
+            checked in both dtypes: ids ``float32/…``), else empty.
     """
 
     name: str
@@ -127,6 +136,7 @@ class Case:
     run: Callable[[], list]
     component: str = ""
     dtype: torch.dtype | None = None
+    tag: str = ""
 
 
 def uniform_input(shape, seed, scale=2.0, dtype=torch.float64):
@@ -181,17 +191,16 @@ def _require_live_values(component, written):
 
 
 class _Builder:
-    """Builds a target's components at seeded values, in its check dtype."""
+    """Builds a target's components at seeded values, in the dtype ``dtype``."""
 
-    def __init__(self, target, seed, quick):
-        self.target, self.seed = target, seed
-        self.dtype = target.facts.check_dtype
+    def __init__(self, target, seed, quick, dtype):
+        self.target, self.seed, self.dtype = target, seed, dtype
         self.steps = QUICK_STEPS if quick else STEPS
         self.has = target.has
 
     def module(self, layer, name=None, seed_offset=0):
-        return initialise(self.target.component(layer, self.seed + seed_offset, name=name),
-                          self.seed + seed_offset)
+        return initialise(self.target.component(layer, self.seed + seed_offset, name=name,
+                                                dtype=self.dtype), self.seed + seed_offset)
 
     def input(self, shape, scale=2.0, seed_offset=1):
         return uniform_input(shape, self.seed + seed_offset, scale, self.dtype)
@@ -308,7 +317,8 @@ def _activation_cases(build, kind):
     def at_kink(at):
         component = build.module(_activation_layer(build, kind, 3))
         declared = build.target.facts.relu_slope_at_zero if kind == "relu" else None
-        return [check_kink(component, torch_twin(component), at=at, declared_slope=declared)]
+        return [check_kink(component, torch_twin(component), at=at, declared_slope=declared,
+                           dtype=build.dtype)]
 
     kinds = _ACTIVATION_KINDS + (("accumulation",) if _has_parameters(build, kind) else ())
     cases = [
@@ -402,7 +412,7 @@ def _loss_case(build, component):
         declared = facts.mse_reduction if component == "mse_loss" else None
         extremes = extreme_inputs(kind, build.dtype, index_targets=(
             kind.name == "cross_entropy" and facts.cross_entropy_target == "index"))
-        return check_loss(build.target.loss(component), *grid[0], kind=kind,
+        return check_loss(build.target.loss(component, dtype=build.dtype), *grid[0], kind=kind,
                           reduction=declared, name=component, seed=build.seed,
                           also_at=grid[1:], extremes=extremes)
 
@@ -447,7 +457,7 @@ def _optimizer_cases(build):
                     lr=lr, contract=contract):
                 def construct(params):
                     return target.build(factory, params, lr,
-                                        *(settings[k] for k in contract),
+                                        *(settings[k] for k in contract), dtype=build.dtype,
                                         settings={k: v for k, v in settings.items()
                                                   if k not in contract})
 
@@ -485,7 +495,7 @@ def _training_case(build):
             build.dtype)
         shapes = ((TRAINING_BATCH, targets.shape[-1]), *LOSS_SHAPES)
         normalisation = measure_normalisation(
-            target.loss("mse_loss"), _loss_samples(build, "mse_loss", shapes),
+            target.loss("mse_loss", dtype=build.dtype), _loss_samples(build, "mse_loss", shapes),
             kind="mse", declared=target.facts.mse_reduction)
         results = []
         for optimizer in optimizers:
@@ -494,8 +504,8 @@ def _training_case(build):
             results += check_trajectory(
                 model, x, targets, optimizer=optimizer, lr=lr, steps=build.steps,
                 batch_size=TRAINING_BATCH, reduction=normalisation, seed=build.seed,
-                loss=target.loss("mse_loss"),
-                build_optimizer=_optimizer_factory(target, optimizer))
+                loss=target.loss("mse_loss", dtype=build.dtype),
+                build_optimizer=_optimizer_factory(target, optimizer, build.dtype))
         return results
 
     classes = ("training", "sequential", "linear", hidden, *([output] if output else []),
@@ -503,11 +513,11 @@ def _training_case(build):
     return Case("training", classes, ("trajectory",), run)
 
 
-def _optimizer_factory(target, optimizer):
+def _optimizer_factory(target, optimizer, dtype):
     if optimizer == "sgd":
-        return lambda params, lr: target.build("sgd", params, lr)
+        return lambda params, lr: target.build("sgd", params, lr, dtype=dtype)
     return lambda params, lr: target.build("adam", params, lr, ADAM_SETTINGS["betas"],
-                                           ADAM_SETTINGS["eps"])
+                                           ADAM_SETTINGS["eps"], dtype=dtype)
 
 
 def _container_cases(build):
@@ -560,10 +570,40 @@ def _reuse_cases(build, hidden):
              ("sequential",)) for reused, layer in layers.items()]
 
 
-def planned_cases(target, seed=0, quick=False):
+def planned_cases(target, seed=0, quick=False, dtypes=None):
     """``(cases, skipped)``: the cases built for ``target`` in a fixed order (module
-    docstring), and the ``Skipped`` ones, for lack of a component they need."""
-    build = _Builder(target, seed, quick)
+    docstring), and the ``Skipped`` ones, for lack of a component they need.
+
+    Args:
+        target: a ``Target``.
+        seed: the seed of every input, parameter value and upstream gradient.
+        quick: ``QUICK_STEPS`` steps in the trajectories.
+        dtypes: the dtypes to check in, each its full set of cases, in this order; ``None``:
+            the target's own (``Facts.dtypes``). A dtype the target does not compute in (it
+            declares another) gives the one failing case of ``_dtype_conflict`` instead.
+
+    Raises:
+        ValueError: ``dtypes`` is empty, repeats one, or holds other than float64 and float32.
+    """
+    dtypes = target.facts.dtypes if dtypes is None else tuple(dtypes)
+    if not dtypes or len(set(dtypes)) < len(dtypes) or not set(dtypes) <= set(CHECK_DTYPES):
+        raise ValueError(f"dtypes {dtypes!r}: expected one or both of {CHECK_DTYPES}, "
+                         "each once")
+    cases, skipped = [], None
+    for dtype in dtypes:
+        if target.facts.dtype not in (None, dtype):
+            cases.append(_dtype_conflict(target, dtype))
+            continue
+        planned, missing = _dtype_cases(target, seed, quick, dtype)
+        cases += planned
+        skipped = missing if skipped is None else skipped
+    return cases, skipped or []
+
+
+def _dtype_cases(target, seed, quick, dtype):
+    """``planned_cases`` in the one ``dtype``: ``(cases, skipped)``, the names and ids
+    tagged with the dtype unless it is the target's first (``Facts.dtypes``)."""
+    build = _Builder(target, seed, quick, dtype)
     linear, tiny = spec.linear(3, 4), spec.linear(25, 2)
     plan = _Plan(target)
     plan.add(Case("linear 3→4", ("linear",), _MODULE_KINDS,
@@ -582,26 +622,51 @@ def planned_cases(target, seed=0, quick=False):
         plan.add(case, needs)
     plan.add(_training_case(build), ("sequential", "mse_loss", ("tanh", "relu"),
                                      ("sgd", "adam")))
-    dtype = target.facts.check_dtype
-    cases = [replace(case, component=case.component or case.classes[0], dtype=dtype)
+    tag = "" if dtype == target.facts.dtypes[0] else dtype_name(dtype)
+    cases = [replace(case, name=f"{case.name} [{tag}]" if tag else case.name,
+                     component=case.component or case.classes[0], dtype=dtype, tag=tag)
              for case in plan.cases]
     return cases, plan.skipped
 
 
-def target_cases(target, seed=0, quick=False):
+def dtype_name(dtype):
+    """``"float32"`` for ``torch.float32``: a dtype as ids, records and ``--dtype`` write it."""
+    return str(dtype).removeprefix("torch.")
+
+
+def _dtype_conflict(target, dtype):
+    """The case standing for ``dtype`` asked of a target that declares another: one failed
+    check ``dtype/<asked>`` (component ``target``) naming both, so the run neither checks it in
+    a dtype it was not asked for nor reports nothing."""
+    asked, declared = dtype_name(dtype), dtype_name(target.facts.dtype)
+    inf = float("inf")
+    detail = (f"{target.name} declares dtype {declared} (it computes only in {declared}), but "
+              f"the checks were asked to run in {asked} (--dtype {asked}); nothing was checked "
+              f"in {asked}: ask for --dtype {declared}, or leave --dtype out")
+
+    def run():
+        return [CheckResult(f"dtype/{asked}", target.name, "error", False, inf, inf, 0.0, inf,
+                            detail)]
+
+    return Case(f"dtype {asked}", ("target",), ("error",), run, component="target")
+
+
+def target_cases(target, seed=0, quick=False, dtypes=None):
     """Every case for ``target``, in a fixed order (module docstring); optional components
     only where the adapter provides them (``planned_cases`` also lists the skipped ones).
     ``quick`` shortens the trajectories to ``QUICK_STEPS`` steps (every other check is the
-    same)."""
-    return planned_cases(target, seed, quick)[0]
+    same); ``dtypes`` as ``planned_cases``'s."""
+    return planned_cases(target, seed, quick, dtypes)[0]
 
 
 def run_cases(selected, progress=None):
     """Run ``selected`` cases; a case that raises becomes one failed result.
 
-    Each result is filed under its case's ``component``. A case with a ``dtype`` runs with
-    torch's default dtype set to it from start to end (a framework that allocates with
-    ``torch.empty(n)`` inside ``forward`` gets the check dtype), restored afterwards.
+    Each result is filed under its case's ``component`` and records its case's ``dtype``;
+    its id is prefixed with the case's ``tag`` (``float32/…``) where it has one. A case with a
+    ``dtype`` runs with torch's default dtype set to it from start to end (a framework that
+    allocates with ``torch.empty(n)`` inside ``forward`` gets the dtype checked), restored
+    afterwards.
 
     Args:
         selected: a list of ``Case``.
@@ -618,18 +683,21 @@ def run_cases(selected, progress=None):
             if case.dtype is not None:
                 torch.set_default_dtype(case.dtype)
             outcome = guarded(f"error/{case.name}", case.name, "error", case.run)
-        results += [replace(result, component=case.component, case=case.name)
+        dtype = dtype_name(case.dtype) if case.dtype is not None else ""
+        results += [replace(result, id=f"{case.tag}/{result.id}" if case.tag else result.id,
+                            component=case.component, case=case.name, dtype=dtype)
                     for result in outcome]
     return results
 
 
-def check_target(target, *, seed=0, quick=False, progress=None):
-    """Run every case of ``target`` (a ``Target``, or a spec for ``load_target``).
+def check_target(target, *, seed=0, quick=False, dtypes=None, progress=None):
+    """Run every case of ``target`` (a ``Target``, or a spec for ``load_target``) in
+    ``dtypes`` (``planned_cases``'s: by default float64 and float32 unless it declares one).
 
     Returns:
-        The ``CheckResult``s, each with its ``component`` and ``case``.
+        The ``CheckResult``s, each with its ``component``, ``case`` and ``dtype``.
     """
-    return run_cases(target_cases(_loaded(target), seed, quick), progress)
+    return run_cases(target_cases(_loaded(target), seed, quick, dtypes), progress)
 
 
 def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):

@@ -225,7 +225,8 @@ def cases(seed=0):
     """Every registered case, in a fixed order: refnet as a target, then refnet's extras."""
     L, S = refnet.Linear, refnet.Sequential
     return [
-        *[_refnet_tagged(case) for case in target_cases(load_target("refnet"), seed)],
+        *[_refnet_tagged(case) for case in target_cases(load_target("refnet"), seed,
+                                                         dtypes=(torch.float64,))],
         Case("Linear with replicas", (L,), ("finite_difference", "autograd"),
              lambda: _gradient_checks(_linear(3, 4, seed, replicas=3), _input((3, 5, 3), seed)),
              "linear"),

@@ -68,7 +68,8 @@ in any structure, instead of ``param()``), ``set_training(module, training)`` (i
 Declared facts, read as attributes where they differ from refnet's (``Facts``):
 ``weight_layout`` (``"out_in"`` as in the report, or ``"in_out"``), ``per_sample`` (modules take
 one sample, ``[in] -> [out]``), ``column_vectors`` (samples are columns), ``dtype``
-(``torch.float32`` for a framework that computes only in float32), ``mse_reduction``
+(``torch.float32`` for a framework that computes only in float32: it is checked in float32
+alone; a framework declaring none is checked in float64 and in float32), ``mse_reduction``
 (``"mean"`` over all elements, ``"sum"``, ``"batch_mean"``: over the batch only),
 ``relu_slope_at_zero``, ``cross_entropy_target`` (``"one_hot"`` or ``"index"``),
 ``sequential_returns_grad`` (``False`` for a container whose ``backward`` returns ``None``),
@@ -100,7 +101,7 @@ from verification.targets.spec import build as build_component
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
-           "OPTIONAL", "LOSSES", "HOOKS"]
+           "OPTIONAL", "LOSSES", "HOOKS", "CHECK_DTYPES"]
 
 REQUIRED = ("linear",)
 LOSSES = ("mse_loss", "cross_entropy_loss", "bce_loss")
@@ -112,6 +113,8 @@ HOOKS = ("params", "set_training", "output", "loss_value")
 POSITIONAL_SETTINGS = {"sgd": (), "adam": ("betas", "eps")}
 """The settings the contract's optimiser factories take by position, after ``(params, lr)``."""
 """The adapter's optional hook methods (``protocol.Hooks``)."""
+CHECK_DTYPES = (torch.float64, torch.float32)
+"""The dtypes a target that declares none is checked in, in this order (``Facts.dtypes``)."""
 _LAYOUTS = ("out_in", "in_out")
 _REDUCTIONS = ("mean", "sum", "batch_mean")
 _CE_TARGETS = ("one_hot", "index")
@@ -129,7 +132,7 @@ class Facts:
         weight_layout: ``"out_in"`` (the report's ``#out × #in``) or ``"in_out"``.
         per_sample: modules take one sample (``[in] -> [out]``); the harness loops over rows.
         dtype: the dtype the framework computes in; ``None`` for whatever it is given
-            (the checks then run in float64).
+            (the checks then run in float64 and in float32, ``dtypes``).
         mse_reduction: ``"mean"`` (÷ batch × outputs), ``"sum"`` or ``"batch_mean"`` (÷ batch);
             ``None``: not declared, measured and reported.
         relu_slope_at_zero: the derivative its ReLU uses at exactly 0 (torch: 0); ``None``:
@@ -167,9 +170,10 @@ class Facts:
                               "torch.float32 or torch.float64")
 
     @property
-    def check_dtype(self):
-        """The dtype the checks feed and hold the target to: float64 unless declared."""
-        return torch.float64 if self.dtype is None else self.dtype
+    def dtypes(self):
+        """The dtypes the checks feed and hold the target to by default: the declared one, else
+        float64 then float32."""
+        return CHECK_DTYPES if self.dtype is None else (self.dtype,)
 
     def declared(self):
         """``{name: value}`` of the facts that differ from the defaults (for reports)."""
@@ -187,9 +191,10 @@ class Target:
     (component name → ``LossKind``, the factory having the component's name) and extra
     activations (factory name → ``spec.Function``).
 
-    Build components with ``build(component, *args)``; it runs the factory with torch's
-    default dtype set to the check dtype (so that ``torch.empty(out, in)`` in a handout-style
-    framework gives float64 parameters) and torch's global state restored afterwards.
+    Build components with ``build(component, *args, dtype=...)``; it runs the factory with
+    torch's default dtype set to the dtype being checked (so that ``torch.empty(out, in)`` in
+    a handout-style framework gives parameters of that dtype) and torch's global state
+    restored afterwards.
     """
 
     name: str
@@ -258,8 +263,10 @@ class Target:
                      optimizer_takes_module=facts.optimizer_takes_module,
                      loss_takes_model=facts.loss_takes_model, loss_flat=facts.loss_flat)
 
-    def build(self, component, *args, features=None, settings=None):
-        """Call the adapter's factory ``component`` under the check dtype; return the object.
+    def build(self, component, *args, dtype=None, features=None, settings=None):
+        """Call the adapter's factory ``component`` with torch's default dtype set to
+        ``dtype`` (the dtype being checked; ``None``: the first of ``facts.dtypes``); return the
+        object.
 
         ``features`` (the input's width) and a fresh unique ``name`` are passed by keyword to
         a factory whose signature names them; ``settings`` (an optimiser's declared
@@ -273,19 +280,20 @@ class Target:
         if "name" in wanted:
             keywords["name"] = f"{component}_{next(self._names)}"
         with torch_state_kept():
-            torch.set_default_dtype(self.facts.check_dtype)
+            torch.set_default_dtype(self.facts.dtypes[0] if dtype is None else dtype)
             return factory(*args, **keywords)
 
-    def component(self, layer, seed, name=None):
+    def component(self, layer, seed, name=None, dtype=None):
         """The target's module for ``layer`` (``spec.build``), its factories given a generator
-        seeded ``seed``."""
-        return build_component(self, layer, torch.Generator().manual_seed(seed), name=name)
+        seeded ``seed``, under ``dtype`` (``build``'s)."""
+        return build_component(self, layer, torch.Generator().manual_seed(seed), name=name,
+                               dtype=dtype)
 
-    def loss(self, component, name=None):
+    def loss(self, component, name=None, dtype=None):
         """A ``LossView`` of a fresh loss from the factory ``component`` (built on a
-        ``GradientProbe`` when the loss takes the model)."""
+        ``GradientProbe`` when the loss takes the model), under ``dtype`` (``build``'s)."""
         probe = GradientProbe() if self.facts.loss_takes_model else None
-        loss = self.build(component, *([probe] if probe is not None else []))
+        loss = self.build(component, *([probe] if probe is not None else []), dtype=dtype)
         return LossView(loss, name or component, hooks=self.hooks, probe=probe)
 
     def description(self):

@@ -212,7 +212,7 @@ class _Server:
         if op == "component":
             component = self.target.component(
                 layers.layer_from_data(self.decode(request["layer"])), request["seed"],
-                name=request["name"])
+                name=request["name"], dtype=self.decode(request["dtype"]))
             view = component.view
             return self.encode({"view": view, "module": view.module,
                                 "leaves": list(component.leaves or []), "name": view.name,
@@ -220,7 +220,8 @@ class _Server:
                                 "per_sample": view.per_sample,
                                 "weight_layout": component.weight_layout}, share=False)
         if op == "loss":
-            view = self.target.loss(request["component"], request["name"])
+            view = self.target.loss(request["component"], request["name"],
+                                    dtype=self.decode(request["dtype"]))
             return self.encode({"view": view, "loss": view.loss,
                                 "name": view.name, "per_sample": view.per_sample}, share=False)
         if op == "view":

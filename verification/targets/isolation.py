@@ -355,7 +355,7 @@ def sandbox(timeout, enabled=True):
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
-                 use_sandbox=True):
+                 use_sandbox=True, dtype=None):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -368,6 +368,8 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
         stop: optional ``threading.Event``; once set, the run ends within ``_POLL`` seconds as
             ``interrupted`` (and one not yet started does not start).
         use_sandbox: run it inside bubblewrap where it works here (``sandbox``).
+        dtype: the worker's ``--dtype`` (``"float64"`` or ``"float32"``); ``None``: the
+            target's own dtypes.
     """
     confinement = sandbox(timeout, use_sandbox)
     if stop is not None and stop.is_set():
@@ -381,7 +383,7 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            _command(spec, write_end, timeout, quick, seed, wrapper),
+            _command(spec, write_end, timeout, quick, seed, wrapper, dtype),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=_environment(folder),
             pass_fds=(write_end,), start_new_session=True)
@@ -407,13 +409,15 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
                      confinement)
 
 
-def _command(spec, record_fd, timeout, quick, seed, wrapper):
+def _command(spec, record_fd, timeout, quick, seed, wrapper, dtype):
     """The judge's command line; with ``wrapper`` (bubblewrap's path) it starts the executor
-    inside bubblewrap, its working directory the one writable place."""
+    inside bubblewrap, its working directory the one writable place; ``dtype`` (a name) checks
+    in that dtype alone."""
     return [sys.executable, "-m", "verification.targets.worker", _absolute(spec),
             "--record-fd", str(record_fd), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT), "--cpu-seconds", str(_cpu_seconds(timeout)),
-            *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else [])]
+            *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else []),
+            *(["--dtype", dtype] if dtype else [])]
 
 
 def _cpu_seconds(timeout):
@@ -568,10 +572,11 @@ def _last_words(stderr):
 
 
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
-            use_sandbox=True):
+            use_sandbox=True, dtype=None):
     """``run_isolated`` for every spec, at most ``jobs`` at once; results in the given order."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
-                               progress=progress, stop=stop, use_sandbox=use_sandbox)
+                               progress=progress, stop=stop, use_sandbox=use_sandbox,
+                               dtype=dtype)
                    for spec in specs]
         return [future.result() for future in futures]

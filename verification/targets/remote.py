@@ -464,15 +464,16 @@ class RemoteTarget(Target):
     def channel(self):
         return self.adapter.channel
 
-    def component(self, layer, seed, name=None):
+    def component(self, layer, seed, name=None, dtype=None):
         info = self.channel.request("component", layer=layer_to_data(layer), seed=seed,
-                                    name=name)
+                                    name=name, dtype=dtype)
         leaves = info["leaves"] if isinstance(info.get("leaves"), list) else None
         return Component(RemoteModuleView(self.channel, info), layer, leaves,
                          self.facts.weight_layout)
 
-    def loss(self, component, name=None):
-        info = self.channel.request("loss", component=component, name=name or component)
+    def loss(self, component, name=None, dtype=None):
+        info = self.channel.request("loss", component=component, name=name or component,
+                                    dtype=dtype)
         return RemoteLossView(self.channel, info)
 
     def reset(self):

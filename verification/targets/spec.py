@@ -278,7 +278,7 @@ class Component:
         return self.view.name
 
 
-def build(target, layer, generator, name=None):
+def build(target, layer, generator, name=None, dtype=None):
     """The target's module for ``layer``, built through its adapter, as a ``Component``.
 
     Args:
@@ -286,6 +286,7 @@ def build(target, layer, generator, name=None):
         layer: the structure.
         generator: passed to the factories that take one (``linear``, ``dropout``).
         name: the label in messages; ``describe(layer)`` when ``None``.
+        dtype: torch's default dtype while the factories run (``Target.build``'s).
 
     Raises:
         ProtocolError: a factory returned no module (``_module``).
@@ -295,17 +296,19 @@ def build(target, layer, generator, name=None):
     def make(node):
         if node.kind == "sequential":
             return _module(node, target.build("sequential", *(make(child)
-                                                              for child in node.children)))
+                                                              for child in node.children),
+                                                dtype=dtype))
         if node.shared in instances:
             built.append(instances[node.shared])
             return instances[node.shared]
         if node.kind == "linear":
             module = target.build("linear", node.in_features, node.out_features, generator,
-                                  features=node.in_features)
+                                  dtype=dtype, features=node.in_features)
         elif node.kind == "dropout":
-            module = target.build("dropout", node.p, generator, features=node.in_features)
+            module = target.build("dropout", node.p, generator, dtype=dtype,
+                                  features=node.in_features)
         else:
-            module = target.build(node.kind, features=node.in_features)
+            module = target.build(node.kind, dtype=dtype, features=node.in_features)
         module = _module(node, module)
         if node.shared:
             instances[node.shared] = module

@@ -36,8 +36,10 @@ import os
 import signal
 import sys
 
-from verification.suite.conformance import planned_cases, run_cases
-from verification.targets.adapter import TargetError
+import torch
+
+from verification.suite.conformance import dtype_name, planned_cases, run_cases
+from verification.targets.adapter import CHECK_DTYPES, TargetError
 from verification.targets.executor import IMPORT_FAILED, MEMORY_EXHAUSTED
 from verification.targets.remote import ExecutorGone, connect
 
@@ -56,6 +58,8 @@ def main(argv=None):
     parser.add_argument("--record-fd", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--dtype", choices=[dtype_name(d) for d in CHECK_DTYPES],
+                        help="check in this dtype alone (default: the target's own dtypes)")
     parser.add_argument("--memory", type=int, required=True, help="the executor's RLIMIT_AS")
     parser.add_argument("--file-size", type=int, required=True,
                         help="the executor's RLIMIT_FSIZE")
@@ -66,8 +70,6 @@ def main(argv=None):
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _not_dumpable()
     os.set_inheritable(args.record_fd, False)
-    import torch
-
     torch.set_num_threads(1)  # small tensors: one thread is faster, and judges run side by side
     with os.fdopen(args.record_fd, "wb") as record:
         return _run(args, lambda message: _send(record, message))
@@ -92,7 +94,8 @@ def _run(args, send):
         return IMPORT_FAILED
     case = None
     try:
-        cases, skipped = planned_cases(target, args.seed, args.quick)
+        cases, skipped = planned_cases(target, args.seed, args.quick, dtypes=(
+            None if args.dtype is None else (getattr(torch, args.dtype),)))
         send({"plan": {"target": target.description(), "cases": len(cases),
                        "built": [case.name for case in cases],
                        "skipped": [case.as_dict() for case in skipped]}})
