@@ -313,14 +313,14 @@ class _Server:
 
 
 def _plain(tensor):
-    """A copy of ``tensor`` the wire carries: detached, a plain CPU tensor, contiguous (a view
-    would carry its whole storage); a dtype the wire does not carry is the target's error."""
+    """``wire.plain(tensor)``; a tensor the wire cannot carry (its dtype, no values) is the
+    target's error."""
     if tensor.dtype not in wire.TENSOR_DTYPES:
         raise ProtocolError(f"returned a tensor of dtype {tensor.dtype}")
     if tensor.is_meta or tensor.layout is not torch.strided:
         raise ProtocolError(f"returned a tensor without values (layout {tensor.layout}, device "
                             f"{tensor.device})")
-    return tensor.detach().as_subclass(torch.Tensor).to("cpu", copy=True).contiguous()
+    return wire.plain(tensor)
 
 
 def _signature(factory):

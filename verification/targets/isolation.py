@@ -281,8 +281,7 @@ def _valid_check(check, spec):
     if problem is None:
         return check
     return _failed_check("target/malformed-record", spec,
-                         f"the worker sent a malformed check record ({problem}); the target's "
-                         "code shares the worker's process, so this is what it left")
+                         f"the target's judge sent a malformed check record ({problem})")
 
 
 def _valid_target(target, spec):
@@ -337,9 +336,9 @@ def _bubblewrap():
 
 
 def sandbox(timeout, enabled=True):
-    """What confines a worker run with ``timeout`` (results.json's ``run.sandbox``):
-    ``{"tool", "filesystem", "network", "pid_namespace", "limits"}``, with ``"reason"`` when no
-    tool is in force (``tool`` null)."""
+    """What confines a target's executor run with ``timeout`` (results.json's ``run.sandbox``):
+    ``{"tool", "filesystem", "network", "pid_namespace", "limits", "judge"}`` (``judge``: where
+    the verdict is computed), with ``"reason"`` when no tool is in force (``tool`` null)."""
     limits = {"address_space_bytes": MEMORY_LIMIT, "file_size_bytes": FILE_SIZE_LIMIT,
               "cpu_seconds": _cpu_seconds(timeout)}
     if not enabled:
@@ -347,11 +346,13 @@ def sandbox(timeout, enabled=True):
     else:
         with _probe_lock:
             path, version, reason = _bubblewrap()
+    judge = "a process of its own that never imports the target"
     if path is None:
         return {"tool": None, "reason": reason, "filesystem": "the user's",
-                "network": "the user's", "pid_namespace": False, "limits": limits}
+                "network": "the user's", "pid_namespace": False, "limits": limits,
+                "judge": judge}
     return {"tool": version, "filesystem": "read-only except a private folder",
-            "network": "none", "pid_namespace": True, "limits": limits}
+            "network": "none", "pid_namespace": True, "limits": limits, "judge": judge}
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,

@@ -152,7 +152,7 @@ class Channel:
             seen = self.seen[number]
             if seen.shape != mirror.shape or seen.dtype != mirror.dtype or not torch.equal(
                     seen, mirror):
-                value = _plain(mirror)
+                value = wire.plain(mirror)
                 self.seen[number] = value
                 writes.append([number, value])
         return writes
@@ -165,7 +165,7 @@ class Channel:
         for local, number in reply.get("shared", []):
             tensor = pending[local]
             self.mirrors[number], self.numbers[id(tensor)] = tensor, number
-            self.seen[number] = _plain(tensor)
+            self.seen[number] = wire.plain(tensor)
         for number, value in reply["changed"]:
             mirror = self.mirrors.get(number)
             if mirror is None:
@@ -188,10 +188,10 @@ class Channel:
             if number is not None and self.mirrors.get(number) is value:
                 return wire.tag("$shared", number)  # a mirror stands for the target's tensor
             if not share:
-                return _plain(value)
+                return wire.plain(value)
             local = next(self.local)
             pending[local] = value
-            return wire.tag("$new", [local, _plain(value)])
+            return wire.tag("$new", [local, wire.plain(value)])
         if isinstance(value, RemoteObject):
             return wire.tag("$callable" if callable(value) else "$object", value._number)
         if isinstance(value, torch.dtype):
@@ -256,11 +256,6 @@ def _reply_problem(reply, pending):
         if key in reply and not isinstance(reply[key], str):
             return f"{key} is no text"
     return None
-
-
-def _plain(tensor):
-    """A detached, contiguous CPU copy (what the wire carries)."""
-    return tensor.detach().as_subclass(torch.Tensor).to("cpu", copy=True).contiguous()
 
 
 class RemoteObject:

@@ -32,7 +32,7 @@ import struct
 import torch
 
 __all__ = ["WireError", "FRAME_LIMIT", "TENSOR_DTYPES", "send", "receive", "check", "tag",
-           "untag", "dtype_name", "dtype_of"]
+           "untag", "plain", "dtype_name", "dtype_of"]
 
 FRAME_LIMIT = 256 * 2**20
 """The longest frame read, bytes: every tensor a check sends or gets back is a few MB at most."""
@@ -182,6 +182,12 @@ def check(value, depth=0):
             raise WireError(f"a {key} that is no number")
         return
     raise WireError(f"{type(value).__name__} where a wire value belongs")
+
+
+def plain(tensor):
+    """A copy of ``tensor`` as the wire carries it: detached, a plain ``torch.Tensor`` on the
+    CPU, contiguous (a view would carry its whole storage)."""
+    return tensor.detach().as_subclass(torch.Tensor).to("cpu", copy=True).contiguous()
 
 
 def tag(key, content):
