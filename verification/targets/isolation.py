@@ -5,7 +5,11 @@ Frameworks clash in module names and change torch's global state, and a target's
 kill its interpreter, eat memory, flood its output or leave processes behind. ``run_isolated``
 starts ``verification.targets.worker``, the target's judge, in a new session (and process
 group); the judge never imports the target, and starts the target's executor, the one process
-that runs the target's code (``worker.py``, ``executor.py``, ``remote.py``). The run has:
+that runs the target's code (``worker.py``, ``executor.py``, ``remote.py``). The judge is
+forked by a zygote (``zygote.py``: a process that imported torch and the judge's modules once,
+``run_all``'s shared by all its targets); where the zygote cannot start or fork, it is started
+as a fresh interpreter (``python -m verification.targets.worker``), with the same arguments,
+environment, folder and pipes. The executor is always a fresh interpreter. The run has:
 
 - resource limits, set by the executor before it imports the target (inherited by any process
   the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
@@ -58,9 +62,10 @@ from pathlib import Path
 from verification.checks.result import CheckResult
 from verification.targets.executor import BWRAP_OPTIONS
 from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.targets.zygote import Zygote
 
-__all__ = ["TargetRun", "run_isolated", "run_all", "sandbox", "STATUSES", "MEMORY_LIMIT",
-           "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT"]
+__all__ = ["TargetRun", "run_isolated", "run_all", "judge_zygote", "sandbox", "STATUSES",
+           "MEMORY_LIMIT", "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT"]
 
 STATUSES = ("completed", "timeout", "crashed", "import-error", "interrupted")
 
@@ -356,7 +361,7 @@ def sandbox(timeout, enabled=True):
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
-                 use_sandbox=True, dtype=None):
+                 use_sandbox=True, dtype=None, zygote=None):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -371,7 +376,15 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
         use_sandbox: run it inside bubblewrap where it works here (``sandbox``).
         dtype: the worker's ``--dtype`` (``"float64"`` or ``"float32"``); ``None``: the
             target's own dtypes.
+        zygote: the ``Zygote`` to fork the judge from (``run_all``'s, shared); ``None``: one
+            of its own, ended with the run (the judge then starts no faster than a fresh
+            interpreter, but it is the same path).
     """
+    if zygote is None:
+        with judge_zygote() as zygote:
+            return run_isolated(spec, timeout=timeout, quick=quick, seed=seed,
+                                progress=progress, stop=stop, use_sandbox=use_sandbox,
+                                dtype=dtype, zygote=zygote)
     confinement = sandbox(timeout, use_sandbox)
     if stop is not None and stop.is_set():
         return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
@@ -381,28 +394,30 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     folder = tempfile.mkdtemp(prefix="refnet-target-")
     record = _Record(spec, progress)
     stdout, stderr = _Tail(), _Tail()
-    read_end, write_end = os.pipe()
+    pipes = [os.pipe() for _ in range(3)]  # record, stdout, stderr
+    reads = [read for read, _ in pipes]
+    judge = None
     try:
-        process = subprocess.Popen(
-            _command(spec, write_end, timeout, quick, seed, wrapper, dtype),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=_environment(folder),
-            pass_fds=(write_end,), start_new_session=True)
-    except BaseException:
-        os.close(read_end)
-        _remove(folder)
-        raise
+        judge = _start_judge(zygote, _arguments(spec, timeout, quick, seed, wrapper, dtype),
+                             folder, [write for _, write in pipes], stop)
     finally:
-        os.close(write_end)
+        for _, write in pipes:
+            os.close(write)
+        if judge is None:
+            for read in reads:
+                os.close(read)
+            _remove(folder)
+    if judge is None:
+        return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
+                         sandbox=confinement)
     try:
-        ending = _follow(process.pid, {read_end: record, process.stdout.fileno(): stdout,
-                                       process.stderr.fileno(): stderr}, start + timeout, stop)
+        ending = _follow(judge, dict(zip(reads, (record, stdout, stderr), strict=True)),
+                         start + timeout, stop)
     finally:
-        _kill_tree(process.pid)
-        code = process.wait()
-        for stream in (process.stdout, process.stderr):
-            stream.close()
-        os.close(read_end)
+        _kill_tree(judge.pid)
+        code = judge.wait()
+        for read in reads:
+            os.close(read)
         _remove(folder)
     status, message = _outcome(ending, code, record, stderr.text(), timeout)
     return TargetRun(spec, status, message, time.monotonic() - start,
@@ -410,12 +425,43 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
                      confinement)
 
 
-def _command(spec, record_fd, timeout, quick, seed, wrapper, dtype):
-    """The judge's command line; with ``wrapper`` (bubblewrap's path) it starts the executor
-    inside bubblewrap, its working directory the one writable place; ``dtype`` (a name) checks
-    in that dtype alone."""
-    return [sys.executable, "-m", "verification.targets.worker", _absolute(spec),
-            "--record-fd", str(record_fd), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
+def _start_judge(zygote, arguments, folder, writes, stop):
+    """Start the judge with ``arguments`` in ``folder``, its record, stdout and stderr on
+    ``writes``: forked by ``zygote`` (a ``ForkedJudge``), or, where no zygote is given or it
+    cannot fork one, as a fresh interpreter (a ``_PopenJudge``); ``None`` when ``stop`` was set
+    while the zygote started."""
+    record_fd, stdout, stderr = writes
+    if zygote is not None:
+        judge = zygote.spawn(arguments, _environment(folder), folder, writes, stop)
+        if judge is not None or (stop is not None and stop.is_set()):
+            return judge
+    return _PopenJudge(subprocess.Popen(
+        [sys.executable, "-m", "verification.targets.worker", *arguments,
+         "--record-fd", str(record_fd)],
+        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=folder,
+        env=_environment(folder), pass_fds=(record_fd,), start_new_session=True))
+
+
+class _PopenJudge:
+    """A judge started as a fresh interpreter, with ``ForkedJudge``'s interface: ``pid``,
+    ``exited()`` (without reaping it: until it is reaped its pid, which is also its process
+    group's and session's id, cannot be reused by another process) and ``wait()``."""
+
+    def __init__(self, process):
+        self.process, self.pid = process, process.pid
+
+    def exited(self):
+        return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+    def wait(self):
+        return self.process.wait()
+
+
+def _arguments(spec, timeout, quick, seed, wrapper, dtype):
+    """The judge's arguments (``worker.main``'s), but for ``--record-fd``; with ``wrapper``
+    (bubblewrap's path) it starts the executor inside bubblewrap, its working directory the one
+    writable place; ``dtype`` (a name) checks in that dtype alone."""
+    return [_absolute(spec), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT), "--cpu-seconds", str(_cpu_seconds(timeout)),
             *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else []),
             *(["--dtype", dtype] if dtype else [])]
@@ -436,10 +482,16 @@ def _absolute(spec):
 
 
 def _environment(folder):
-    """The worker's environment: ``folder`` as ``$HOME`` and ``$TMPDIR``; this harness, the
-    caller's working directory and its ``$PYTHONPATH`` (made absolute) on the import path, and
-    the caller's user site-packages, as if the worker ran where the caller does."""
-    environment = dict(os.environ, HOME=folder, TMPDIR=folder)
+    """The worker's environment: ``folder`` as ``$HOME`` and ``$TMPDIR``, and
+    ``_import_environment``'s paths."""
+    return dict(_import_environment(), HOME=folder, TMPDIR=folder)
+
+
+def _import_environment():
+    """The caller's environment with this harness, the caller's working directory and its
+    ``$PYTHONPATH`` (made absolute) on the import path, and the caller's user site-packages,
+    as if the worker ran where the caller does."""
+    environment = dict(os.environ)
     environment.setdefault("PYTHONUSERBASE", site.getuserbase())
     paths = [_HARNESS_ROOT, os.getcwd(), *(os.path.abspath(path) for path in
                                           environment.get("PYTHONPATH", "").split(os.pathsep)
@@ -448,8 +500,8 @@ def _environment(folder):
     return environment
 
 
-def _follow(pid, readers, deadline, stop):
-    """Read the worker's pipes into ``readers`` (``{fd: reader}``) until it has exited and
+def _follow(judge, readers, deadline, stop):
+    """Read the worker's pipes into ``readers`` (``{fd: reader}``) until ``judge`` has exited and
     they are drained, the deadline passes or ``stop`` is set. Returns ``"exited"``,
     ``"timeout"``, ``"overflow"`` (its record is too long) or ``"interrupted"``."""
     with selectors.DefaultSelector() as selector:
@@ -460,9 +512,9 @@ def _follow(pid, readers, deadline, stop):
             now = time.monotonic()
             if stop is not None and stop.is_set():
                 return "interrupted"
-            if exited_at is None and _has_exited(pid):
+            if exited_at is None and judge.exited():
                 exited_at = now
-                _kill_tree(pid)  # its children too, before they hold the pipes any longer
+                _kill_tree(judge.pid)  # its children too, before they hold the pipes any longer
             if exited_at is not None and (not selector.get_map()
                                           or now > min(exited_at + _DRAIN_GRACE, deadline)):
                 return "exited"
@@ -477,12 +529,6 @@ def _follow(pid, readers, deadline, stop):
                     key.data.feed(data)
                 else:
                     selector.unregister(key.fd)
-
-
-def _has_exited(pid):
-    """Whether the worker has exited, without reaping it: until it is reaped its pid, which
-    is also its process group's and session's id, cannot be reused by another process."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def _kill_tree(leader):
@@ -545,6 +591,8 @@ def _outcome(ending, code, record, stderr, timeout):
                            f"ran out in case {record.memory!r}")
     if code == EXECUTOR_BROKEN and record.broken is not None:
         return "crashed", record.broken
+    if code is None:
+        return "crashed", (f"its exit status was lost: the zygote that forked it ended {where}")
     if code == -signal.SIGXCPU:
         return "crashed", (f"CPU time limit: it used {_cpu_seconds(timeout)} s of CPU "
                            f"{where}")
@@ -572,12 +620,18 @@ def _last_words(stderr):
     return (tail if len(stderr) <= _LAST_WORDS else tail[tail.find("\n") + 1:]).strip()
 
 
+def judge_zygote():
+    """A ``Zygote`` (not started yet) whose judges see this harness on their import path."""
+    return Zygote(_import_environment(), _HARNESS_ROOT)
+
+
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
             use_sandbox=True, dtype=None):
-    """``run_isolated`` for every spec, at most ``jobs`` at once; results in the given order."""
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    """``run_isolated`` for every spec, at most ``jobs`` at once, their judges forked by one
+    zygote started with the first and ended after the last; results in the given order."""
+    with judge_zygote() as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
                                progress=progress, stop=stop, use_sandbox=use_sandbox,
-                               dtype=dtype)
+                               dtype=dtype, zygote=zygote)
                    for spec in specs]
         return [future.result() for future in futures]
