@@ -31,6 +31,13 @@ def test_train_command_is_deterministic(tmp_path, capsys):
     assert capsys.readouterr().out == first, "same seed, same printed run"
 
 
+def test_a_seed_at_either_end_of_torchs_range_is_accepted():
+    from refnet.cli import _build_parser
+
+    for seed in (-2 ** 63, 2 ** 64 - 1):
+        assert _build_parser().parse_args(["train", "--seed", str(seed)]).seed == seed
+
+
 @pytest.mark.parametrize("arguments, fragment", [
     (["train", "--center", "0.5"], "expected X,Y"),
     (["train", "--activation", "gelu"], "invalid choice"),
