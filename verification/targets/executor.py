@@ -95,6 +95,12 @@ def exit_status(code, bwrap):
     return code
 
 
+_SHARING = ("param", "optimizer_argument", "call_forward", "call_backward")
+"""View methods whose tensors are shared, not sent by value: parameters, and what a
+side-effect check hands the target (``call_forward``'s input, ``call_backward``'s gradient) or
+gets back from it (the output), so a write into any of them in a later call still reaches the
+judge."""
+
 _DEPTH = 16
 """Containers nested deeper than this in a target's result are sent as objects."""
 
@@ -231,10 +237,7 @@ class _Server:
                 raise ProtocolError(f"no view method {method!r}")
             arguments = self.decode(request["args"], reply)
             result = getattr(view, method)(*arguments)
-            if method in ("call_forward", "call_backward"):
-                result = [result, arguments[0]]  # the judge also sees what became of its input
-            return self.encode(None if method == "mode" else result,
-                               share=method in ("param", "optimizer_argument"))
+            return self.encode(None if method == "mode" else result, share=method in _SHARING)
         if op == "view_attribute":
             view, name = self.objects[request["view"]], request["name"]
             if not isinstance(view, ModuleView) or name not in MODULE_ATTRIBUTES:
