@@ -33,3 +33,30 @@ def hostile_adapter(folder, name, body, marker=None):
 _MARKER = ("import json, os\nopen({path!r}, 'w').write(json.dumps({{'pid': os.getpid(), "
            "'pgid': os.getpgid(0), 'cwd': os.getcwd(), 'home': os.path.expanduser('~'), "
            "'argv': sys.argv}}))\n")
+
+
+FIXTURE_NAMES = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention",
+                 "objects", "folded", "driven", "columns", "extras", "momentum")
+"""The fixture frameworks of ``tests/frameworks/`` (``<name>.py`` and ``<name>_adapter.py``)."""
+
+JUDGED_PLANTED = (
+    "handout_adapter.py:WrongTanhDerivative", "handout_adapter.py:CorrectOnlyInFloat64",
+    "float32_adapter.py:DropoutMaskReused", "dynamic_adapter.py:ExpRatioTanh",
+    "per_sample_adapter.py:ReLUWritesIntoInput", "dynamic_adapter.py:BackwardOverwritesOutput",
+    "folded_adapter.py:DerivativeIntoOutput", "transposed_adapter.py:OverwrittenGradients",
+    "objects_adapter.py:LinearRebindsGradient", "float32_adapter.py:LinearZeroGradRebinds",
+    "columns_adapter.py:GradReturnsCopies", "extras_adapter.py:DropoutEvalStaleMask",
+    "driven_adapter.py:LossDrivesStaleGradient")
+"""Planted bugs judged through ``refnet conform`` as well as in one process: a failure of
+every check kind, and every bug whose evidence is a tensor the target keeps and changes
+later (side effects, accumulation, rebound gradients, reused masks), which is what the judge
+must carry back from the executor."""
+
+JUDGED = ("refnet", *(f"{name}_adapter.py" for name in FIXTURE_NAMES), *JUDGED_PLANTED)
+"""The targets of the session's shared scoreboard (``conftest.judged``), as ``fixture_spec``
+takes them."""
+
+
+def fixture_spec(name):
+    """The spec of a fixture named as in ``JUDGED``: ``refnet``, or a path in FRAMEWORKS."""
+    return name if name == "refnet" else str(FRAMEWORKS / name)

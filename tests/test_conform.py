@@ -6,21 +6,21 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import torch
+from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec
 
 from refnet.cli import main
 from verification.conform import ConformOptions, _target_results, run_conform
 from verification.report.components import failure_lines
 from verification.report.results import validate
-from verification.suite.conformance import check_target
 from verification.targets.isolation import TargetRun
 
-FRAMEWORKS = Path(__file__).parent / "frameworks"
-CORRECT = ("handout", "transposed", "per_sample", "float32", "dynamic", "convention")
+CORRECT = ("refnet", *(f"{name}_adapter.py" for name in FIXTURE_NAMES))
 BUGGY = {"handout_adapter.py:WrongTanhDerivative": {"tanh", "sequential", "training"},
          "float32_adapter.py:DropoutMaskReused": {"dropout"},
          "dynamic_adapter.py:ExpRatioTanh": {"tanh"}}
@@ -35,35 +35,28 @@ def _failing_components(results):
     return {name for name, entry in results["components"].items() if entry["status"] == "fail"}
 
 
+BROKEN_TIMEOUT = 10
+"""The timeout of the scoreboard of broken targets, seconds: what the hanging one costs. The
+crashing and the failing-to-import targets end within it on a loaded machine (an executor
+start, 1-4 s), so each ends as its own row, not as a timeout."""
+
+
 @pytest.fixture(scope="module")
-def broken_targets(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("broken")
+def broken(tmp_path_factory):
+    """A scoreboard of a hanging, a crashing and a failing-to-import target (what the hang
+    costs is one timeout, so it has its own short one): their runs by stem."""
+    folder, out = tmp_path_factory.mktemp("broken"), tmp_path_factory.mktemp("broken_board")
     (folder / "hang_adapter.py").write_text("import time\ntime.sleep(3600)\n")
     (folder / "import_error_adapter.py").write_text("raise ImportError('planted: no framework')\n")
     (folder / "crash_adapter.py").write_text(
         "import os\n\nclass Adapter:\n" + "".join(
             f"    def {name}(self, *args):\n        os._exit(7)\n\n" for name in (
                 "linear", "relu", "tanh", "sigmoid", "sequential", "mse_loss")))
-    return folder
-
-
-HANG_GUARD = 120
-"""The scoreboard's timeout, seconds: a hang guard. A correct target takes 8-20 s here idle in
-both dtypes (per_sample, whose finite differences run every row alone, the longest), and two
-to three times that on a loaded machine (at 40 s, loaded runs timed out); the hanging target
-costs it once, in one of the two jobs, while the others run in the other."""
-
-
-@pytest.fixture(scope="module")
-def scoreboard(tmp_path_factory, broken_targets):
-    out = tmp_path_factory.mktemp("scoreboard")
-    specs = ("refnet", *(_spec(f"{name}_adapter.py") for name in CORRECT),
-             *(_spec(spec) for spec in BUGGY),
-             *(str(broken_targets / f"{name}_adapter.py")
-               for name in ("hang", "import_error", "crash")))
-    status = run_conform(ConformOptions(targets=specs, out=out, jobs=2, timeout=HANG_GUARD,
-                                        quick=True, show_progress=False))
-    return out, status, json.loads((out / "results.json").read_text())
+    specs = [str(folder / f"{name}_adapter.py") for name in ("hang", "import_error", "crash")]
+    status = run_conform(ConformOptions(targets=tuple(specs), out=out, jobs=2,
+                                        timeout=BROKEN_TIMEOUT, quick=True, show_progress=False))
+    board = json.loads((out / "results.json").read_text())
+    return status, {Path(t["spec"]).stem: t["run"] for t in board["targets"]}
 
 
 def test_refnet_conforms(tmp_path, capsys):
@@ -91,12 +84,12 @@ def test_refnet_conforms(tmp_path, capsys):
                if c["dtype"] == "float32")
 
 
-def test_a_target_wrong_only_in_float32_fails_by_default_and_passes_in_float64(tmp_path):
+def test_a_target_wrong_only_in_float32_fails_by_default_and_passes_in_float64(judged,
+                                                                               tmp_path):
     """The cheat "correct only in float64": its Tanh is wrong on float32 inputs alone, so only
-    the float32 run can fail it, and it does by default."""
+    the float32 run can fail it, and it does by default (in the session's scoreboard)."""
     spec = _spec("handout_adapter.py:CorrectOnlyInFloat64")
-    assert main(["conform", spec, "--out", str(tmp_path / "both"), "--quick"]) == 1
-    results = json.loads((tmp_path / "both" / "results.json").read_text())
+    results = judged.results(spec)
     failed = [c for c in results["checks"] if c["status"] == "fail"]
     assert failed and all(c["dtype"] == "float32" and c["id"].startswith("float32/")
                           for c in failed), [c["id"] for c in failed]
@@ -142,43 +135,41 @@ def test_one_buggy_target_names_its_failures_with_reproducers(tmp_path):
         rerun.stdout + rerun.stderr)
 
 
-def test_scoreboard_has_a_row_per_target_and_every_correct_one_passes(scoreboard):
-    out, status, board = scoreboard
-    assert status == 1 and board["status"] == "fail"
-    by_spec = {target["spec"]: target for target in board["targets"]}
-    assert len(by_spec) == 1 + len(CORRECT) + len(BUGGY) + 3
-    for name in ("refnet", *(_spec(f"{n}_adapter.py") for n in CORRECT)):
-        assert by_spec[name]["status"] == "pass", (name, by_spec[name]["run"])
+def test_scoreboard_has_a_row_per_target_and_every_correct_one_passes(judged):
+    """The session's scoreboard of refnet, every fixture framework and planted bugs
+    (``conftest.judged``)."""
+    assert judged.status == 1 and judged.board["status"] == "fail"
+    assert [target["spec"] for target in judged.board["targets"]] == [
+        fixture_spec(name) for name in JUDGED]
+    for name in CORRECT:
+        target = judged.targets[fixture_spec(name)]
+        assert target["status"] == "pass", (name, target["run"])
     for spec, components in BUGGY.items():
-        target = by_spec[_spec(spec)]
+        target = judged.targets[_spec(spec)]
         failing = {c for c, e in target["components"].items() if e["status"] == "fail"}
         assert failing == components, (spec, failing)
-    html = (out / "index.html").read_text()
-    for target in board["targets"]:
-        assert (out / target["folder"] / "index.html").is_file(), target["folder"]
+    html = (judged.out / "index.html").read_text()
+    for target in judged.board["targets"]:
+        assert (judged.out / target["folder"] / "index.html").is_file(), target["folder"]
         assert f'href="{target["folder"]}/index.html"' in html
 
 
-def test_a_hang_a_crash_and_a_failed_import_are_rows_and_the_others_finish(scoreboard):
-    _, _, board = scoreboard
-    runs = {Path(t["spec"].partition(":")[0]).stem if ":" not in t["spec"] else t["spec"]:
-            t["run"] for t in board["targets"]}
+def test_a_hang_a_crash_and_a_failed_import_are_rows_naming_what_happened(broken):
+    status, runs = broken
+    assert status == 1
     assert runs["hang_adapter"]["status"] == "timeout"
-    assert runs["hang_adapter"]["seconds"] < HANG_GUARD + 20
+    assert runs["hang_adapter"]["seconds"] < BROKEN_TIMEOUT + 20
     assert runs["import_error_adapter"]["status"] == "import-error"
     assert "planted: no framework" in runs["import_error_adapter"]["message"]
     assert runs["crash_adapter"]["status"] == "crashed"
     assert "exited with status 7" in runs["crash_adapter"]["message"]
-    assert sum(run["status"] == "completed" for run in runs.values()) == 1 + len(CORRECT) + len(
-        BUGGY)
 
 
-def test_columns_put_the_most_broken_component_first(scoreboard):
-    _, _, board = scoreboard
+def test_columns_put_the_most_broken_component_first(judged):
+    board = judged.board
     failing = [sum(t["components"].get(c, {}).get("status") == "fail" for t in board["targets"])
                for c in board["components"]]
-    assert failing == sorted(failing, reverse=True) and board["components"][0] == "tanh", (
-        board["components"], failing)
+    assert failing == sorted(failing, reverse=True), (board["components"], failing)
 
 
 def test_baseline_regressions_fail_the_run(tmp_path):
@@ -204,8 +195,8 @@ def test_bad_arguments_are_refused_before_running(argv, tmp_path, capsys):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
-def test_scoreboard_renders_in_chromium_with_working_links(scoreboard, tmp_path):
-    out, _, board = scoreboard
+def test_scoreboard_renders_in_chromium_with_working_links(judged, tmp_path):
+    out, board = judged.out, judged.board
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}"]
@@ -214,7 +205,10 @@ def test_scoreboard_renders_in_chromium_with_working_links(scoreboard, tmp_path)
     table = dom[dom.index('<table id="scoreboard"'):]
     table = table[:table.index("</table>")]
     assert table.count("<tr>") == len(board["targets"]) + 1, "one row per target, one header"
-    for target in board["targets"]:
+    # one passing and one failing target's page: every page comes from the same template
+    shown = [next(t for t in board["targets"] if t["status"] == status)
+             for status in ("pass", "fail")]
+    for target in shown:
         page = subprocess.run(
             [CHROMIUM, *flags, "--dump-dom", (out / target["folder"] / "index.html").as_uri()],
             capture_output=True, text=True, timeout=120, check=True).stdout
@@ -247,38 +241,57 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     assert "verification.pytest_plugin" in points
 
 
-def _plugin_run(pytester, spec, *options):
-    result = pytester.runpytest_subprocess("--conform", spec, "-p", "no:cacheprovider", "-rf",
-                                           *options)
-    # "FAILED ::<target>::<component>::<kind>::<id>", with " - <message>" under CI=true
-    failed = {line.split("::", 4)[-1].split(" - ", 1)[0] for line in result.outlines
-              if line.startswith("FAILED ")}
-    return result, failed
+PLUGIN_TARGETS = {"handout:WrongTanhDerivative": _spec("handout_adapter.py:WrongTanhDerivative"),
+                  "objects": _spec("objects_adapter.py"), "refnet": "refnet"}
+"""The targets of one ``pytest --conform`` run, by the names their items carry."""
 
 
-def test_pytest_conform_fails_exactly_the_failing_checks(pytester):
-    spec = _spec("handout_adapter.py:WrongTanhDerivative")
-    result, failed = _plugin_run(pytester, spec, "--conform-dtype", "float64")
-    expected = {r.id for r in check_target(spec, dtypes=(torch.float64,)) if not r.passed}
-    assert failed == expected, (sorted(failed ^ expected), result.outlines[-5:])
-    assert "reproduce: python -c" in result.stdout.str()
+@pytest.fixture(scope="module")
+def plugin_run(tmp_path_factory):
+    """One ``pytest --conform`` run (a subprocess in a scratch folder) over PLUGIN_TARGETS in
+    float64: its exit status and, by target, the outcome of each item's check id."""
+    folder = tmp_path_factory.mktemp("plugin")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfs", "-v",
+               "--conform-dtype", "float64", "--rootdir", str(folder)]
+    for spec in PLUGIN_TARGETS.values():
+        command += ["--conform", spec]
+    completed = subprocess.run(command, cwd=folder, capture_output=True, text=True,
+                               timeout=600)
+    outcomes = {name: {} for name in PLUGIN_TARGETS}
+    # "<name>::<component>::<kind>::<id> PASSED [ n%]" (or SKIPPED, FAILED) under -v
+    for line in completed.stdout.splitlines():
+        item, _, outcome = line.partition(" ")
+        name, _, rest = item.partition("::")
+        if name in outcomes and rest.count("::") >= 2 and outcome.split(" ")[0] in (
+                "PASSED", "FAILED", "SKIPPED"):
+            outcomes[name][rest.split("::", 2)[2]] = outcome.split(" ")[0]
+    return completed, outcomes
 
 
-def test_pytest_conform_on_refnet_passes_every_item(pytester):
-    result, failed = _plugin_run(pytester, "refnet")
-    assert not failed and result.ret == 0, result.outlines[-5:]
-    assert result.parseoutcomes()["passed"] > 100
+def test_pytest_conform_fails_exactly_the_failing_checks(plugin_run, in_process):
+    completed, outcomes = plugin_run
+    spec = PLUGIN_TARGETS["handout:WrongTanhDerivative"]
+    failed = {check_id for check_id, outcome in outcomes["handout:WrongTanhDerivative"].items()
+              if outcome == "FAILED"}
+    expected = {r.id for r in in_process(spec) if not r.passed and r.dtype == "float64"}
+    assert failed == expected, (sorted(failed ^ expected), completed.stdout[-2000:])
+    assert "reproduce: python -c" in completed.stdout
+    assert completed.returncode == 1
 
 
-def test_pytest_conform_reports_a_missing_component_as_skipped_items(pytester):
-    result, failed = _plugin_run(pytester, _spec("objects_adapter.py"), "--conform-dtype",
-                                 "float64")
-    outcomes = result.parseoutcomes()  # (the exit status is coverage's: refnet is not run)
-    assert not failed and "failed" not in outcomes, result.outlines[-5:]
-    assert outcomes["skipped"] >= 2 and outcomes["passed"] > 100, outcomes
-    result = pytester.runpytest_subprocess("--conform", _spec("objects_adapter.py"), "-p",
-                                           "no:cacheprovider", "-rs", "-k", "sigmoid")
-    assert "the adapter has no sigmoid()" in result.stdout.str(), result.outlines[-5:]
+def test_pytest_conform_on_refnet_passes_every_item(plugin_run):
+    completed, outcomes = plugin_run
+    assert set(outcomes["refnet"].values()) == {"PASSED"}, completed.stdout[-2000:]
+    assert len(outcomes["refnet"]) > 100
+
+
+def test_pytest_conform_reports_a_missing_component_as_skipped_items(plugin_run):
+    completed, outcomes = plugin_run
+    objects = outcomes["objects"]
+    assert "FAILED" not in objects.values(), completed.stdout[-2000:]
+    skipped = [check_id for check_id, outcome in objects.items() if outcome == "SKIPPED"]
+    assert len(skipped) >= 2 and list(objects.values()).count("PASSED") > 100, skipped
+    assert "the adapter has no sigmoid()" in completed.stdout, completed.stdout[-2000:]
 
 
 def test_pytest_conform_keeps_the_checks_finished_before_a_crash_and_names_by_path(
@@ -351,7 +364,7 @@ def without_sigmoid(tmp_path_factory):
              _handout_variant(folder, "raising_sigmoid", sigmoid="return RaisingSigmoid()"))
     stream = io.StringIO()
     status = run_conform(ConformOptions(targets=specs, out=out, jobs=2, quick=True,
-                                        show_progress=False), stream=stream)
+                                        show_progress=False, dtype="float64"), stream=stream)
     board = json.loads((out / "results.json").read_text())
     return out, status, {Path(t["spec"]).stem: t for t in board["targets"]}, stream.getvalue()
 

@@ -11,14 +11,12 @@ import sys
 
 import pytest
 import torch
-from check_helpers import FRAMEWORKS, hostile_adapter
+from check_helpers import JUDGED, JUDGED_PLANTED, fixture_spec, hostile_adapter
 
-from verification.suite.conformance import check_target
 from verification.targets import wire
-from verification.targets.adapter import load_target
-from verification.targets.isolation import run_isolated, sandbox
+from verification.targets.isolation import run_all, sandbox
 
-HANG_GUARD = 180  # seconds: only against a test that would otherwise never end
+HANG_GUARD = 300  # seconds: only against a test that would otherwise never end
 
 # A Tanh whose backward is wrong (1 − x instead of 1 − y²): the cheats below try to hide it.
 _WRONG_TANH = """
@@ -29,45 +27,26 @@ class Adapter(Base):
         return fw.WrongDerivativeTanh()
 """
 
+_FORGED = ('{"plan": {"target": {"name": "x"}, "cases": 1, "built": ["tanh"], "skipped": []}}'
+           '\n{"start": "tanh"}\n{"done": "tanh", "checks": []}\n{"finished": true}\n')
 
-def _failed(run, component):
-    return [check for check in run.checks()
-            if check["component"] == component and check["status"] == "fail"]
-
-
-def _run(spec):
-    return run_isolated(spec, timeout=HANG_GUARD, quick=True)
-
-
-def test_the_wrong_tanh_alone_fails_so_each_cheat_below_is_measured_against_it(tmp_path):
-    run = _run(hostile_adapter(tmp_path, "plain", _WRONG_TANH))
-    assert run.status == "completed", run.message
-    assert _failed(run, "tanh")
-
-
-def test_a_forged_record_written_on_every_descriptor_does_not_pass(tmp_path):
-    forged = ('{"plan": {"target": {"name": "x"}, "cases": 1, "built": ["tanh"], "skipped": []}}'
-              '\\n{"start": "tanh"}\\n{"done": "tanh", "checks": []}\\n{"finished": true}\\n')
-    spec = hostile_adapter(tmp_path, "forger", _WRONG_TANH + f"""
+CHEATS = {
+    "plain": _WRONG_TANH,
+    # a record that says "all passed", written on every descriptor and every argument's path
+    "forger": _WRONG_TANH + f"""
 import os, sys
 for fd in range(3, 256):
     try:
-        os.write(fd, {forged!r}.encode())
+        os.write(fd, {_FORGED!r}.encode())
     except OSError:
         pass
 for argument in sys.argv:
     try:
-        open(argument, "a").write({forged!r})
+        open(argument, "a").write({_FORGED!r})
     except OSError:
         pass
-""")
-    run = _run(spec)
-    assert run.status != "completed" or _failed(run, "tanh"), run
-    assert "malformed" in run.message or _failed(run, "tanh"), run.message
-
-
-def test_patching_the_harness_in_the_targets_process_changes_no_verdict(tmp_path):
-    spec = hostile_adapter(tmp_path, "patcher", _WRONG_TANH + """
+""",
+    "patcher": _WRONG_TANH + """
 import verification.checks.compare as compare_module
 import verification.checks.result as result_module
 
@@ -80,16 +59,10 @@ original = result_module.CheckResult.as_dict
 result_module.CheckResult.as_dict = always_pass
 result_module.CheckResult.passed = property(lambda self: True)
 compare_module.error_ratios = lambda *args, **kwargs: (0.0, 0.0)
-""")
-    run = _run(spec)
-    assert run.status == "completed", run.message
-    assert _failed(run, "tanh")
-
-
-def test_patching_torch_in_the_targets_process_does_not_move_the_ground_truth(tmp_path):
-    """Forward x − x³/3 with its exact derivative 1 − x², and torch's tanh patched to the same
-    function: consistent with itself, so only a reference computed elsewhere can tell."""
-    spec = hostile_adapter(tmp_path, "torch_patcher", """
+""",
+    # forward x − x³/3 with its exact derivative 1 − x², and torch's tanh patched to the same
+    # function: consistent with itself, so only a reference computed elsewhere can tell
+    "torch_patcher": """
 import torch
 
 def cubic(x, *args, **kwargs):
@@ -113,15 +86,8 @@ class CubicTanh:
 class Adapter(Base):
     def tanh(self):
         return CubicTanh()
-""")
-    run = _run(spec)
-    assert run.status == "completed", run.message
-    failed = _failed(run, "tanh")
-    assert any(check["kind"] == "autograd" for check in failed), failed
-
-
-def test_garbage_on_the_reply_pipe_is_a_row_naming_the_tampering(tmp_path):
-    spec = hostile_adapter(tmp_path, "scribbler", """
+""",
+    "scribbler": """
 import os
 
 class Scribbling:
@@ -142,14 +108,8 @@ class Scribbling:
 class Adapter(Base):
     def relu(self):
         return Scribbling()
-""")
-    run = _run(spec)
-    assert run.status == "crashed", run
-    assert "malformed" in run.message and "relu" in run.message, run.message
-
-
-def test_an_executor_that_exits_mid_case_is_a_row_naming_the_case(tmp_path):
-    spec = hostile_adapter(tmp_path, "quitter", """
+""",
+    "quitter": """
 import os
 
 class Quitting:
@@ -165,21 +125,11 @@ class Quitting:
 class Adapter(Base):
     def sigmoid(self):
         return Quitting()
-""")
-    run = _run(spec)
-    assert run.status == "crashed", run
-    assert "exited with status 0" in run.message and "sigmoid" in run.message, run.message
-    assert any(check["component"] == "linear" and check["status"] == "pass"
-               for check in run.checks())
-
-
-def test_the_target_cannot_see_its_judge(tmp_path):
-    """With bubblewrap the executor has a PID namespace of its own: the judge, and so its
-    record pipe and memory, are not in the target's /proc at all. The target raises at import
-    if it finds the judge, and the run would then be an import error."""
-    if sandbox(HANG_GUARD)["tool"] is None:
-        pytest.skip("bubblewrap does not run here: the judge is in the target's /proc")
-    spy = hostile_adapter(tmp_path, "spy", """
+""",
+    # with bubblewrap the executor has a PID namespace of its own: the judge, and so its
+    # record pipe and memory, are not in the target's /proc at all; this target raises at
+    # import if it finds the judge, and the run would then be an import error
+    "spy": """
 import os
 
 for entry in os.listdir("/proc"):
@@ -190,9 +140,69 @@ for entry in os.listdir("/proc"):
     if b"verification.targets.worker" in command:
         raise RuntimeError(f"found the judge, process {entry}")
 Adapter = Base
-""")
-    run = _run(spy)
+""",
+}
+"""Each cheat as the body of a hostile adapter over the handout fixture (``Base``)."""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every cheat's ``TargetRun``, judged side by side (``run_all``, two at a time) in float64
+    alone: no cheat depends on the dtype."""
+    folder = tmp_path_factory.mktemp("cheats")
+    specs = [hostile_adapter(folder, name, body) for name, body in CHEATS.items()]
+    return dict(zip(CHEATS, run_all(specs, jobs=2, timeout=HANG_GUARD, quick=True,
+                                    dtype="float64"), strict=True))
+
+
+def _failed(run, component):
+    return [check for check in run.checks()
+            if check["component"] == component and check["status"] == "fail"]
+
+
+def test_the_wrong_tanh_alone_fails_so_each_cheat_below_is_measured_against_it(runs):
+    run = runs["plain"]
     assert run.status == "completed", run.message
+    assert _failed(run, "tanh")
+
+
+def test_a_forged_record_written_on_every_descriptor_does_not_pass(runs):
+    run = runs["forger"]
+    assert run.status != "completed" or _failed(run, "tanh"), run
+    assert "malformed" in run.message or _failed(run, "tanh"), run.message
+
+
+def test_patching_the_harness_in_the_targets_process_changes_no_verdict(runs):
+    run = runs["patcher"]
+    assert run.status == "completed", run.message
+    assert _failed(run, "tanh")
+
+
+def test_patching_torch_in_the_targets_process_does_not_move_the_ground_truth(runs):
+    run = runs["torch_patcher"]
+    assert run.status == "completed", run.message
+    failed = _failed(run, "tanh")
+    assert any(check["kind"] == "autograd" for check in failed), failed
+
+
+def test_garbage_on_the_reply_pipe_is_a_row_naming_the_tampering(runs):
+    run = runs["scribbler"]
+    assert run.status == "crashed", run
+    assert "malformed" in run.message and "relu" in run.message, run.message
+
+
+def test_an_executor_that_exits_mid_case_is_a_row_naming_the_case(runs):
+    run = runs["quitter"]
+    assert run.status == "crashed", run
+    assert "exited with status 0" in run.message and "sigmoid" in run.message, run.message
+    assert any(check["component"] == "linear" and check["status"] == "pass"
+               for check in run.checks())
+
+
+def test_the_target_cannot_see_its_judge(runs):
+    if sandbox(HANG_GUARD)["tool"] is None:
+        pytest.skip("bubblewrap does not run here: the judge is in the target's /proc")
+    assert runs["spy"].status == "completed", runs["spy"].message
 
 
 def test_the_judge_is_not_dumpable():
@@ -250,19 +260,19 @@ def test_the_wire_carries_every_value_kind_exactly():
         wire.receive(stream)
 
 
-@pytest.mark.parametrize("spec", [
-    "handout_adapter.py:WrongTanhDerivative",
-    "driven_adapter.py",
-    "float32_adapter.py:LinearZeroGradRebinds",
-    "dynamic_adapter.py",
-])
-def test_the_judge_gives_the_in_process_verdicts_id_for_id(spec):
-    """Through the executor (parameters shared both ways, losses that drive the model,
-    gradients rebound, optimisers on shared pairs) every check has the id and the status it
-    has when the target runs in the harness's own process."""
-    path = str(FRAMEWORKS / spec)
-    remote = {check["id"]: check["status"] for check in _run(path).checks()}
-    local = {result.as_dict()["id"]: result.as_dict()["status"]
-             for result in check_target(load_target(path), quick=True)}
-    assert remote == local
-    assert "fail" in remote.values() or spec in ("driven_adapter.py", "dynamic_adapter.py")
+@pytest.mark.parametrize("name", JUDGED)
+def test_the_judge_gives_the_in_process_verdicts_id_for_id(name, judged, in_process):
+    """Through ``refnet conform`` (the executor in its sandbox, parameters shared both ways,
+    losses that drive the model, gradients rebound, optimisers on shared pairs, tensors the
+    target writes into later) every check of every fixture has, in both dtypes, the id and
+    the status it has when the target runs in the harness's own process."""
+    spec = fixture_spec(name)
+    remote = {check["id"]: check["status"] for check in judged.results(spec)["checks"]}
+    local = {result.id: ("pass" if result.passed else "fail") for result in in_process(spec)}
+    assert judged.targets[spec]["run"]["status"] == "completed", judged.targets[spec]["run"]
+    differing = sorted(i for i in remote.keys() | local.keys() if remote.get(i) != local.get(i))
+    assert not differing, [(i, "judge:", remote.get(i), "in process:", local.get(i))
+                           for i in differing[:10]]
+    dtypes = {check["dtype"] for check in judged.results(spec)["checks"]}
+    assert dtypes == ({"float32"} if name.startswith("float32") else {"float64", "float32"})
+    assert ("fail" in remote.values()) == (name in JUDGED_PLANTED), name

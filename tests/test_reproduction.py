@@ -231,8 +231,8 @@ def _seeds_in_another_tail(part_sizes, outputs_per_seed):
 
     whole = in_tail(sum(part_sizes) * outputs_per_seed)
     pieces = sum((in_tail(size * outputs_per_seed) for size in part_sizes), [])
-    return {position // outputs_per_seed for position, (a, b) in enumerate(zip(whole, pieces))
-            if a != b}
+    return {position // outputs_per_seed
+            for position, (a, b) in enumerate(zip(whole, pieces, strict=True)) if a != b}
 
 
 @pytest.mark.parametrize("size", [0, 48, 100])

@@ -20,14 +20,14 @@ def test_each_target_is_a_copy_in_its_own_folder_taking_the_cycle_in_turn(tmp_pa
 
 
 def test_a_small_scoreboard_is_timed_with_the_given_checkout(tmp_path):
-    timing = time_scoreboard(3, jobs=2, repo=REPO, timeout=120, keep=tmp_path / "reports")
-    assert len(list((tmp_path / "reports").glob("*/results.json"))) == 3, "a report each"
-    assert timing.targets == 3 and timing.run_statuses == {"completed": 3}, timing
+    timing = time_scoreboard(2, jobs=2, repo=REPO, timeout=120, keep=tmp_path / "reports")
+    assert len(list((tmp_path / "reports").glob("*/results.json"))) == 2, "a report each"
+    assert timing.targets == 2 and timing.run_statuses == {"completed": 2}, timing
     # the second spec of CYCLE has a planted bug
-    assert timing.statuses == {"pass": 2, "fail": 1} and timing.exit_status == 1, timing
+    assert timing.statuses == {"pass": 1, "fail": 1} and timing.exit_status == 1, timing
     assert timing.wall_seconds > 0 and timing.worker_seconds > 0
     summary = timing.summary()
-    assert "3 targets, --jobs 2" in summary and "per target" in summary, summary
+    assert "2 targets, --jobs 2" in summary and "per target" in summary, summary
 
 
 def test_a_folder_that_is_no_checkout_is_refused(tmp_path, capsys):

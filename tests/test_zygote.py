@@ -42,7 +42,7 @@ def test_run_alls_judges_are_children_of_one_zygote_each_leading_its_own_session
 
     monkeypatch.setattr(isolation, "judge_zygote", recorded)
     runs = run_all([HANDOUT, f"{HANDOUT}:WrongTanhDerivative"], jobs=1, timeout=HANG_GUARD,
-                   quick=True, progress=lambda spec, case: seen.append(
+                   quick=True, dtype="float64", progress=lambda spec, case: seen.append(
                        (spec, _children(zygotes[0].process.pid))))
     assert [run.status for run in runs] == ["completed", "completed"], runs
     assert any(check["status"] == "fail" for check in runs[1].checks()), "the planted bug"

@@ -11,6 +11,8 @@ the cases that finished and adds one failing item naming where it stopped. The c
 tolerances are those of ``refnet conform``.
 """
 
+import os
+
 import pytest
 
 from verification.arguments import CONFORM_DTYPES, number
@@ -83,12 +85,13 @@ def pytest_collection_modifyitems(session, config, items):
         return
     # only now: see verification/__init__
     from verification.conform import distinguishing_names
-    from verification.targets.isolation import run_isolated
+    from verification.targets.isolation import run_all
 
-    for spec, name in zip(specs, distinguishing_names(specs), strict=True):
-        run = run_isolated(spec, timeout=config.getoption("conform_timeout"),
-                           quick=config.getoption("conform_quick"),
-                           dtype=config.getoption("conform_dtype"))
+    # side by side, one per CPU as `refnet conform`, their judges forked by one zygote
+    runs = run_all(list(specs), jobs=os.cpu_count() or 1,
+                   timeout=config.getoption("conform_timeout"),
+                   quick=config.getoption("conform_quick"), dtype=config.getoption("conform_dtype"))
+    for spec, name, run in zip(specs, distinguishing_names(specs), runs, strict=True):
         for record in _records(run):
             items.append(ConformItem.from_parent(
                 session, name=f"{name}::{record['component']}::{record['kind']}::{record['id']}",
