@@ -205,7 +205,9 @@ def test_scoreboard_renders_in_chromium_with_working_links(judged, tmp_path):
     table = dom[dom.index('<table id="scoreboard"'):]
     table = table[:table.index("</table>")]
     assert table.count("<tr>") == len(board["targets"]) + 1, "one row per target, one header"
-    # one passing and one failing target's page: every page comes from the same template
+    for target in board["targets"]:
+        assert 'href="../index.html"' in (out / target["folder"] / "index.html").read_text()
+    # rendered: one passing and one failing target's page (every page is the same template's)
     shown = [next(t for t in board["targets"] if t["status"] == status)
              for status in ("pass", "fail")]
     for target in shown:
