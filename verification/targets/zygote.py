@@ -47,7 +47,7 @@ import traceback
 import torch
 import torch._dynamo  # noqa: F401  (each torch.optim optimiser built imports it: ~1 s)
 
-from verification.targets import worker
+from verification.targets import judge, worker  # noqa: F401  (judge: preloaded)
 
 __all__ = ["Zygote", "ForkedJudge", "START_TIMEOUT", "main"]
 
