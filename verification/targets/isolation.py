@@ -7,9 +7,10 @@ starts ``verification.targets.worker``, the target's judge, in a new session (an
 group); the judge never imports the target, and starts the target's executor, the one process
 that runs the target's code (``worker.py``, ``executor.py``, ``remote.py``). The judge is
 forked by a zygote (``zygote.py``: a process that imported torch and the judge's modules once,
-``run_all``'s shared by all its targets); where the zygote cannot start or fork, it is started
-as a fresh interpreter (``python -m verification.targets.worker``), with the same arguments,
-environment, folder and pipes. The executor is always a fresh interpreter. The run has:
+``run_all``'s shared by all its targets); where the zygote cannot start or fork, and for a lone
+target, it is started as a fresh interpreter (``python -m verification.targets.worker``), with
+the same arguments, environment, folder and pipes, and starts its executor before it imports
+torch (``launch.py``). The executor is always a fresh interpreter. The run has:
 
 - resource limits, set by the executor before it imports the target (inherited by any process
   the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
