@@ -15,7 +15,6 @@ from refnet.data import DISK_RADIUS, disk_dataset, one_hot
 from refnet.loss import MSELoss
 from refnet.network import ACTIVATIONS, report_network
 from refnet.optim import SGD
-from refnet.plots import classification_figure, loss_curve_figure, save_figure
 from refnet.training import TRAIN_DEFAULTS, error, predict, train
 from verification.arguments import CONFORM_DTYPES, number
 
@@ -172,6 +171,11 @@ def _run_train(args):
     for name, x, labels in (("train", x_train, labels_train), ("test", x_test, labels_test)):
         wrong = error(model, x, labels)
         print(f"{name} error: {100 * wrong / len(labels):.1f}% ({wrong} of {len(labels)})")
+    from refnet.plots import (  # matplotlib: 0.4 s that only this command needs
+        classification_figure,
+        loss_curve_figure,
+        save_figure,
+    )
     save_figure(loss_curve_figure(epoch_losses), args.out / "loss_curve.png")
     figure = classification_figure(x_test, labels_test, predict(model, x_test),
                                    center=args.center, radius=DISK_RADIUS)

@@ -120,7 +120,6 @@ fixture, the README's table, asserted by tests/test_detection_power.py with an e
 size planted): float64 4e-06, float32 0.21 (the report network's dL/dx).
 """
 
-import copy
 import math
 from dataclasses import dataclass, replace
 
@@ -131,6 +130,7 @@ from verification.checks.compare import compare, computed_dtype, unit_roundoff
 from verification.checks.result import CheckFailure, CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
+from verification.targets.replicas import refnet_leaves, run_copies, twin_leaf
 
 __all__ = [
     "check_backward", "assert_backward_matches", "finite_differences",
@@ -668,7 +668,7 @@ def _replica_losses(module, point, targets, multiples, chunk_elements):
     with replicas: perturbation p of a chunk is replica p + 1, replica 0 is unperturbed.
     Layers other than the perturbed one see their parameters expanded (a view, no copy).
     """
-    leaves = _refnet_leaves(module.module)
+    leaves = refnet_leaves(module.module)
     if leaves is None or point.x.ndim != 2:
         return None, "replica twin not used: it serves refnet's own classes only"
     linears = [leaf for leaf in leaves if isinstance(leaf, refnet.Linear)]
@@ -703,7 +703,7 @@ def _target_losses(leaves, point, target, steps, chunk_elements):
     """
     position = next(index for index, leaf in enumerate(leaves) if isinstance(leaf, refnet.Linear)
                     and (target.tensor is leaf.weight or target.tensor is leaf.bias))
-    entering = _run_copies(leaves[:position], point.x)
+    entering = run_copies(leaves[:position], point.x)
     suffix = leaves[position:]
     plan = _Plan.build([target], steps)
     per_replica = target.tensor.numel() + entering.numel() + entering.shape[0] * sum(
@@ -712,39 +712,11 @@ def _target_losses(leaves, point, target, steps, chunk_elements):
     for chunk in plan.chunks(max(1, chunk_elements // per_replica)):
         replicas = 1 + chunk.stop - chunk.start
         stack = _replica_stack(target, 0, plan, chunk, replicas)
-        twins = [_twin_leaf(leaf, replicas, target.tensor, stack) for leaf in suffix]
-        y = _run_copies(twins, entering.expand(replicas, *entering.shape))
+        twins = [twin_leaf(leaf, replicas, target.tensor, stack) for leaf in suffix]
+        y = run_copies(twins, entering.expand(replicas, *entering.shape))
         losses.append(((point.weights * y[0]).sum(),
                        (point.weights * (y[1:] - y[0])).sum(dim=(-2, -1))))
     return losses
-
-
-def _run_copies(leaves, x):
-    """Forward through shallow copies of ``leaves``, leaving the originals' caches alone."""
-    for leaf in leaves:
-        x = copy.copy(leaf).forward(x)
-    return x
-
-
-def _refnet_leaves(node):
-    """The leaf modules, in order, of a tree made only of refnet's own classes, else ``None``.
-
-    Recognised by class (``isinstance``), never by name: a foreign class called ``Linear``
-    whose ``forward`` reads other attributes would otherwise be perturbed through copies it
-    never reads. A refnet class whose methods are patched in memory (the mutation self-test)
-    is still refnet's, and the twin runs the patched methods.
-    """
-    if isinstance(node, refnet.Sequential):
-        found = [_refnet_leaves(child) for child in node.modules]
-        if any(part is None for part in found):
-            return None
-        return [leaf for part in found for leaf in part]
-    if isinstance(node, refnet.Linear) and node.replicas is None:
-        return [node]
-    if isinstance(node, (refnet.ReLU, refnet.Tanh, refnet.Sigmoid)) or (
-            isinstance(node, refnet.Dropout) and not node.training):
-        return [node]
-    return None
 
 
 def _parameters_are_linears(linears, targets):
@@ -765,18 +737,6 @@ def _replica_stack(target, j, plan, chunk, replicas):
         chosen = (target_of == j) & (multiple_of == multiple)
         directions.write(stack, 1 + chosen.nonzero().squeeze(1), multiple, direction_of[chosen])
     return stack.view(replicas, *target.tensor.shape)
-
-
-def _twin_leaf(leaf, replicas, perturbed, stack):
-    """A shallow copy of ``leaf``; a ``Linear`` holds ``replicas`` stacked parameters, the
-    ``perturbed`` tensor's from ``stack`` and its other one expanded (shared, not copied)."""
-    twin = copy.copy(leaf)
-    if isinstance(leaf, refnet.Linear):
-        twin.weight, twin.bias = (stack if tensor is perturbed
-                                  else tensor.expand(replicas, *tensor.shape)
-                                  for tensor in (leaf.weight, leaf.bias))
-        twin.replicas = replicas
-    return twin
 
 
 def _split_by_target(perturbed, base_loss, targets, steps, multiples):

@@ -464,13 +464,22 @@ def as_normalisation(reduction, kind="mse"):
 @dataclass(frozen=True)
 class _Evaluated:
     """A loss's forward at one input: its value (float64, one per replica; ``None`` when the
-    forward raised), S and T there (``LossKind.magnitude``), and the value's rtol."""
+    forward raised), S and T there (``LossKind.magnitude``), the value's rtol, and the protocol
+    pass (forward then backward) as the loss returned it, or the exception it raised (``None``
+    where the backward was not asked for)."""
 
     item: LossInput
     value: torch.Tensor | None
     sums: torch.Tensor
     magnitudes: torch.Tensor
     rtol: float
+    protocol_pass: _LossPass | Exception | None = None
+
+    def replayed_pass(self):
+        """The protocol pass at this input, raising what it raised."""
+        if isinstance(self.protocol_pass, Exception):
+            raise self.protocol_pass
+        return self.protocol_pass
 
     @property
     def finite(self):
@@ -495,19 +504,35 @@ def _rtol(prediction, computed):
                               _elements(prediction) + ELEMENTWISE_TERMS, 0.0).rtol
 
 
-def _evaluate(view, kind, item):
+def _evaluate(view, kind, item, *, backward=False):
     """The loss's forward at ``item`` (a raise leaves ``value`` None: its own result names it)
-    with S and T from float64 copies."""
+    with S and T from float64 copies; with ``backward``, its backward right after, kept as the
+    protocol pass the value and gradient checks judge (the forward is not run twice)."""
     wide_prediction, wide_target = _wide(item.prediction, item.target)
     terms = kind.terms(wide_prediction, wide_target)
     sums = _unnormalised(kind, wide_prediction, wide_target).reshape(-1)
     magnitudes = kind.magnitude(wide_prediction, wide_target, terms).reshape(-1)
     try:
         value = view.forward(item.prediction, item.target)
-    except ProtocolError:
-        return _Evaluated(item, None, sums, magnitudes, _rtol(item.prediction, None))
+    except ProtocolError as error:
+        return _Evaluated(item, None, sums, magnitudes, _rtol(item.prediction, None), error)
     return _Evaluated(item, value.detach().to(torch.float64).reshape(-1), sums, magnitudes,
-                      _rtol(item.prediction, value))
+                      _rtol(item.prediction, value),
+                      _backward_after(view, value) if backward else None)
+
+
+def _backward_after(view, value):
+    """The protocol pass whose forward gave ``value``: its backward now, or what it raised.
+    Tensors are copied: the checks judge them after later calls, which a loss may write into
+    the same buffers."""
+    try:
+        return _LossPass(_copied(value), _copied(view.backward()))
+    except Exception as error:  # judged where the pass is: _reference_checks' guard
+        return error
+
+
+def _copied(value):
+    return value.clone() if isinstance(value, torch.Tensor) else value
 
 
 @dataclass(frozen=True)
@@ -627,7 +652,7 @@ def check_loss(loss, prediction, target, *, kind="mse", options=None, reduction=
     evaluated, fits = [], []
 
     def measure():
-        evaluated.extend(_evaluate(view, kind, item) for item in inputs)
+        evaluated.extend(_evaluate(view, kind, item, backward=True) for item in inputs)
         fits.append(_fit(evaluated, kind, declared, view.per_sample))
         return [_normalisation_result(name, kind, fits[0], declared)]
 
@@ -656,7 +681,7 @@ def _input_checks(view, kind, evaluated, fit, name, seed):
 def _reference_checks(view, kind, evaluated, fit, name, group):
     """Value and gradient at one input against k·c·S and k·c·dS/dprediction."""
     item = evaluated.item
-    got = _protocol_pass(view, item.prediction, item.target)
+    got = evaluated.replayed_pass()
     factor = fit.scale * _candidates(kind, item.prediction.shape, view.per_sample)[fit.name]
     reference = (f"L = {fit.normalisation.describe()}" if fit.normalisation is not None else
                  f"no normalisation fits (see {KIND}/{name}/loss): compared with "

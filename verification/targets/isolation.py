@@ -7,9 +7,10 @@ starts ``verification.targets.worker``, the target's judge, in a new session (an
 group); the judge never imports the target, and starts the target's executor, the one process
 that runs the target's code (``worker.py``, ``executor.py``, ``remote.py``). The judge is
 forked by a zygote (``zygote.py``: a process that imported torch and the judge's modules once,
-``run_all``'s shared by all its targets); where the zygote cannot start or fork, it is started
-as a fresh interpreter (``python -m verification.targets.worker``), with the same arguments,
-environment, folder and pipes. The executor is always a fresh interpreter. The run has:
+``run_all``'s shared by all its targets); where the zygote cannot start or fork, and for a lone
+target, it is started as a fresh interpreter (``python -m verification.targets.worker``), with
+the same arguments, environment, folder and pipes, and starts its executor before it imports
+torch (``launch.py``). The executor is always a fresh interpreter. The run has:
 
 - resource limits, set by the executor before it imports the target (inherited by any process
   the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
@@ -41,6 +42,7 @@ and can.
 ``run_all`` runs several targets, at most ``jobs`` at a time; a ``stop`` event ends them all.
 """
 
+import contextlib
 import functools
 import json
 import math
@@ -60,7 +62,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from verification.checks.result import CheckResult
-from verification.targets.executor import BWRAP_OPTIONS
+from verification.targets.launch import BWRAP_OPTIONS
 from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 from verification.targets.zygote import Zygote
 
@@ -376,15 +378,11 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
         use_sandbox: run it inside bubblewrap where it works here (``sandbox``).
         dtype: the worker's ``--dtype`` (``"float64"`` or ``"float32"``); ``None``: the
             target's own dtypes.
-        zygote: the ``Zygote`` to fork the judge from (``run_all``'s, shared); ``None``: one
-            of its own, ended with the run (the judge then starts no faster than a fresh
-            interpreter, but it is the same path).
+        zygote: the ``Zygote`` to fork the judge from (``run_all``'s, shared); ``None``: the
+            judge is a fresh interpreter, which starts the executor before it imports torch,
+            so that the two import it side by side (``launch.py``): for a lone target, a
+            zygote's import of torch would come before the executor's instead.
     """
-    if zygote is None:
-        with judge_zygote() as zygote:
-            return run_isolated(spec, timeout=timeout, quick=quick, seed=seed,
-                                progress=progress, stop=stop, use_sandbox=use_sandbox,
-                                dtype=dtype, zygote=zygote)
     confinement = sandbox(timeout, use_sandbox)
     if stop is not None and stop.is_set():
         return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
@@ -628,8 +626,10 @@ def judge_zygote():
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
             use_sandbox=True, dtype=None):
     """``run_isolated`` for every spec, at most ``jobs`` at once, their judges forked by one
-    zygote started with the first and ended after the last; results in the given order."""
-    with judge_zygote() as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    zygote started with the first and ended after the last (a lone target's judge is a fresh
+    interpreter: ``run_isolated``'s ``zygote``); results in the given order."""
+    shared = judge_zygote() if len(specs) > 1 else contextlib.nullcontext()
+    with shared as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
                                progress=progress, stop=stop, use_sandbox=use_sandbox,
                                dtype=dtype, zygote=zygote)

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
+from verification.targets.replicas import replicated_outputs
+
 __all__ = ["ProtocolError", "Hooks", "ModuleView", "LossView", "GradientProbe", "param_pairs",
            "read_pairs", "call"]
 
@@ -268,7 +270,12 @@ class ModuleView:
     def forward_each(self, tensor, values, x):
         """``[len(values), *output]``: the output for ``x`` with ``tensor`` (one of the
         ``param()`` values) holding each row of ``values`` in turn; ``tensor`` holds its own
-        values again afterwards, whatever happens."""
+        values again afterwards, whatever happens. For a tree of refnet's classes fed as
+        given (no hooks), one replicated forward (``replicas.replicated_outputs``)."""
+        if not (self.per_sample or self.hooks.column_vectors or self.hooks.output is not None):
+            replicated = replicated_outputs(self.module, tensor, values, x, self.forward)
+            if replicated is not None:
+                return replicated
         saved = tensor.detach().clone()
         try:
             outputs = []

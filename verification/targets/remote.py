@@ -1,12 +1,13 @@
 """The judge's side of a target run in another process: a ``Target`` whose code never runs here.
 
-``connect(spec, …)`` starts the executor (``executor.py``: the one process that imports the
-target) and returns a ``RemoteTarget``. It is a ``Target`` (``adapter.py``) rebuilt and checked
-here from the facts the executor reports, and the cases of ``verification.suite.conformance``
-run on it unchanged: every reference (torch twins, finite differences, ``torch.optim``), every
-tolerance and every status is computed in this process, from tensors the executor returns for
-inputs this process chose. The executor is asked only to build, call and read the target's
-objects, through the same protocol views the in-process path uses (``protocol.py``).
+``connect(started, spec)`` takes the executor ``launch.start`` started (``executor.py``: the
+one process that imports the target) and returns a ``RemoteTarget``. It is a ``Target``
+(``adapter.py``) rebuilt and checked here from the facts the executor reports, and the cases of
+``verification.suite.conformance`` run on it unchanged: every reference (torch twins, finite
+differences, ``torch.optim``), every tolerance and every status is computed in this process,
+from tensors the executor returns for inputs this process chose. The executor is asked only to
+build, call and read the target's objects, through the same protocol views the in-process path
+uses (``protocol.py``).
 
 - ``RemoteModuleView`` and ``RemoteLossView`` stand for the executor's ``ModuleView`` and
   ``LossView``: each method is one request.
@@ -30,14 +31,13 @@ inside a call is a ``ProtocolError``, as in one process.
 
 import inspect
 import itertools
-import os
 import subprocess
 
 import torch
 
 from verification.targets import wire
 from verification.targets.adapter import COMPONENTS, HOOKS, Facts, Target, TargetError
-from verification.targets.executor import command, exit_status
+from verification.targets.launch import exit_status
 from verification.targets.protocol import Hooks, LossView, ModuleView, ProtocolError
 from verification.targets.spec import Component, layer_to_data
 
@@ -471,27 +471,15 @@ class RemoteTarget(Target):
         return self.channel.close()
 
 
-def connect(spec, *, memory, file_size, cpu_seconds, bwrap=None):
-    """Start the executor of ``spec`` under these limits (``executor.py``), inside bubblewrap
-    at ``bwrap`` when given, and return the ``RemoteTarget``, checked here as
-    ``Target.from_adapter`` checks any adapter.
+def connect(started, spec):
+    """The ``RemoteTarget`` of ``spec`` from its executor, ``started`` (``launch.start``),
+    checked here as ``Target.from_adapter`` checks any adapter.
 
     Raises:
         TargetError: the target cannot be loaded (the executor's message), or the executor
             ended or broke the protocol before it said it had.
     """
-    request_read, request_write = os.pipe()
-    reply_read, reply_write = os.pipe()
-    try:
-        process = subprocess.Popen(
-            command(spec, requests=request_read, replies=reply_write, memory=memory,
-                    file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap),
-            stdin=subprocess.DEVNULL, pass_fds=(request_read, reply_write))
-    finally:
-        os.close(request_read)
-        os.close(reply_write)
-    channel = Channel(process, os.fdopen(request_write, "wb"), os.fdopen(reply_read, "rb"),
-                      bwrap)
+    channel = Channel(started.process, started.requests, started.replies, started.bwrap)
     try:
         facts = channel.hello()
         if not isinstance(facts, dict):

@@ -1,6 +1,7 @@
 """The judge of one target: ``python -m verification.targets.worker SPEC --record-fd N``.
 
-It never imports the target. It starts the target's executor (``remote.connect``: the executor
+It never imports the target. It starts the target's executor first (``launch.start``, before
+it imports torch and the checks, ``judge.py``: the executor
 sets the limits ``--memory``, ``--file-size`` and ``--cpu-seconds`` on itself before it imports
 the target) and runs every case (``verification.suite.conformance``) on the ``RemoteTarget``,
 one at a time: the references, tolerances and statuses are computed here, from what the
@@ -33,32 +34,29 @@ import ctypes
 import faulthandler
 import json
 import os
-import signal
 import sys
 
-import torch
+from verification.targets import launch
+from verification.targets.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 
-from verification.suite.conformance import dtype_name, planned_cases, run_cases
-from verification.targets.adapter import CHECK_DTYPES, TargetError
-from verification.targets.executor import IMPORT_FAILED, MEMORY_EXHAUSTED
-from verification.targets.remote import ExecutorGone, connect
+__all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "CHECK_DTYPE_NAMES"]
 
-__all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN"]
-
-EXECUTOR_BROKEN = 5
-"""Exit status of a judge whose executor exited or broke the protocol in a case."""
+CHECK_DTYPE_NAMES = ("float64", "float32")
+"""``--dtype``'s choices: the names of ``adapter.CHECK_DTYPES`` (``tests/test_isolation.py``
+holds them equal), written out so this module imports no torch."""
 
 _PR_SET_DUMPABLE = 4
 
 
 def main(argv=None):
-    """Judge one target; return the exit status."""
+    """Judge one target; return the exit status. The executor starts before torch and the
+    checks are imported here (``launch.py``)."""
     parser = argparse.ArgumentParser(prog="python -m verification.targets.worker")
     parser.add_argument("spec")
     parser.add_argument("--record-fd", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--dtype", choices=[dtype_name(d) for d in CHECK_DTYPES],
+    parser.add_argument("--dtype", choices=CHECK_DTYPE_NAMES,
                         help="check in this dtype alone (default: the target's own dtypes)")
     parser.add_argument("--memory", type=int, required=True, help="the executor's RLIMIT_AS")
     parser.add_argument("--file-size", type=int, required=True,
@@ -70,9 +68,11 @@ def main(argv=None):
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _not_dumpable()
     os.set_inheritable(args.record_fd, False)
-    torch.set_num_threads(1)  # small tensors: one thread is faster, and judges run side by side
     with os.fdopen(args.record_fd, "wb") as record:
-        return _run(args, lambda message: _send(record, message))
+        started = launch.start(args.spec, memory=args.memory, file_size=args.file_size,
+                               cpu_seconds=args.cpu_seconds, bwrap=args.bwrap)
+        from verification.targets.judge import judge  # torch and the checks: see ``launch``
+        return judge(args, started, lambda message: _send(record, message))
 
 
 def _not_dumpable():
@@ -83,48 +83,6 @@ def _not_dumpable():
         libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-
-
-def _run(args, send):
-    try:
-        target = connect(args.spec, memory=args.memory, file_size=args.file_size,
-                         cpu_seconds=args.cpu_seconds, bwrap=args.bwrap)
-    except TargetError as error:
-        send({"error": str(error)})
-        return IMPORT_FAILED
-    case = None
-    try:
-        cases, skipped = planned_cases(target, args.seed, args.quick, dtypes=(
-            None if args.dtype is None else (getattr(torch, args.dtype),)))
-        send({"plan": {"target": target.description(), "cases": len(cases),
-                       "built": [case.name for case in cases],
-                       "skipped": [case.as_dict() for case in skipped]}})
-        for case in cases:
-            send({"start": case.name})
-            target.reset()
-            results = run_cases([case])
-            send({"done": case.name, "checks": [result.as_dict() for result in results]})
-    except ExecutorGone as gone:
-        return _gone(gone, target, case, send)
-    send({"finished": True})
-    target.close()
-    return 0
-
-
-def _gone(gone, target, case, send):
-    """Report an executor that cannot go on, in ``case`` (``None``: while planning), and
-    return the exit status (or end by the executor's signal)."""
-    where = "while the cases were planned" if case is None else f"in case {case.name!r}"
-    if gone.memory:
-        send({"memory": case.name if case is not None else "planning"})
-        return MEMORY_EXHAUSTED
-    code = target.close()
-    if code is not None and code < 0:
-        sys.stderr.flush()
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-    send({"broken": f"{gone.message} {where}"})
-    return EXECUTOR_BROKEN
 
 
 def _send(record, message):

@@ -3,7 +3,8 @@ whole scoreboard, not one per target.
 
 ``python -m verification.targets.zygote CONTROL_FD`` (the zygote) imports torch and everything
 a judge needs (``worker``, and through it ``verification.suite.conformance``, ``remote``,
-``executor``), sets torch to one thread, and then only forks. It never runs a torch operation
+``executor``; and ``torch._dynamo``, which ``torch.optim`` imports when a judge builds its first
+reference optimiser), sets torch to one thread, and then only forks. It never runs a torch operation
 and says it is ready only while it has a single thread, so a fork copies no thread and no lock
 held by one. It never imports target code: the judge does not either (``worker.py``); the
 target's executor is started by each judge as a fresh interpreter, as before.
@@ -44,8 +45,9 @@ import time
 import traceback
 
 import torch
+import torch._dynamo  # noqa: F401  (each torch.optim optimiser built imports it: ~1 s)
 
-from verification.targets import worker
+from verification.targets import judge, worker  # noqa: F401  (judge: preloaded)
 
 __all__ = ["Zygote", "ForkedJudge", "START_TIMEOUT", "main"]
 
