@@ -48,7 +48,7 @@ import torch
 from verification.targets import spec as layers
 from verification.targets import wire
 from verification.targets.adapter import COMPONENTS, HOOKS, TargetError, load_target
-from verification.targets.launch import IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.targets.launch import IMPORT_FAILED, MEMORY_EXHAUSTED, leave
 from verification.targets.protocol import ModuleView, ProtocolError
 
 __all__ = ["main", "MODULE_METHODS", "LOSS_METHODS", "MODULE_ATTRIBUTES"]
@@ -311,17 +311,5 @@ def _message(error):
     return text[:4000]
 
 
-def _leave(code):
-    """Exit with ``code`` at once, after flushing stdout and stderr: every reply is sent, and
-    the interpreter's teardown (torch's and the target's modules, their ``atexit`` hooks) took
-    about 0.5 s of every target's run while its judge waited for the exit status."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):  # the target may have closed or replaced it
-            pass
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    _leave(main())
+    leave(main())

@@ -91,4 +91,4 @@ def _send(record, message):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    launch.leave(main())

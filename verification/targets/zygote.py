@@ -2,12 +2,13 @@
 whole scoreboard, not one per target.
 
 ``python -m verification.targets.zygote CONTROL_FD`` (the zygote) imports torch and everything
-a judge needs (``worker``, and through it ``verification.suite.conformance``, ``remote``,
-``executor``; and ``torch._dynamo``, which ``torch.optim`` imports when a judge builds its first
-reference optimiser), sets torch to one thread, and then only forks. It never runs a torch operation
-and says it is ready only while it has a single thread, so a fork copies no thread and no lock
-held by one. It never imports target code: the judge does not either (``worker.py``); the
-target's executor is started by each judge as a fresh interpreter, as before.
+a judge needs (``_PRELOADED``: ``judge``, and through it ``verification.suite.conformance`` and
+``remote``; and ``torch._dynamo``, which ``torch.optim`` imports when a judge builds its first
+reference optimiser), sets torch to one thread, and then only forks. It never runs a torch
+operation and says it is ready only while it has a single thread, so a fork copies no thread
+and no lock held by one. It never imports target code: the judge does not either
+(``worker.py``); the target's executor is started by each judge as a fresh interpreter, as
+before.
 
 The parent (``isolation.py``) talks to it through ``Zygote``:
 
@@ -32,6 +33,7 @@ its own, so a Ctrl-C at the terminal reaches the parent only, which stops the ju
 """
 
 import ctypes
+import importlib
 import json
 import os
 import select
@@ -45,9 +47,8 @@ import time
 import traceback
 
 import torch
-import torch._dynamo  # noqa: F401  (each torch.optim optimiser built imports it: ~1 s)
 
-from verification.targets import judge, worker  # noqa: F401  (judge: preloaded)
+from verification.targets import worker
 
 __all__ = ["Zygote", "ForkedJudge", "START_TIMEOUT", "main"]
 
@@ -63,6 +64,12 @@ _MESSAGE_LIMIT = 2**20
 """Bytes a request may take (its environment is most of it)."""
 
 _PR_SET_PDEATHSIG = 1
+
+_PRELOADED = ("verification.targets.judge", "torch._dynamo")
+"""What every judge imports, imported by the zygote once before it forks (in ``main``: the
+parent imports this module too, for ``Zygote``, and needs neither): the checks, and
+``torch._dynamo``, which ``torch.optim`` imports when a judge builds its first reference
+optimiser (about 1 s)."""
 
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1"}
 """Added to the zygote's own environment: numpy's OpenBLAS (imported with torch) otherwise
@@ -242,6 +249,8 @@ def main(argv=None):
     """The zygote's loop (module docstring); returns when the control socket closes."""
     argv = sys.argv[1:] if argv is None else argv
     control = socket.socket(fileno=int(argv[0]))
+    for name in _PRELOADED:
+        importlib.import_module(name)
     torch.set_num_threads(1)
     worker._not_dumpable()
     wake_read, wake_write = os.pipe()
