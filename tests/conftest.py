@@ -41,16 +41,15 @@ def _import_what_torch_optim_imports_on_first_use():
 JUDGED_FIXTURES = {"judged", "in_process"}
 
 
-def pytest_collection_modifyitems(items):
+def pytest_itemcollected(item):
     """Which tests share a pytest-xdist worker (pyproject's addopts: ``-n``, ``--dist
-    loadgroup``): a file's tests share one, so that its module fixtures are computed once, and
-    every file reading ``JUDGED_FIXTURES`` shares one, so that they are computed once a
-    session. The groups are the files, run side by side."""
-    judged_files = {item.path for item in items if JUDGED_FIXTURES & set(item.fixturenames)}
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = "judged" if item.path in judged_files else item.path.name
-            item.add_marker(pytest.mark.xdist_group(group))
+    loadgroup``): every test reading ``JUDGED_FIXTURES`` shares one, so that they are computed
+    once a session, and the other tests of a file share one, so that its module fixtures are
+    computed once. The groups run side by side. (Marked as each test is collected: pytest-xdist
+    reads the marks in its ``pytest_collection_modifyitems``.)"""
+    if item.get_closest_marker("xdist_group") is None:
+        group = "judged" if JUDGED_FIXTURES & set(item.fixturenames) else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 settings.register_profile("ci", max_examples=25, deadline=None,

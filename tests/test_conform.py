@@ -18,6 +18,7 @@ from refnet.cli import main
 from verification.conform import ConformOptions, _target_results, run_conform
 from verification.report.components import failure_lines
 from verification.report.results import validate
+from verification.suite.conformance import check_target
 from verification.targets.isolation import TargetRun
 
 CORRECT = ("refnet", *(f"{name}_adapter.py" for name in FIXTURE_NAMES))
@@ -280,12 +281,12 @@ def plugin_run(tmp_path_factory):
     return completed, outcomes
 
 
-def test_pytest_conform_fails_exactly_the_failing_checks(plugin_run, in_process):
+def test_pytest_conform_fails_exactly_the_failing_checks(plugin_run):
     completed, outcomes = plugin_run
     spec = PLUGIN_TARGETS["handout:WrongTanhDerivative"]
     failed = {check_id for check_id, outcome in outcomes["handout:WrongTanhDerivative"].items()
               if outcome == "failed"}
-    expected = {r.id for r in in_process(spec) if not r.passed and r.dtype == "float64"}
+    expected = {r.id for r in check_target(spec, dtypes=(torch.float64,)) if not r.passed}
     assert failed == expected, (sorted(failed ^ expected), completed.stdout[-2000:])
     assert "reproduce: python -c" in completed.stdout
     assert completed.returncode == 1
