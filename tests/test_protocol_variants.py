@@ -333,6 +333,23 @@ def test_factories_get_the_input_width_and_a_unique_name_when_they_ask():
     assert len({name for _, name in seen}) == len(seen), "names are unique"
 
 
+def test_dropout_gets_the_input_width_when_it_asks():
+    """As any factory may (the README's adapter contract): issue 26, point 2."""
+    seen = []
+    base = type(load_target(str(FRAMEWORKS / "float32_adapter.py")).adapter)
+
+    class Asking(base):
+        def dropout(self, p, generator, features):
+            seen.append(features)
+            return base.dropout(self, p, generator)
+
+    target = Target.from_adapter(Asking, name="asking")
+    results = run_cases([case for case in planned_cases(target)[0] if case.name == "dropout"])
+    assert seen and set(seen) == {5}, seen
+    assert results and all(result.passed for result in results), [
+        r.detail for r in results if not r.passed]
+
+
 class _ClampsInputInBackward:
     """y = x; its backward clamps the input it kept, in place (a write during backward)."""
 

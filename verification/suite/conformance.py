@@ -421,9 +421,9 @@ def _loss_case(build, component):
 
 def _dropout_case(build):
     def run():
-        dropout = build.module(spec.dropout(0.3), "Dropout(p=0.3)")
-        return check_dropout(dropout, build.input((6, 5)), p=0.3, seed=build.seed,
-                             samples=20_000)
+        x = build.input((6, 5))
+        dropout = build.module(spec.dropout(0.3, features=x.shape[1]), "Dropout(p=0.3)")
+        return check_dropout(dropout, x, p=0.3, seed=build.seed, samples=20_000)
 
     return Case("dropout", ("dropout",), ("statistical", "property"), run)
 

@@ -168,8 +168,10 @@ def activation(kind, features=0, function=None):
     return Layer(kind, features, function=function)
 
 
-def dropout(p):
-    return Layer("dropout", p=p)
+def dropout(p, features=0):
+    """Dropout with drop probability ``p`` on inputs ``features`` wide (passed to a factory
+    that asks for ``features``, as to an activation's)."""
+    return Layer("dropout", features, p=p)
 
 
 def sequential(*children):
