@@ -299,6 +299,12 @@ def _is_tensor(value):
     return isinstance(value, torch.Tensor)
 
 
+def _is_gradient(value):
+    """dL/dx as a backward may return it: a tensor, or ``None`` (a container declared not to
+    return it; the view's own check decides)."""
+    return value is None or _is_tensor(value)
+
+
 class RemoteModuleView(ModuleView):
     """The executor's ``ModuleView`` of a module: the same methods, each one request."""
 
@@ -317,18 +323,18 @@ class RemoteModuleView(ModuleView):
         return _expect(self._call("forward", x), "the output", _is_tensor)
 
     def backward(self, grad_output):
-        return _expect(self._call("backward", grad_output), "dL/dx",
-                       lambda value: value is None or _is_tensor(value))
+        return _expect(self._call("backward", grad_output), "dL/dx", _is_gradient)
 
     def forward_each(self, tensor, values, x):
         return _expect(self._call("forward_each", tensor, values, x), "the outputs",
                        _is_tensor)
 
     def call_forward(self, x):
-        return self._call("call_forward", x, share=True)
+        return _expect(self._call("call_forward", x, share=True), "the output", _is_tensor)
 
     def call_backward(self, gradient):
-        return self._call("call_backward", gradient, share=True)
+        return _expect(self._call("call_backward", gradient, share=True), "dL/dx",
+                       _is_gradient)
 
     def param(self):
         pairs = self._call("param")
