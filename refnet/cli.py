@@ -133,6 +133,9 @@ def _build_parser():
     conform.add_argument("--dtype", choices=CONFORM_DTYPES, default=None,
                          help="check in this dtype alone (default: float64 and float32, or the "
                               "one a target declares)")
+    conform.add_argument("--course", default=None, metavar="NAME|FILE.toml",
+                         help="judge every target under a course's rules: a built-in profile "
+                              "(ee559) or a TOML file (README, 'Grading a class')")
     conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                          help="run the workers without bubblewrap (for debugging)")
     conform.set_defaults(handler=_run_conform)
@@ -216,7 +219,7 @@ def _run_conform(args):
 
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
-                             sandbox=args.sandbox, dtype=args.dtype,
+                             sandbox=args.sandbox, dtype=args.dtype, course=args.course,
                              command=shlex.join(["refnet", *args.argv]))
     try:
         return run_conform(options)

@@ -29,6 +29,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refnet._io import write_atomically
+from verification.course.profile import CourseError, load_course
+from verification.course.rules import (
+    REQUIRED,
+    RULES_COMPONENT,
+    missing_components,
+    rule_entries,
+)
 from verification.interruption import Interruption
 from verification.report.components import component_rank, component_summary, failure_lines
 from verification.report.html import conformance_matrix, render_html
@@ -77,6 +84,9 @@ class ConformOptions:
             (``--dtype``; a target declaring the other gets one failed check saying so);
             ``None``: each target in its own dtypes (float64 and float32 unless it declares
             one).
+        course: a course profile (``--course``: a built-in name such as ``ee559``, or a TOML
+            file; ``verification/course/profile.py``) every target is judged under, or
+            ``None``.
     """
 
     targets: tuple
@@ -90,6 +100,18 @@ class ConformOptions:
     show_progress: bool = True
     sandbox: bool = True
     dtype: str | None = None
+    course: str | None = None
+
+
+def _course(options):
+    """The ``Course`` of ``options.course`` (``None`` without one); a bad profile is a
+    ``ConformError`` before any target runs."""
+    if options.course is None:
+        return None
+    try:
+        return load_course(options.course)
+    except CourseError as failure:
+        raise ConformError(str(failure)) from None
 
 
 def _prepare(options):
@@ -142,12 +164,14 @@ def _name_parts(spec):
     return [*(part for part in folders if part != path.anchor), target_name(spec)]
 
 
-def _target_results(run, options, name, interrupted=False):
+def _target_results(run, options, name, interrupted=False, course=None):
     """One target's ``results.json``: the verify schema plus ``target`` (named ``name``),
     ``components``, ``conventions``, ``cases``, ``run`` (with the ends of the worker's stdout
     and stderr, and the ``dtypes`` its checks ran in), ``interrupted`` (whether a signal
     stopped the run of ``refnet conform``), ``detection_power`` (of the first dtype's checks:
-    float64's where both ran, as before there were two) and ``detection_power_by_dtype``."""
+    float64's where both ran, as before there were two), ``detection_power_by_dtype``, and the
+    ``course`` it was judged under (``None`` without one) with its ``rules`` (``{"rule",
+    "id", "status", "evidence"}``) and ``missing_components``."""
     checks = run.checks()
     dtypes = dtypes_run(checks)
     cases = run.cases()
@@ -174,7 +198,20 @@ def _target_results(run, options, name, interrupted=False):
         "seed": options.seed,
         "quick": options.quick,
         "regressions": [],
+        "course": _course_record(course),
+        "rules": rule_entries(checks),
+        "missing_components": missing_components(checks),
     }
+
+
+def _course_record(course):
+    """The course in ``results.json``: its name, summary line and demands."""
+    if course is None:
+        return None
+    return {"name": course.name, "summary": course.summary(),
+            "description": course.description, "required": list(course.required),
+            "forbidden": list(course.forbidden), "allowed": list(course.allowed),
+            "grad_mode": course.grad_mode}
 
 
 def _reproducer(spec, check, options):
@@ -205,6 +242,8 @@ def _target_context(results, options, back_link):
         "skipped": results["cases"]["skipped"], "built": len(results["cases"]["built"]),
         "detection_power": results["detection_power_by_dtype"],
         "interrupted": results["interrupted"],
+        "course": results["course"], "rules": results["rules"],
+        "required": [c for c in checks if c["kind"] == REQUIRED],
     }
 
 
@@ -254,11 +293,14 @@ def _scoreboard(results_list, folders, options, baseline):
         for name, entry in results["components"].items():
             failing[name] = failing.get(name, 0) + (entry["status"] == "fail")
     components = sorted((name for name in failing if name != "target"),
-                        key=lambda name: (-failing[name], component_rank(name)))
+                        key=lambda name: (name != RULES_COMPONENT, -failing[name],
+                                          component_rank(name)))
     targets = [{"name": r["target"]["name"], "spec": r["target"]["spec"], "folder": folder,
                 "status": r["status"], "run": r["run"], "checks": len(r["checks"]),
                 "failed": sum(c["status"] == "fail" for c in r["checks"]),
-                "skipped": len(r["cases"]["skipped"]), "components": r["components"]}
+                "skipped": len(r["cases"]["skipped"]), "components": r["components"],
+                "rules_broken": [rule["id"] for rule in r["rules"] if rule["status"] == "fail"],
+                "missing_components": r["missing_components"]}
                for r, folder in zip(results_list, folders, strict=True)]
     results = with_regressions({
         "schema_version": SCHEMA_VERSION,
@@ -270,6 +312,7 @@ def _scoreboard(results_list, folders, options, baseline):
         "quick": options.quick, "regressions": [],
         "interrupted": any(r["interrupted"] for r in results_list),
         "run": {"dtypes": dtypes_run(checks)},
+        "course": results_list[0]["course"],
     }, baseline)
     rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
              "cells": [t["components"].get(name) for name in components],
@@ -280,7 +323,8 @@ def _scoreboard(results_list, folders, options, baseline):
                "passing": sum(t["status"] == "pass" for t in targets),
                "environment": results["environment"], "regressions": results["regressions"],
                "baseline_path": str(options.baseline) if options.baseline else "",
-               "interrupted": results["interrupted"], "dtypes": results["run"]["dtypes"]}
+               "interrupted": results["interrupted"], "dtypes": results["run"]["dtypes"],
+               "course": results["course"]}
     return results, context
 
 
@@ -324,6 +368,7 @@ def run_conform(options, stream=None):
     Raises:
         ConformError: bad arguments, an unusable output folder or a bad baseline.
     """
+    course = _course(options)
     baseline = _prepare(options)
     out = Path(options.out)
     names = distinguishing_names(list(options.targets))
@@ -334,18 +379,20 @@ def run_conform(options, stream=None):
             runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                            quick=options.quick, seed=options.seed, progress=progress.case,
                            stop=interruption.stop, use_sandbox=options.sandbox,
-                           dtype=options.dtype)
+                           dtype=options.dtype, course=course)
         progress.done(len(runs))
     finally:
         progress.close()
     interrupted = interruption.signal is not None
-    results_list = [_target_results(run, options, name, interrupted)
+    results_list = [_target_results(run, options, name, interrupted, course)
                     for run, name in zip(runs, names, strict=True)]
     stream = stream or sys.stdout
     confinement = runs[0].sandbox
     if confinement["tool"] is None:
         print(f"refnet conform: no sandbox ({confinement['reason']}): each target ran as a "
               f"process of your user, with its limits and private folder only", file=stream)
+    if course is not None:
+        print(f"refnet conform: course {course.summary()}", file=stream)
     if interrupted:
         print(f"refnet conform: interrupted by {interruption.name}; the "
               f"reports hold what had finished", file=stream)
@@ -373,8 +420,23 @@ def _print_target(results, html_path, stream):
     lines = [f"{target['name']}: {results['status'].upper()} — {len(checks) - len(failed)} of "
              f"{len(checks)} checks pass ({results['run']['status']}, {dtypes}, "
              f"{results['run']['seconds']:.1f} s)"]
-    lines += [f"  {line}" for line in failure_lines(results["components"])]
+    lines += [f"  {line}" for line in _rule_lines(results["rules"])]
+    lines += [f"  {line}" for line in failure_lines(
+        {name: entry for name, entry in results["components"].items()
+         if name != RULES_COMPONENT})]
     lines += [f"  REGRESSION {r['kind']} {r['id']}" for r in results["regressions"]]
     if html_path is not None:
         lines.append(f"  report: {html_path}")
     print("\n".join(lines), file=stream)
+
+
+def _rule_lines(rules):
+    """The terminal's lines for a course's rules: each broken one with its first evidence,
+    else one line saying they all hold."""
+    broken = [rule for rule in rules if rule["status"] == "fail"]
+    if not rules:
+        return []
+    if not broken:
+        return [f"rules: all {len(rules)} hold"]
+    return [f"RULE BROKEN {rule['id']}: {rule['rule']}"
+            + (f" ({rule['evidence'][0]})" if rule["evidence"] else "") for rule in broken]

@@ -32,6 +32,8 @@ def pytest_addoption(parser):
     group.addoption("--conform-dtype", choices=CONFORM_DTYPES, default=None,
                     help="check in this dtype alone (default: float64 and float32, or the one "
                          "a target declares)")
+    group.addoption("--conform-course", default=None, metavar="NAME|FILE.toml",
+                    help="judge every target under a course's rules (refnet conform --course)")
 
 
 class ConformFailure(AssertionError):
@@ -85,12 +87,19 @@ def pytest_collection_modifyitems(session, config, items):
         return
     # only now: see verification/__init__
     from verification.conform import distinguishing_names
+    from verification.course.profile import CourseError, load_course
     from verification.targets.isolation import run_all
 
+    try:
+        course = (load_course(config.getoption("conform_course"))
+                  if config.getoption("conform_course") else None)
+    except CourseError as failure:
+        raise pytest.UsageError(f"--conform-course: {failure}") from None
     # side by side, one per CPU as `refnet conform`, their judges forked by one zygote
     runs = run_all(list(specs), jobs=os.cpu_count() or 1,
                    timeout=config.getoption("conform_timeout"),
-                   quick=config.getoption("conform_quick"), dtype=config.getoption("conform_dtype"))
+                   quick=config.getoption("conform_quick"), dtype=config.getoption("conform_dtype"),
+                   course=course)
     for spec, name, run in zip(specs, distinguishing_names(specs), runs, strict=True):
         for record in _records(run):
             items.append(ConformItem.from_parent(

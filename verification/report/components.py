@@ -6,6 +6,7 @@ component whose every case was skipped (the target lacks it) is listed too, as `
 neither a pass nor a fail.
 """
 
+from verification.course.rules import REQUIRED, RULE
 from verification.suite.conformance import COMPONENT_ORDER
 
 __all__ = ["component_summary", "component_rank", "failure_lines", "raised_text", "RAISED_WIDTH"]
@@ -79,6 +80,8 @@ def raised_text(detail, width=RAISED_WIDTH):
 
 
 def _failure_line(name, entry):
+    if entry["worst_kind"] in (RULE, REQUIRED):  # a rule's sentence says it all
+        return f"FAILED {name}: {entry['worst_detail'].partition(chr(10))[0]}"
     head = (f"FAILED {name}: {', '.join(entry['failed_kinds'])} fail ({entry['failed']} of "
             f"{entry['checks']} checks)")
     raised = raised_text(entry.get("worst_detail", ""))
