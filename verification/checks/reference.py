@@ -65,6 +65,8 @@ fixture, the README's table, asserted by tests/test_detection_power.py with an e
 size planted): float64 7e-10, float32 0.34 (the report network's dL/dx).
 """
 
+import ast
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -73,7 +75,7 @@ from torch import nn
 from torch.nn import functional
 
 from verification.checks.compare import EXACT, compare, computed_dtype, unit_roundoff
-from verification.checks.diagnosis import prediction_sizes
+from verification.checks.diagnosis import diagnose_shape, prediction_sizes
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -445,7 +447,24 @@ def raised_result(check_id, module, kind, error):
     inf = float("inf")
     text = str(error) if isinstance(error, ProtocolError) else f"{type(error).__name__}: {error}"
     detail = f"{kind} check FAILED for {module}: it raised {text}"
-    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)
+    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail,
+                       diagnosis=_raised_diagnosis(text))
+
+
+_PAIR_SHAPES = re.compile(r"value shape (\[[\d, ]*\]) but gradient shape (\[[\d, ]*\])")
+"""``protocol.parameter_pairs``'s message for a gradient shaped unlike its value."""
+
+
+def _raised_diagnosis(text):
+    """A raised check's diagnosis: "transposed" for a gradient whose shape is its value's
+    transposed (the protocol's own message, ``_PAIR_SHAPES``), else that nothing came back to
+    compare."""
+    shapes = _PAIR_SHAPES.search(text)
+    if shapes:
+        found = diagnose_shape(*(ast.literal_eval(shape) for shape in shapes.groups()))
+        if found.startswith("transposed"):
+            return found
+    return "no recognisable pattern (it raised: no tensor came back to compare)"
 
 
 def guarded(check_id, module, kind, run):
