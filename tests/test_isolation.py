@@ -229,7 +229,8 @@ def test_a_malformed_check_record_becomes_one_failed_row_naming_the_problem():
     good = {"id": "autograd/x", "module": "m", "kind": "autograd", "status": "pass",
             "max_abs_error": 0.0, "max_rel_error": 0.0, "tolerance": 1e-9, "error_ratio": 0.0,
             "detail": "", "excluded": 0, "convention": "", "component": "linear",
-            "case": "c", "scale": 1.0, "detectable": 1e-9, "dtype": "float64"}
+            "case": "c", "scale": 1.0, "detectable": 1e-9, "dtype": "float64",
+            "diagnosis": ""}
     record = _fed({"plan": {"target": {"name": 5, "components": "linear"}}}, {"start": "c"},
                   {"done": "c", "checks": [1, good, {**good, "status": "PASS"},
                                            {**good, "tolerance": "1e-9"}, {**good, "x": 1}]})

@@ -179,6 +179,62 @@ class LossMSE(Module):
         return 2 * self.difference / self.difference.numel()
 
 
+class LossMSEGradientWithoutMean(LossMSE):
+    """Planted bug: the forward is the mean, the gradient 2 (x − t) without its 1/N."""
+
+    def backward(self, *gradwrtoutput):
+        return 2 * self.difference
+
+
+class DoubledGradientLinear(Linear):
+    """Planted bug: dL/dw is accumulated twice."""
+
+    def backward(self, *gradwrtoutput):
+        self.dw.add_(gradwrtoutput[0].t() @ self.x)
+        return super().backward(*gradwrtoutput)
+
+
+class TransposedGradientLinear(Linear):
+    """Planted bug: dL/dw accumulates into a [in, out] tensor, xᵀ g, the transpose of g xᵀ."""
+
+    def __init__(self, in_features, out_features, generator=None):
+        super().__init__(in_features, out_features, generator)
+        self.dw = torch.zeros(in_features, out_features)
+
+    def backward(self, *gradwrtoutput):
+        gradient = gradwrtoutput[0]
+        self.dw.add_(self.x.t() @ gradient)
+        self.db.add_(gradient.sum(0))
+        return gradient @ self.w
+
+
+class FrozenWeightLinear(Linear):
+    """Planted bug: backward never accumulates dL/dw (its gradient stays zero)."""
+
+    def backward(self, *gradwrtoutput):
+        gradient = gradwrtoutput[0]
+        self.db.add_(gradient.sum(0))
+        return gradient @ self.w
+
+
+class KinkTwoReLU(ReLU):
+    """Planted bug: the derivative at x = 0 is 2 (outside [0, 1]); right elsewhere."""
+
+    def backward(self, *gradwrtoutput):
+        slope = (self.x > 0).to(gradwrtoutput[0].dtype) + 2 * (self.x == 0).to(
+            gradwrtoutput[0].dtype)
+        return gradwrtoutput[0] * slope
+
+
+class OverflowingTanh(Tanh):
+    """Planted bug: tanh as (e^2x − 1) / (e^2x + 1), inf / inf = NaN beyond x ≈ 355."""
+
+    def forward(self, *input):
+        exp = (2 * input[0]).exp()
+        self.y = (exp - 1) / (exp + 1)
+        return self.y
+
+
 class SGD:
     """Plain gradient descent: ``value ← value − lr · gradient``."""
 
@@ -193,3 +249,18 @@ class SGD:
     def zero_grad(self):
         for _, gradient in self.params:
             gradient.zero_()
+
+
+class AscendingSGD(SGD):
+    """Planted bug: ``value ← value + lr · gradient``, up the gradient."""
+
+    def step(self):
+        for value, gradient in self.params:
+            value.add_(self.lr * gradient)
+
+
+class IdleSGD(SGD):
+    """Planted bug: ``step()`` changes nothing."""
+
+    def step(self):
+        pass

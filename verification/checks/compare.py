@@ -10,12 +10,20 @@ and ``atol`` at most the smallest normal float64, ``EXACT``) reports an error ra
 equal and ``inf`` when not, never the meaningless quotient of an error by 1e-308. A ``got``
 that is NaN or infinite where ``expected`` is finite fails with "returned NaN at element …",
 the first such element, whatever the other elements' errors; equal infinities are a match.
+
+Every failing result carries a ``diagnosis`` (verification/checks/diagnosis.py): a constant
+factor (named where it is 2, the batch size, the number of elements, …), an opposite sign, a
+transpose, zero or no update at all, not finite at a named input, or "no recognisable
+pattern". The caller may name the sizes a factor may equal (``sizes``), the inputs of the
+elements (``inputs``), and, for an optimiser, the values before the step (``before``).
 """
 
 import math
+from dataclasses import replace
 
 import torch
 
+from verification.checks import diagnosis
 from verification.checks.result import CheckResult
 
 __all__ = ["compare", "error_ratios", "comparison_power", "EXACT", "unit_roundoff",
@@ -39,7 +47,8 @@ def computed_dtype(*tensors):
 
 
 def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context="",
-            excluded=None):
+            excluded=None, sizes=None, inputs=None, input_name="x", where="", before=None,
+            update=False):
     """Compare ``got`` with ``expected`` and describe the worst element.
 
     Args:
@@ -54,9 +63,19 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         what: what is compared, e.g. ``"dL/d weight"``, for the message.
         context: extra facts for the message (eps, seed, how to reproduce).
         excluded: optional boolean mask, same shape, of elements to leave out.
+        sizes: the ``diagnosis.Size``s a constant factor may equal, for the diagnosis;
+            ``diagnosis.default_sizes`` of ``expected``'s shape when ``None``.
+        inputs: the input of each element (an element-wise module's x), same shape, so that
+            a NaN is diagnosed with the input that gave it; ``None`` when none.
+        input_name: the name of ``inputs`` in the diagnosis (``"x"``, ``"prediction"``).
+        where: a description of the whole input for the diagnosis of a NaN (an extreme input).
+        before: the values before an optimiser's step, same shape (``expected`` and ``got``
+            are the values after it): the diagnosis judges the updates.
+        update: ``expected`` and ``got`` are themselves updates (a trajectory's Δ).
 
     Returns:
-        A ``CheckResult`` whose ``detail`` names the worst element.
+        A ``CheckResult`` whose ``detail`` names the worst element, with a ``diagnosis`` when
+        it fails.
     """
     expected = expected.detach().to(torch.float64)
     got = got.detach().to(torch.float64)
@@ -65,7 +84,10 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     keep = torch.ones_like(expected, dtype=torch.bool) if excluded is None else ~excluded
     not_finite = keep & ~torch.isfinite(got) & torch.isfinite(expected)
     if bool(not_finite.any()):
-        return _not_finite(check_id, module, kind, expected, got, not_finite, what, context)
+        found = diagnosis.not_finite(got, not_finite, inputs=_wide(inputs),
+                                     input_name=input_name, where=where)
+        return replace(_not_finite(check_id, module, kind, expected, got, not_finite, what,
+                                   context), diagnosis=found)
     abs_error = _abs_error(expected, got)
     allowed = atol + rtol * expected.abs()
     ratio = torch.where(keep, error_ratios(expected, got, atol, rtol), 0.0)
@@ -82,6 +104,9 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
     passed = worst_ratio <= 1.0
     tolerance = float(allowed.flatten()[worst])
     verdict = "passed" if passed else "FAILED"
+    found = "" if passed else diagnosis.diagnose(
+        expected, got, allowed, keep=keep, update=update, before=_wide(before),
+        sizes=diagnosis.default_sizes(expected.shape) if sizes is None else sizes)
     atol_here = float(atol.flatten()[worst]) if torch.is_tensor(atol) else atol
     rule = ("exact equality required" if _exact(atol, rtol) else
             f"tolerance {tolerance:.3g} (atol={atol_here:.3g} + rtol={rtol:.3g}·|expected|), "
@@ -98,9 +123,13 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
         id=check_id, module=module, kind=kind, passed=passed,
         max_abs_error=float(torch.where(keep, abs_error, torch.zeros_like(abs_error)).max()),
         max_rel_error=float(relative.max()), tolerance=tolerance, error_ratio=worst_ratio,
-        detail=detail, excluded=count_excluded,
+        detail=detail, excluded=count_excluded, diagnosis=found,
         **_power(expected, allowed, keep, _exact(atol, rtol)),
     )
+
+
+def _wide(tensor):
+    return None if tensor is None else tensor.detach().to(torch.float64)
 
 
 def _power(expected, allowed, keep, exact):
@@ -156,7 +185,8 @@ def _shape_mismatch(check_id, module, kind, expected, got, what):
     detail = (f"{kind} check FAILED for {module}, {what}: expected shape "
               f"{list(expected.shape)}, got {list(got.shape)}")
     inf = float("inf")
-    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)
+    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail,
+                       diagnosis=diagnosis.diagnose_shape(expected.shape, got.shape))
 
 
 def _not_finite(check_id, module, kind, expected, got, mask, what, context):

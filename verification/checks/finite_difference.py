@@ -127,6 +127,7 @@ import torch
 
 import refnet
 from verification.checks.compare import compare, computed_dtype, unit_roundoff
+from verification.checks.diagnosis import prediction_sizes
 from verification.checks.result import CheckFailure, CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -794,6 +795,7 @@ def _compare_target(label, target, gradient, losses, bounds, context):
         check_id=check_id, module=label, kind="finite_difference",
         expected=numeric.view(shape), got=directions.analytic(gradient).view(shape),
         atol=atol, rtol=rtol, what=what, context=context + note, excluded=near_kink,
+        sizes=prediction_sizes(shape, "features") if target.is_input else None,
     )
 
 

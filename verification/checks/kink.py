@@ -200,7 +200,37 @@ def _check(component, reference, at, shape, seed, declared_slope, dtype):
              f"{_text(expected)}; a single value between the one-sided slopes, or either "
              "one-sided slope, is valid)",
         context=f"seed={seed}; reproduce: verification.check_kink({label}, at={at:g})")
-    return result if not result.passed else replace(result, convention=chosen.convention)
+    if result.passed:
+        return replace(result, convention=chosen.convention)
+    return replace(result, diagnosis=_only_at_kink(view, reference, x, upstream, at, dtype,
+                                                   slopes, rtol) or result.diagnosis)
+
+
+_PROBE = 2.0 ** -10
+"""The module's own slopes are read at ``at ∓ _PROBE·max(1, |at|)`` for the diagnosis."""
+
+
+def _only_at_kink(view, reference, x, upstream, at, dtype, slopes, rtol):
+    """"right on both sides of the kink, wrong only at x = at: …" when the module's slopes at
+    ``at ∓ δ'`` (δ' = ``_PROBE``·max(1, |at|), both sides of the kink but near it) equal the
+    reference's there, within 2·rtol and the reference's own change over δ' at the kink
+    (``_sides``'s slack); else empty (the comparison's own diagnosis then stands)."""
+    offset = _PROBE * max(1.0, abs(at))
+    for side in (-offset, offset):
+        point = (x + side).to(dtype).to(torch.float64)
+        view.zero_grad()
+        view.forward(point.to(dtype))
+        own = view.backward(upstream.to(dtype)).to(torch.float64) / upstream
+        wanted = _slope(reference, point)
+        if not bool(((own - wanted).abs() <= 2 * rtol * wanted.abs() + 1e-12).all()):
+            return ""
+    left, right, _, _ = _sides(reference, x, at)
+    uniform, slope = _uniform(slopes, rtol)
+    found = (f"slope {slope:g}" if uniform else
+             f"slopes varying from {float(slopes.min()):g} to {float(slopes.max()):g}")
+    return (f"right on both sides of the kink (x = {at:g} ∓ {offset:.3g}), wrong only at the kink "
+            f"x = {at:g}: {found}, where the one-sided slopes are {_text(left)} and "
+            f"{_text(right)}")
 
 
 def _matches(slopes, wanted, slack, rtol):

@@ -98,6 +98,7 @@ import torch
 from torch.nn import functional
 
 from verification.checks.compare import compare, computed_dtype
+from verification.checks.diagnosis import prediction_sizes
 from verification.checks.finite_difference import check_backward
 from verification.checks.reference import (
     ELEMENTWISE_TERMS,
@@ -690,10 +691,13 @@ def _reference_checks(view, kind, evaluated, fit, name, group):
     value_tolerance = autograd_tolerance(computed_dtype(item.prediction, got.value),
                                          _elements(item.prediction) + ELEMENTWISE_TERMS,
                                          abs(factor) * float(evaluated.magnitudes.max()))
+    sizes = prediction_sizes(item.prediction.shape,
+                             "classes" if kind.inputs == "classes" else "outputs")
+    where = item.description if item.extreme else ""
     value = compare(check_id=f"{KIND}/{group}/loss", module=name, kind=KIND,
                     expected=factor * evaluated.sums.reshape(got.value.shape),
                     got=got.value, atol=value_tolerance.atol, rtol=value_tolerance.rtol,
-                    what="loss value", context=context)
+                    what="loss value", context=context, sizes=sizes, where=where)
     wide_prediction, wide_target = _wide(item.prediction, item.target)
     with torch.enable_grad():
         leaf = wide_prediction.clone().requires_grad_()
@@ -704,7 +708,9 @@ def _reference_checks(view, kind, evaluated, fit, name, group):
                        expected=leaf.grad, got=got.gradient, atol=max(rtol * scale, EXACT_ATOL),
                        rtol=rtol, what="dL/dprediction",
                        context=context + ("; rtol alone: the elements of an extreme input "
-                                          "span orders of magnitude" if item.extreme else ""))
+                                          "span orders of magnitude" if item.extreme else ""),
+                       sizes=sizes, inputs=item.prediction, input_name="prediction",
+                       where=where)
     return [value, gradient]
 
 

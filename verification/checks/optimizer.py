@@ -50,7 +50,7 @@ sign error by 2|Δθ|; a momentum applied as θ −= η·μ·b by (1 − μ)|Δ�
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -282,7 +282,7 @@ def _check(build, torch_class, options, lr, steps, shapes, dtype, seed, name, ho
     results = []
     for index in range(len(shapes)):
         previous = start[index].to(torch.float64)
-        largest, movement, worst = float(previous.abs().max()), 0.0, None
+        largest, movement, worst, first = float(previous.abs().max()), 0.0, None, None
         for step, (got_step, expected_step) in enumerate(zip(got.values, expected.values,
                                                              strict=True), start=1):
             value = expected_step[index]
@@ -293,8 +293,11 @@ def _check(build, torch_class, options, lr, steps, shapes, dtype, seed, name, ho
             result = compare(check_id=f"{KIND}/{name}/param[{index}]", module=name, kind=KIND,
                              expected=value, got=got_step[index],
                              atol=rtol * (largest + memory * movement),
-                             rtol=rtol, what=f"param[{index}] after step {step}", context=context)
+                             rtol=rtol, what=f"param[{index}] after step {step}", context=context,
+                             before=start[index] if step == 1 else None)
+            if first is None and not result.passed:
+                first = f"from step {step}: {result.diagnosis}"
             if worst is None or result.error_ratio > worst.error_ratio:
                 worst = result
-        results.append(worst)
+        results.append(worst if worst.passed else replace(worst, diagnosis=first))
     return results

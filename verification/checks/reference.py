@@ -65,6 +65,8 @@ fixture, the README's table, asserted by tests/test_detection_power.py with an e
 size planted): float64 7e-10, float32 0.34 (the report network's dL/dx).
 """
 
+import ast
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -73,6 +75,7 @@ from torch import nn
 from torch.nn import functional
 
 from verification.checks.compare import EXACT, compare, computed_dtype, unit_roundoff
+from verification.checks.diagnosis import diagnose_shape, prediction_sizes
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import as_component
@@ -444,7 +447,24 @@ def raised_result(check_id, module, kind, error):
     inf = float("inf")
     text = str(error) if isinstance(error, ProtocolError) else f"{type(error).__name__}: {error}"
     detail = f"{kind} check FAILED for {module}: it raised {text}"
-    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail)
+    return CheckResult(check_id, module, kind, False, inf, inf, 0.0, inf, detail,
+                       diagnosis=_raised_diagnosis(text))
+
+
+_PAIR_SHAPES = re.compile(r"value shape (\[[\d, ]*\]) but gradient shape (\[[\d, ]*\])")
+"""``protocol.parameter_pairs``'s message for a gradient shaped unlike its value."""
+
+
+def _raised_diagnosis(text):
+    """A raised check's diagnosis: "transposed" for a gradient whose shape is its value's
+    transposed (the protocol's own message, ``_PAIR_SHAPES``), else that nothing came back to
+    compare."""
+    shapes = _PAIR_SHAPES.search(text)
+    if shapes:
+        found = diagnose_shape(*(ast.literal_eval(shape) for shape in shapes.groups()))
+        if found.startswith("transposed"):
+            return found
+    return "no recognisable pattern (it raised: no tensor came back to compare)"
 
 
 def guarded(check_id, module, kind, run):
@@ -694,12 +714,14 @@ def _batch_size(x):
     return x.shape[-2] if x.ndim >= 2 else 1
 
 
-def _compare_tensor(check_id, module, what, expected, got, magnitude, budget):
+def _compare_tensor(check_id, module, what, expected, got, magnitude, budget, **diagnosis):
     """``compare`` under the budget's tolerance, in float32's u where ``got`` is float32
-    (a tolerance is never taken from another dtype than the compared tensor's)."""
+    (a tolerance is never taken from another dtype than the compared tensor's); ``diagnosis``:
+    ``compare``'s ``sizes`` and ``inputs``."""
     tolerance = budget(float(magnitude.max()) if magnitude.numel() else 0.0, got.dtype)
     return compare(check_id=check_id, module=module, kind=KIND, expected=expected, got=got,
-                   atol=tolerance.atol, rtol=tolerance.rtol, what=what, context=budget.context)
+                   atol=tolerance.atol, rtol=tolerance.rtol, what=what, context=budget.context,
+                   **diagnosis)
 
 
 @dataclass(frozen=True)
@@ -715,15 +737,20 @@ class _Budget:
         return autograd_tolerance(dtype, self.terms, scale)
 
 
-def _compare_passes(name, labels, expected, got, magnitudes, budget):
-    """One result for the output, one for dL/dx (unless declared absent), one per dL/dθ."""
+def _compare_passes(name, labels, expected, got, magnitudes, budget, x=None):
+    """One result for the output, one for dL/dx (unless declared absent), one per dL/dθ;
+    ``x`` the input of an element-wise module (its elements' inputs, for a NaN's diagnosis)."""
     prefix = f"{KIND}/{name}"
+    per_sample = {"inputs": x} if x is not None else {}
     results = [_compare_tensor(f"{prefix}/output", name, "forward output", expected.output,
-                               got.output, magnitudes.output, budget)]
+                               got.output, magnitudes.output, budget, **per_sample,
+                               sizes=prediction_sizes(expected.output.shape, "outputs"))]
     if got.grad_input is not None:
         results.append(_compare_tensor(f"{prefix}/grad_input", name, "dL/dx",
                                        expected.grad_input, got.grad_input,
-                                       magnitudes.grad_input, budget))
+                                       magnitudes.grad_input, budget, **per_sample,
+                                       sizes=prediction_sizes(expected.grad_input.shape,
+                                                              "features")))
     for label, expected_grad, got_grad, magnitude in zip(
             labels, expected.grad_params, got.grad_params, magnitudes.grad_params, strict=True):
         results.append(_compare_tensor(f"{prefix}/grad_{label.name}", name, f"dL/d {label}",
@@ -775,4 +802,6 @@ def _check_against_twin(component, x, seed, name):
     dtype = computed_dtype(x, got.output, *(value for value, _ in component.view.param()))
     budget = _Budget(dtype, terms, f"upstream-gradient seed {seed}, input {list(x.shape)} "
                                    f"{x.dtype}, computed in {dtype}, summation length n={terms}")
-    return _compare_passes(name, parameter_labels(twin), expected, got, magnitudes, budget)
+    elementwise = component.layer.kind not in ("linear", "sequential")
+    return _compare_passes(name, parameter_labels(twin), expected, got, magnitudes, budget,
+                           x if elementwise else None)

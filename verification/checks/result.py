@@ -35,6 +35,9 @@ class CheckResult:
             no tensor was compared.
         dtype: the dtype the check ran in (``"float64"``, ``"float32"``): torch's default
             dtype, and that of every input, during its case; empty outside a target run.
+        diagnosis: for a failing check, the smallest fact that explains the failure
+            (verification/checks/diagnosis.py: "×2.00: an extra factor 2", "opposite sign",
+            "transposed", …, or "no recognisable pattern (…)"); empty when it passes.
     """
 
     id: str
@@ -53,10 +56,12 @@ class CheckResult:
     scale: float = 0.0
     detectable: float = 0.0
     dtype: str = ""
+    diagnosis: str = ""
 
     def as_dict(self):
         """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
-        ``convention``, ``component``, ``case``, ``scale``, ``detectable`` and ``dtype``."""
+        ``convention``, ``component``, ``case``, ``scale``, ``detectable``, ``dtype`` and
+        ``diagnosis``."""
         record = asdict(self)
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record

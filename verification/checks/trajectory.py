@@ -78,6 +78,7 @@ from verification.checks.compare import (
     error_ratios,
     unit_roundoff,
 )
+from verification.checks.diagnosis import prediction_sizes
 from verification.checks.loss import as_normalisation, torch_mse
 from verification.checks.reference import (
     EXACT_ATOL,
@@ -298,22 +299,51 @@ def _error_ratio(expected, got, tolerance):
     return float(error_ratios(expected, got, tolerance.atol, tolerance.rtol).max())
 
 
-def _worst_step(check_id, name, what, expected_by_step, got_by_step, tolerances, context):
+def _worst_step(check_id, name, what, expected_by_step, got_by_step, tolerances, context,
+                **diagnosis):
     """Compare each step under its tolerance; return ``compare``'s result for the step with
     the largest error ratio (the first such step), with the scale and detection power of the
-    steps stacked as one tensor (which step errs most depends on round-off; these do not)."""
+    steps stacked as one tensor (which step errs most depends on round-off; these do not),
+    and the first failing step (``None`` when every step passes). A failing result's diagnosis
+    is that of its first failing step ("from step 3: ×2.00: …"), ``diagnosis`` being
+    ``compare``'s ``sizes`` and ``update``."""
     ratios = [_error_ratio(*step) for step in zip(expected_by_step, got_by_step, tolerances,
                                                   strict=True)]
+
+    def at(step):
+        return compare(check_id=check_id, module=name, kind=KIND,
+                       expected=expected_by_step[step], got=got_by_step[step],
+                       atol=tolerances[step].atol, rtol=tolerances[step].rtol,
+                       what=f"{what} at step {step + 1}", context=context, **diagnosis)
+
     worst = ratios.index(max(ratios))
-    result = compare(check_id=check_id, module=name, kind=KIND,
-                     expected=expected_by_step[worst], got=got_by_step[worst],
-                     atol=tolerances[worst].atol, rtol=tolerances[worst].rtol,
-                     what=f"{what} at step {worst + 1}", context=context)
+    result = at(worst)
     wide = [expected.detach().to(torch.float64) for expected in expected_by_step]
     allowed = [(tolerance.atol + tolerance.rtol * expected.abs()).expand_as(expected)
                for expected, tolerance in zip(wide, tolerances, strict=True)]
-    return replace(result, **comparison_power(torch.cat([e.flatten() for e in wide]),
-                                             torch.cat([a.flatten() for a in allowed])))
+    result = replace(result, **comparison_power(torch.cat([e.flatten() for e in wide]),
+                                                torch.cat([a.flatten() for a in allowed])))
+    if result.passed:
+        return result, None
+    first = next(step for step, ratio in enumerate(ratios) if ratio > 1.0)
+    found = result.diagnosis if first == worst else at(first).diagnosis
+    return replace(result, diagnosis=f"from step {first + 1}: {found}"), first
+
+
+def _chain_diagnoses(links):
+    """Each failing result's diagnosis, followed by the first wrong link of the chain where
+    that is at an earlier step or an earlier stage (loss, dL/dy, gradients, updates): the
+    earliest step at which any link fails, and the first link failing there. ``links``:
+    ``(result, first failing step, stage, link's name)``, in the order of the chain."""
+    failing = [(first, stage, order, label) for order, (_, first, stage, label)
+               in enumerate(links) if first is not None]
+    if not failing:
+        return [result for result, *_ in links]
+    first, stage, _, label = min(failing)
+    chain = f"; the chain first goes wrong at step {first + 1}, at {label}"
+    return [replace(result, diagnosis=result.diagnosis + chain)
+            if here is not None and (here, its_stage) > (first, stage) else result
+            for result, here, its_stage, _ in links]
 
 
 def _updates(trajectory, starts):
@@ -324,30 +354,37 @@ def _updates(trajectory, starts):
 
 def _compare_trajectories(name, labels, expected, got, settings, context):
     prefix = f"{KIND}/{settings.optimizer}/{name}"
-    results = [
-        _worst_step(f"{prefix}/loss", name, "loss", expected.losses, got.losses,
-                    [_loss_tolerance(*step, settings.loss_epsilon) for step in zip(
-                        got.losses, got.loss_gradient_terms, got.bounds, strict=True)],
-                    context),
-        _worst_step(f"{prefix}/loss_gradient", name, "dL/dy at the model's prediction",
-                    expected.loss_gradients, got.loss_gradients,
-                    [_loss_gradient_tolerance(terms, settings)
-                     for terms in got.loss_gradient_terms], context)]
+    sizes = prediction_sizes(got.loss_gradients[0].shape)
+    links = [
+        (*_worst_step(f"{prefix}/loss", name, "loss", expected.losses, got.losses,
+                      [_loss_tolerance(*step, settings.loss_epsilon) for step in zip(
+                          got.losses, got.loss_gradient_terms, got.bounds, strict=True)],
+                      context, sizes=sizes), 0, "the loss value"),
+        (*_worst_step(f"{prefix}/loss_gradient", name, "dL/dy at the model's prediction",
+                      expected.loss_gradients, got.loss_gradients,
+                      [_loss_gradient_tolerance(terms, settings)
+                       for terms in got.loss_gradient_terms], context, sizes=sizes),
+         1, "dL/dy")]
     expected_updates, got_updates = _updates(expected, got.starts), _updates(got, got.starts)
+    gradients, moves = [], []
     for index, label in enumerate(labels):
-        results.append(_worst_step(
+        gradients.append((*_worst_step(
             f"{prefix}/grad_{label.name}", name, f"dL/d {label} after backward",
             [grads[index] for grads in expected.grads], [grads[index] for grads in got.grads],
             [_gradient_tolerance(bounds.grad_params[index], settings) for bounds in got.bounds],
-            context))
-        results.append(_worst_step(
+            context), 2, f"dL/d {label}"))
+        moves.append((*_worst_step(
             f"{prefix}/{label.name}", name,
             f"update of {label} (torch.optim given the model's own gradients)",
             [updates[index] for updates in expected_updates],
             [updates[index] for updates in got_updates],
             [_update_tolerance(step, params[index], settings)
-             for step, params in enumerate(got.params, start=1)], context))
-    return results
+             for step, params in enumerate(got.params, start=1)], context, update=True),
+            3, f"the update of {label}"))
+    results = _chain_diagnoses(links + gradients + moves)
+    order = [0, 1] + [position for index in range(len(labels))
+                      for position in (2 + index, 2 + len(labels) + index)]
+    return [results[position] for position in order]
 
 
 def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=10,
