@@ -18,7 +18,7 @@ import pytest
 from refnet.cli import main
 from verification.conform import ConformOptions, run_conform
 from verification.report.grades import grades_csv
-from verification.report.student import sanitise
+from verification.report.student import sanitise, student_copy
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 REFNET = str(Path(sys.executable).parent / "refnet")
@@ -159,3 +159,19 @@ def test_an_unknown_case_or_check_is_an_error_listing_the_valid_names(class_boar
     assert printed and all(line.startswith("PASS ") for line in printed), printed
     assert main([*arguments, "--check", "x"]) == 2
     assert "--check needs --case" in capsys.readouterr().err
+
+
+def test_a_student_copy_cleans_every_string_and_files_the_spec_relative(tmp_path):
+    spec, other = str(tmp_path / "bob" / "adapter.py"), str(tmp_path / "alice" / "adapter.py")
+    results = {"target": {"spec": spec, "adapter": spec, "name": "bob/adapter"},
+               "environment": {"command": f"refnet conform {other} {spec}"},
+               "checks": [{"module": spec, "detail": f"crashed: see {other}"}],
+               "run": {"stderr": f'File "{spec}", line 1\nFile "{tmp_path}/alice/x.py"'}}
+    copy = student_copy(results, command="refnet conform adapter.py", others=[other, spec])
+    assert copy == {"target": {"spec": "adapter.py", "adapter": "adapter.py",
+                               "name": "bob/adapter"},
+                    "environment": {"command": "refnet conform adapter.py"},
+                    "checks": [{"module": "adapter.py",
+                                "detail": "crashed: see <another submission>/adapter.py"}],
+                    "run": {"stderr": 'File "adapter.py", line 1\n'
+                                      'File "<another submission>/x.py"'}}

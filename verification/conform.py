@@ -62,7 +62,8 @@ _GRADES = "grades.csv"
 
 
 class ConformError(Exception):
-    """A problem with the arguments, the output folder or the baseline, before any target runs."""
+    """A problem with the arguments, the output folder or the baseline, before any target runs;
+    or, rerunning one case (``case``), a case or check the target does not have."""
 
 
 @dataclass(frozen=True)
