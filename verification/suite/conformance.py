@@ -86,19 +86,27 @@ from verification.checks.result import CheckResult
 from verification.checks.reuse import check_reuse
 from verification.checks.side_effects import check_side_effects
 from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
+from verification.course.rules import (
+    REQUIRED,
+    RULE,
+    RULES_COMPONENT,
+    required_rule,
+    run_rules,
+    source_rules,
+)
 from verification.targets import spec
 from verification.targets.adapter import CHECK_DTYPES, POSITIONAL_SETTINGS
 from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
 
-__all__ = ["Case", "Skipped", "target_cases", "planned_cases", "run_cases", "check_target",
-           "rerun", "dtype_name",
+__all__ = ["Case", "Skipped", "target_cases", "planned_cases", "course_cases", "run_cases",
+           "check_target", "rerun", "dtype_name",
            "uniform_input", "initialise", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
 ADAM_SETTINGS = {"lr": 0.01, "betas": ADAM_BETAS, "eps": ADAM_EPS}
 """The target's Adam is built with these, as the twin's ``torch.optim.Adam`` in trajectories."""
-COMPONENT_ORDER = ("linear", "relu", "tanh", "sigmoid", "dropout", "mse_loss",
+COMPONENT_ORDER = ("rules", "linear", "relu", "tanh", "sigmoid", "dropout", "mse_loss",
                    "cross_entropy_loss", "bce_loss", "sgd", "adam", "sequential", "training")
 """Components from the smallest to those built of others (reports list failures so)."""
 STEPS = 20
@@ -227,16 +235,23 @@ class Skipped:
 
 
 class _Plan:
-    """The cases of a target, and those skipped for a missing component."""
+    """The cases of a target, and those skipped for a missing component; under a ``course``
+    (``verification/course/profile.py``) only the cases of the components it plans, and only
+    those skipped for lack of a component it requires."""
 
-    def __init__(self, target):
-        self.target, self.cases, self.skipped = target, [], []
+    def __init__(self, target, course=None):
+        self.target, self.course, self.cases, self.skipped = target, course, [], []
 
     def add(self, case, needs=()):
         """Add ``case`` when the target has every component in ``needs`` (a name, or a tuple
         of names of which one will do), else skip it, naming what is missing."""
+        if self.course is not None and not self.course.plans(case.classes[0]):
+            return
         missing = [need if isinstance(need, tuple) else (need,) for need in needs]
         missing = [names for names in missing if not any(map(self.target.has, names))]
+        if missing and self.course is not None and not any(
+                name in self.course.required for names in missing for name in names):
+            return
         if missing:
             self.skipped.append(Skipped(case.name, case.classes[0], "the adapter has no " + (
                 " and no ".join(f"{name}()" for names in missing for name in names))))
@@ -569,7 +584,7 @@ def _reuse_cases(build, hidden):
              ("sequential",)) for reused, layer in layers.items()]
 
 
-def planned_cases(target, seed=0, quick=False, dtypes=None):
+def planned_cases(target, seed=0, quick=False, dtypes=None, course=None):
     """``(cases, skipped)``: the cases built for ``target`` in a fixed order (module
     docstring), and the ``Skipped`` ones, for lack of a component they need.
 
@@ -578,33 +593,60 @@ def planned_cases(target, seed=0, quick=False, dtypes=None):
         seed: the seed of every input, parameter value and upstream gradient.
         quick: ``QUICK_STEPS`` steps in the trajectories.
         dtypes: the dtypes to check in, each its full set of cases, in this order; ``None``:
-            the target's own (``Facts.dtypes``). A dtype the target does not compute in (it
-            declares another) gives the one failing case of ``_dtype_conflict`` instead.
+            the course's, else the target's own (``Facts.dtypes``). A dtype the target does
+            not compute in (it declares another) gives the one failing case of
+            ``_dtype_conflict`` instead.
+        course: a ``Course`` (``verification/course/``): its rules first (the source, and
+            each required component), the cases of the components it plans, and, for a
+            target whose calls are watched (``Target.forbidden_calls``), the rules of the
+            run last.
 
     Raises:
         ValueError: ``dtypes`` is empty, repeats one, or holds other than float64 and float32.
     """
+    if dtypes is None and course is not None and course.dtypes:
+        dtypes = tuple(getattr(torch, name) for name in course.dtypes)
     dtypes = target.facts.dtypes if dtypes is None else tuple(dtypes)
     if not dtypes or len(set(dtypes)) < len(dtypes) or not set(dtypes) <= set(CHECK_DTYPES):
         raise ValueError(f"dtypes {dtypes!r}: expected one or both of {CHECK_DTYPES}, "
                          "each once")
-    cases, skipped = [], None
+    cases, skipped = course_cases(target, course) if course is not None else [], None
     for dtype in dtypes:
         if target.facts.dtype not in (None, dtype):
             cases.append(_dtype_conflict(target, dtype))
             continue
-        planned, missing = _dtype_cases(target, seed, quick, dtype)
+        planned, missing = _dtype_cases(target, seed, quick, dtype, course)
         cases += planned
         skipped = missing if skipped is None else skipped
+    if course is not None and course.forbidden and target.forbidden_calls() is not None:
+        cases.append(Case("course rules (run)", (RULES_COMPONENT,), (RULE,), lambda: run_rules(
+            course, target.forbidden_calls(), target.name), component=RULES_COMPONENT))
     return cases, skipped or []
 
 
-def _dtype_cases(target, seed, quick, dtype):
+def course_cases(target, course):
+    """The cases that judge ``course``'s rules before any other: the source of the target
+    (``rule/<namespace>/source``), then each required component (``required/<component>``,
+    filed under that component)."""
+    cases = []
+    if course.forbidden:
+        cases.append(Case("course rules (source)", (RULES_COMPONENT,), (RULE,),
+                          lambda: source_rules(course, target.source, target.name),
+                          component=RULES_COMPONENT))
+    for component in course.required:
+        cases.append(Case(f"requires {component}", (component,), (REQUIRED,),
+                          lambda component=component: [required_rule(
+                              course, component, target.has(component), target.name)],
+                          component=component))
+    return cases
+
+
+def _dtype_cases(target, seed, quick, dtype, course=None):
     """``planned_cases`` in the one ``dtype``: ``(cases, skipped)``, the names and ids
     tagged with the dtype unless it is the target's first (``Facts.dtypes``)."""
     build = _Builder(target, seed, quick, dtype)
     linear, tiny = spec.linear(3, 4), spec.linear(25, 2)
-    plan = _Plan(target)
+    plan = _Plan(target, course)
     plan.add(Case("linear 3→4", ("linear",), _MODULE_KINDS,
                   lambda: _module_checks(build, linear, 5, _MODULE_KINDS)))
     plan.add(Case("linear 25→2, batch 1", ("linear",), ("finite_difference", "autograd"),
@@ -613,7 +655,8 @@ def _dtype_cases(target, seed, quick, dtype):
         for case in _activation_cases(build, kind):
             plan.add(case, (kind,))
     for case, needs in _container_cases(build):
-        plan.add(case, needs)
+        if course is None or course.instance_reuse or "instance reuse" not in case.name:
+            plan.add(case, needs)
     for component in _loss_kinds(target):
         plan.add(_loss_case(build, component), (component,))
     plan.add(_dropout_case(build), ("dropout",))
@@ -650,12 +693,12 @@ def _dtype_conflict(target, dtype):
     return Case(f"dtype {asked}", ("target",), ("error",), run, component="target")
 
 
-def target_cases(target, seed=0, quick=False, dtypes=None):
+def target_cases(target, seed=0, quick=False, dtypes=None, course=None):
     """Every case for ``target``, in a fixed order (module docstring); optional components
     only where the adapter provides them (``planned_cases`` also lists the skipped ones).
     ``quick`` shortens the trajectories to ``QUICK_STEPS`` steps (every other check is the
-    same); ``dtypes`` as ``planned_cases``'s."""
-    return planned_cases(target, seed, quick, dtypes)[0]
+    same); ``dtypes`` and ``course`` as ``planned_cases``'s."""
+    return planned_cases(target, seed, quick, dtypes, course)[0]
 
 
 def run_cases(selected, progress=None):
@@ -689,17 +732,20 @@ def run_cases(selected, progress=None):
     return results
 
 
-def check_target(target, *, seed=0, quick=False, dtypes=None, progress=None):
+def check_target(target, *, seed=0, quick=False, dtypes=None, progress=None, course=None):
     """Run every case of ``target`` (a ``Target``, or a spec for ``load_target``) in
-    ``dtypes`` (``planned_cases``'s: by default float64 and float32 unless it declares one).
+    ``dtypes`` (``planned_cases``'s: by default float64 and float32 unless it declares one),
+    under ``course`` (``planned_cases``'s: here, in this process, its source rules and
+    required components; what the target calls while it runs is watched only by ``refnet
+    conform``).
 
-    The target's code runs here, in your own process, unconfined (no judge, executor or
-    sandbox): for code you trust. ``refnet conform`` runs a target you do not.
+    This runs the target's code in YOUR process, with your permissions and nothing confining
+    it: use it for code you trust; ``refnet conform`` runs it confined.
 
     Returns:
         The ``CheckResult``s, each with its ``component``, ``case`` and ``dtype``.
     """
-    return run_cases(target_cases(_loaded(target), seed, quick, dtypes), progress)
+    return run_cases(target_cases(_loaded(target), seed, quick, dtypes, course), progress)
 
 
 def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):

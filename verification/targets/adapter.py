@@ -296,6 +296,12 @@ class Target:
         loss = self.build(component, *([probe] if probe is not None else []), dtype=dtype)
         return LossView(loss, name or component, hooks=self.hooks, probe=probe)
 
+    def forbidden_calls(self):
+        """The calls into a course's forbidden namespaces counted while the target ran
+        (``{(namespace, name): {"count", "where"}}``); ``None`` here: a target loaded in this
+        process is not watched (``remote.RemoteTarget``, run in an executor, is)."""
+        return None
+
     def description(self):
         """The JSON form recorded in a report's ``target`` object."""
         return {"name": self.name, "adapter": self.source or type(self.adapter).__name__,

@@ -33,6 +33,13 @@ tensors). Operations:
 
 When the target runs this process out of memory, it replies ``{"memory": true}`` and exits
 with ``MEMORY_EXHAUSTED``.
+
+Under a course (``--course``, a profile's JSON: ``verification/course/``), its forbidden
+namespaces are watched from before the target is imported (``course/watch.py``) and every
+reply carries ``calls``, those counted since the last one (``[[namespace, name, count,
+phase]]``; ``phase`` ``"import"`` for calls made while the target was imported); with
+``grad_mode = "off"`` every call runs with autograd off, and the grad mode replied is the
+judge's unless the target switched autograd on.
 """
 
 import argparse
@@ -45,6 +52,8 @@ import sys
 
 import torch
 
+from verification.course.profile import Course
+from verification.course.watch import Watch
 from verification.targets import spec as layers
 from verification.targets import wire
 from verification.targets.adapter import COMPONENTS, HOOKS, TargetError, load_target
@@ -78,19 +87,26 @@ def main(argv=None):
     parser.add_argument("--memory", type=int, required=True, help="RLIMIT_AS, bytes")
     parser.add_argument("--file-size", type=int, required=True, help="RLIMIT_FSIZE, bytes")
     parser.add_argument("--cpu-seconds", type=int, required=True, help="RLIMIT_CPU, seconds")
+    parser.add_argument("--course", default=None, help="a course profile as JSON")
     args = parser.parse_args(argv)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _limit(resource.RLIMIT_AS, args.memory)
     _limit(resource.RLIMIT_FSIZE, args.file_size)
     _limit(resource.RLIMIT_CPU, args.cpu_seconds, extra=1)  # SIGXCPU first, SIGKILL 1 s later
     torch.set_num_threads(1)  # small tensors: one thread is faster, and targets run side by side
+    course = Course.from_json(args.course) if args.course else None
+    grad_off = course is not None and course.grad_mode == "off"
+    torch.set_grad_enabled(not grad_off)
+    watch = Watch(course.forbidden, course.allowed).install() if course else None
     with os.fdopen(args.requests, "rb") as requests, os.fdopen(args.replies, "wb") as replies:
         try:
             target = load_target(args.spec)
         except TargetError as error:
             wire.send(replies, {"error": str(error)})
             return IMPORT_FAILED
-        server = _Server(target)
+        if watch is not None:
+            watch.phase = ""  # calls from now on are the judge's current case's
+        server = _Server(target, watch, grad_off)
         wire.send(replies, {"ready": server.encode(server.facts(), share=False)})
         while True:
             try:
@@ -112,11 +128,13 @@ def _limit(kind, value, extra=0):
 
 
 class _Server:
-    """The objects and shared tensors of the current case, and the operations on them."""
+    """The objects and shared tensors of the current case, and the operations on them; under
+    a course, what its ``watch`` counts, and autograd off in every call with ``grad_off``."""
 
-    def __init__(self, target):
-        self.target = target
+    def __init__(self, target, watch=None, grad_off=False):
+        self.target, self.watch, self.grad_off = target, watch, grad_off
         self.numbers = itertools.count()
+        self.requested_grad = True
         self.reset()
 
     def reset(self):
@@ -158,17 +176,22 @@ class _Server:
             reply = {"error": _message(error)}
         except BaseException as error:  # the target's own exceptions, SystemExit included
             reply = {"error": _message(error)}
-        reply["state"] = [torch.is_grad_enabled(), wire.tag("$dtype", wire.dtype_name(
+        reply["state"] = [self._grad_state(), wire.tag("$dtype", wire.dtype_name(
             torch.get_default_dtype()))]
         try:
             reply["changed"] = self._changed()
         except ProtocolError as error:  # a shared tensor the wire cannot carry any more
             reply = {"error": str(error), "state": reply["state"], "changed": []}
+        if self.watch is not None:
+            calls = self.watch.take()
+            if calls:
+                reply["calls"] = calls
         return reply
 
     def _apply(self, state, writes):
         if state is not None:
-            torch.set_grad_enabled(bool(state[0]))
+            self.requested_grad = bool(state[0])
+            torch.set_grad_enabled(self.requested_grad and not self.grad_off)
             torch.set_default_dtype(self.decode(state[1]))
         for number, value in writes:
             self.shared[number].copy_(value)
@@ -222,6 +245,14 @@ class _Server:
                 share=False)
         raise ProtocolError(f"no operation {op!r}")
 
+    def _grad_state(self):
+        """The grad mode to report: the mode now, or, with autograd held off, the judge's
+        own unless the target switched it on (a change the judge then sees, as in one
+        process)."""
+        if not self.grad_off:
+            return torch.is_grad_enabled()
+        return self.requested_grad != torch.is_grad_enabled()
+
     def _share(self, tensor):
         number = self.known.get(id(tensor))
         if number is None or self.shared[number] is not tensor:
@@ -246,6 +277,8 @@ class _Server:
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, torch.Tensor):
+            if self.watch is not None and (value.requires_grad or value.grad_fn is not None):
+                self.watch.note("torch.autograd", "a returned tensor that requires grad")
             return wire.tag("$shared", self._share(value)) if share else _plain(value)
         if isinstance(value, torch.dtype):
             return wire.tag("$dtype", wire.dtype_name(value))

@@ -371,7 +371,7 @@ def sandbox(timeout, enabled=True):
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
-                 use_sandbox=True, dtype=None, zygote=None, case=None):
+                 use_sandbox=True, dtype=None, zygote=None, course=None, case=None):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -386,6 +386,8 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
         use_sandbox: run it inside bubblewrap where it works here (``sandbox``).
         dtype: the worker's ``--dtype`` (``"float64"`` or ``"float32"``); ``None``: the
             target's own dtypes.
+        course: a ``Course`` (``verification/course/``) the target is judged under, or
+            ``None``.
         zygote: the ``Zygote`` to fork the judge from (``run_all``'s, shared); ``None``: the
             judge is a fresh interpreter, which starts the executor before it imports torch,
             so that the two import it side by side (``launch.py``): for a lone target, a
@@ -406,7 +408,8 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     reads = [read for read, _ in pipes]
     judge = None
     try:
-        judge = _start_judge(zygote, _arguments(spec, timeout, quick, seed, wrapper, dtype, case),
+        arguments = _arguments(spec, timeout, quick, seed, wrapper, dtype, course, case)
+        judge = _start_judge(zygote, arguments,
                              folder, [write for _, write in pipes], stop)
     finally:
         for _, write in pipes:
@@ -465,15 +468,16 @@ class _PopenJudge:
         return self.process.wait()
 
 
-def _arguments(spec, timeout, quick, seed, wrapper, dtype, case=None):
+def _arguments(spec, timeout, quick, seed, wrapper, dtype, course=None, case=None):
     """The judge's arguments (``worker.main``'s), but for ``--record-fd``; with ``wrapper``
     (bubblewrap's path) it starts the executor inside bubblewrap, its working directory the one
-    writable place; ``dtype`` (a name) checks in that dtype alone; ``case`` runs that case
-    alone."""
+    writable place; ``dtype`` (a name) checks in that dtype alone; ``course`` travels as
+    JSON; ``case`` runs that case alone."""
     return [_absolute(spec), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT), "--cpu-seconds", str(_cpu_seconds(timeout)),
             *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else []),
             *(["--dtype", dtype] if dtype else []),
+            *(["--course", course.as_json()] if course is not None else []),
             *(["--case", case] if case is not None else [])]
 
 
@@ -636,7 +640,7 @@ def judge_zygote():
 
 
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
-            use_sandbox=True, dtype=None, case=None):
+            use_sandbox=True, dtype=None, course=None, case=None):
     """``run_isolated`` for every spec, at most ``jobs`` at once, their judges forked by one
     zygote started with the first and ended after the last (a lone target's judge is a fresh
     interpreter: ``run_isolated``'s ``zygote``); results in the given order. ``case``: run
@@ -645,6 +649,6 @@ def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=No
     with shared as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
                                progress=progress, stop=stop, use_sandbox=use_sandbox,
-                               dtype=dtype, zygote=zygote, case=case)
+                               dtype=dtype, zygote=zygote, course=course, case=case)
                    for spec in specs]
         return [future.result() for future in futures]

@@ -12,6 +12,7 @@ import sys
 
 import torch
 
+from verification.course.profile import Course
 from verification.suite.conformance import planned_cases, run_cases
 from verification.targets.adapter import TargetError
 from verification.targets.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
@@ -30,9 +31,10 @@ def judge(args, started, send):
         send({"error": str(error)})
         return IMPORT_FAILED
     case = None
+    course = Course.from_json(args.course) if args.course else None
     try:
         cases, skipped = planned_cases(target, args.seed, args.quick, dtypes=(
-            None if args.dtype is None else (getattr(torch, args.dtype),)))
+            None if args.dtype is None else (getattr(torch, args.dtype),)), course=course)
         plan = {"target": target.description()}
         if args.case is not None:  # one case alone (``refnet conform --case``)
             plan["names"] = [planned.name for planned in cases]
@@ -41,7 +43,7 @@ def judge(args, started, send):
                        "skipped": [case.as_dict() for case in skipped]}})
         for case in cases:
             send({"start": case.name})
-            target.reset()
+            target.reset(case.name)
             results = run_cases([case])
             send({"done": case.name, "checks": [result.as_dict() for result in results]})
     except ExecutorGone as gone:

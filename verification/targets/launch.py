@@ -54,15 +54,17 @@ class StartedExecutor:
     bwrap: str | None
 
 
-def command(spec, *, requests, replies, memory, file_size, cpu_seconds, bwrap=None):
+def command(spec, *, requests, replies, memory, file_size, cpu_seconds, bwrap=None,
+            course=None):
     """The executor's command line (inside bubblewrap at ``bwrap``, when given, with the
-    working directory the one writable place)."""
+    working directory the one writable place; under ``course``, a profile's JSON)."""
     folder = os.getcwd()
     inside = [] if bwrap is None else [bwrap, *BWRAP_OPTIONS, "--bind", folder, folder,
                                        "--chdir", folder, "--"]
     return [*inside, sys.executable, "-m", "verification.targets.executor", spec,
             "--requests", str(requests), "--replies", str(replies), "--memory", str(memory),
-            "--file-size", str(file_size), "--cpu-seconds", str(cpu_seconds)]
+            "--file-size", str(file_size), "--cpu-seconds", str(cpu_seconds),
+            *(["--course", course] if course else [])]
 
 
 def exit_status(code, bwrap):
@@ -73,15 +75,16 @@ def exit_status(code, bwrap):
     return code
 
 
-def start(spec, *, memory, file_size, cpu_seconds, bwrap=None):
+def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None):
     """Start the executor of ``spec`` under these limits, inside bubblewrap at ``bwrap`` when
-    given; a ``StartedExecutor`` (``remote.connect`` reads its first message)."""
+    given, under ``course`` (a profile's JSON) when given; a ``StartedExecutor``
+    (``remote.connect`` reads its first message)."""
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
     try:
         process = subprocess.Popen(
             command(spec, requests=request_read, replies=reply_write, memory=memory,
-                    file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap),
+                    file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap, course=course),
             stdin=subprocess.DEVNULL, pass_fds=(request_read, reply_write))
     except BaseException:
         os.close(request_write)

@@ -22,6 +22,9 @@ uses (``protocol.py``).
 - Torch's global state (grad mode, default dtype) travels with every request and reply, so a
   target that switches autograd off inside a call is caught by the same ``guarded`` as in one
   process, and the state is restored here.
+- Under a course, each reply may carry the calls into its forbidden namespaces the executor
+  counted (``executor.py``); they are filed under the case running (``Channel.reset``) and
+  judged by the course's run rules (``verification/course/rules.py``).
 
 Replies are read with ``wire`` (safe ``torch.load``) and checked; an executor that dies, runs
 out of memory or sends anything malformed raises ``ExecutorGone``, a ``BaseException`` the
@@ -44,7 +47,10 @@ from verification.targets.spec import Component, layer_to_data
 __all__ = ["ExecutorGone", "Channel", "RemoteObject", "RemoteModuleView", "RemoteLossView",
            "RemoteTarget", "connect"]
 
-_REPLY_KEYS = {"value", "error", "missing", "memory", "state", "changed", "shared"}
+_REPLY_KEYS = {"value", "error", "missing", "memory", "state", "changed", "shared", "calls"}
+_CALLS_LIMIT = 1000
+"""Entries of a reply's ``calls`` at most, each text at most ``_CALL_TEXT`` characters."""
+_CALL_TEXT = 300
 _STATE_DTYPES = (torch.float32, torch.float64)
 
 
@@ -71,6 +77,7 @@ class Channel:
         self.bwrap = bwrap
         self.mirrors, self.seen, self.numbers = {}, {}, {}
         self.local = itertools.count()
+        self.case, self.calls = "", {}
 
     def hello(self):
         """The executor's first message: the target's facts, else ``TargetError``."""
@@ -88,9 +95,11 @@ class Channel:
             raise TargetError("the target's process sent no facts")
         return self._decode(message["ready"])
 
-    def reset(self):
-        """A new case: the executor forgets every object and shared tensor, and so does this
+    def reset(self, case=""):
+        """A new case (named ``case``: the calls the executor counts from now on are filed
+        under it): the executor forgets every object and shared tensor, and so does this
         side."""
+        self.case = case
         self.request("reset")
         self.mirrors, self.seen, self.numbers = {}, {}, {}
 
@@ -176,6 +185,11 @@ class Channel:
             else:
                 mirror.set_(value.clone())
             self.seen[number] = value
+        for namespace, name, count, phase in reply.get("calls", []):
+            entry = self.calls.setdefault((namespace, name), {"count": 0, "where": (
+                "while the target was imported" if phase == "import"
+                else f"in case {self.case!r}")})
+            entry["count"] += count
         grad_enabled, dtype = reply["state"]
         torch.set_grad_enabled(grad_enabled)
         torch.set_default_dtype(wire.dtype_of(dtype["$dtype"]))
@@ -250,6 +264,12 @@ def _reply_problem(reply, pending):
             isinstance(item, list) and len(item) == 2 and item[0] in pending
             and type(item[1]) is int for item in shared)):
         return "shared numbers not a list of [sent number, number]"
+    calls = reply.get("calls", [])
+    if not (isinstance(calls, list) and len(calls) <= _CALLS_LIMIT and all(
+            isinstance(item, list) and len(item) == 4 and type(item[2]) is int and item[2] > 0
+            and all(isinstance(text, str) and len(text) <= _CALL_TEXT
+                    for text in (item[0], item[1], item[3])) for item in calls)):
+        return "calls not a list of [namespace, name, count, phase]"
     if not any(key in reply for key in ("value", "error", "missing")):
         return "neither a value nor an error"
     for key in ("error", "missing"):
@@ -468,9 +488,14 @@ class RemoteTarget(Target):
                                     dtype=dtype)
         return RemoteLossView(self.channel, info)
 
-    def reset(self):
-        """Start a new case (``Channel.reset``)."""
-        self.channel.reset()
+    def reset(self, case=""):
+        """Start a new case named ``case`` (``Channel.reset``)."""
+        self.channel.reset(case)
+
+    def forbidden_calls(self):
+        """The calls into a course's forbidden namespaces the executor counted
+        (``Target.forbidden_calls``), each filed under the case it was first made in."""
+        return self.channel.calls
 
     def close(self):
         """End the executor; its exit status."""
@@ -491,9 +516,10 @@ def connect(started, spec):
         if not isinstance(facts, dict):
             raise TargetError("the target's process sent facts that are no dict")
         name = facts.get("name") if isinstance(facts.get("name"), str) else None
-        source = facts.get("source") if isinstance(facts.get("source"), str) else spec
+        # the source is the judge's own spec, never what the executor says it loaded: the
+        # course's source rules read the files it names
         return RemoteTarget.from_adapter(RemoteAdapter(channel, facts), name=name,
-                                         source=source)
+                                         source=spec)
     except (TargetError, ExecutorGone) as error:
         channel.close()
         raise TargetError(str(error)) from None

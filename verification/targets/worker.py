@@ -67,13 +67,16 @@ def main(argv=None):
     parser.add_argument("--cpu-seconds", type=int, required=True,
                         help="the executor's RLIMIT_CPU")
     parser.add_argument("--bwrap", default=None, help="run the executor inside bubblewrap")
+    parser.add_argument("--course", default=None,
+                        help="a course profile as JSON (verification/course/profile.py)")
     args = parser.parse_args(argv)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _not_dumpable()
     os.set_inheritable(args.record_fd, False)
     with os.fdopen(args.record_fd, "wb") as record:
         started = launch.start(args.spec, memory=args.memory, file_size=args.file_size,
-                               cpu_seconds=args.cpu_seconds, bwrap=args.bwrap)
+                               cpu_seconds=args.cpu_seconds, bwrap=args.bwrap,
+                               course=args.course)
         from verification.targets.judge import judge  # torch and the checks: see ``launch``
         return judge(args, started, lambda message: _send(record, message))
 

@@ -1,0 +1,23 @@
+"""A submission whose Tanh computes its backward with torch.autograd, switching autograd on
+inside (the course runs it with autograd off): right numbers, a broken rule
+(``rule/torch.autograd/source`` and ``rule/torch.autograd/run``)."""
+
+import torch
+
+
+class Tanh:
+    def param(self):
+        return []
+
+    def zero_grad(self):
+        pass
+
+    def forward(self, x):
+        self.x = x
+        return torch.tanh(x)
+
+    def backward(self, gradient):
+        with torch.enable_grad():
+            x = self.x.detach().requires_grad_()
+            (derivative,) = torch.autograd.grad(torch.tanh(x), x, gradient)
+        return derivative
