@@ -136,6 +136,13 @@ def _build_parser():
     conform.add_argument("--course", default=None, metavar="NAME|FILE.toml",
                          help="judge every target under a course's rules: a built-in profile "
                               "(ee559) or a TOML file (README, 'Grading a class')")
+    conform.add_argument("--seed", type=_seed, default=0,
+                         help="seed of every input, parameter value and upstream gradient")
+    conform.add_argument("--case", default=None, metavar="NAME",
+                         help="rerun only this case of the one target (as a report names it: "
+                              "'tanh', 'linear 3→4') and print its checks; writes no report")
+    conform.add_argument("--check", default=None, metavar="ID",
+                         help="with --case, only the check of this id")
     conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                          help="run the workers without bubblewrap (for debugging)")
     conform.set_defaults(handler=_run_conform)
@@ -220,6 +227,7 @@ def _run_conform(args):
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
                              sandbox=args.sandbox, dtype=args.dtype, course=args.course,
+                             seed=args.seed, case=args.case, check=args.check,
                              command=shlex.join(["refnet", *args.argv]))
     try:
         return run_conform(options)

@@ -2,14 +2,15 @@
 folder per target that is unique and never one of the scoreboard's own files, and
 reproducers that are safe to paste into a shell."""
 
-import ast
 import io
 import json
+import os
 import random
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ from verification.conform import (
     _folder_names,
     _reproducer,
     distinguishing_names,
+    reproducer,
     run_conform,
 )
-from verification.suite.conformance import reproducer
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 REPORT_FILES = {"index.html", "results.json"}
@@ -113,55 +114,54 @@ def test_every_target_has_its_own_folder_with_both_reports(same_stems):
     assert (out / "index.html").is_file() and (out / "results.json").is_file()
     for target in board["targets"]:
         results = json.loads((out / target["folder"] / "results.json").read_text())
-        assert results["target"]["spec"] == target["spec"], target["folder"]
+        assert results["target"]["spec"] == Path(target["spec"]).name, "relative to its folder"
         assert results["target"]["name"] == target["name"], target["folder"]
         page = (out / target["folder"] / "index.html").read_text()
         assert f"<title>{target['name']}: conformance" in page, target["folder"]
 
 
-def _rerun_arguments(command):
-    """The strings and keywords that ``command`` (a pasted reproducer) passes to ``rerun``,
-    read back as the shell and Python would."""
-    words = shlex.split(command)
-    assert words[:2] == ["python", "-c"] and len(words) == 3, words
-    module = ast.parse(words[2])
-    assert [type(statement) for statement in module.body] == [ast.Import, ast.Expr], words[2]
-    call = module.body[1].value
-    assert ast.unparse(call.func) == "verification.rerun", words[2]
-    return ([ast.literal_eval(argument) for argument in call.args],
-            {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords})
-
-
 def test_a_reproducer_passes_any_spec_case_and_id_through_unchanged():
     spec = "/tmp/a b/$(touch /tmp/refnet-pwned)/it's \"q\"\nnew\\line_adapter.py:Cls"
-    command = reproducer(spec, "linear 3→4", "autograd/$(id)/'x'", quick=True, seed=3)
-    assert _rerun_arguments(command) == ([spec, "linear 3→4", "autograd/$(id)/'x'"],
-                                         {"quick": True, "seed": 3})
+    options = ConformOptions(targets=(spec,), out=Path("unused"), quick=True, seed=3,
+                             dtype="float32")
+    command = reproducer(spec, options, "linear 3→4", "autograd/$(id)/'x'")
+    assert shlex.split(command) == ["refnet", "conform", spec, "--case", "linear 3→4",
+                                    "--check", "autograd/$(id)/'x'", "--quick", "--dtype",
+                                    "float32", "--seed", "3"], command
     generator = random.Random(0)
+    plain = ConformOptions(targets=("x",), out=Path("unused"))
     for _ in range(300):
-        texts = [_hostile_text(generator, generator.randrange(12)) for _ in range(3)]
-        assert _rerun_arguments(reproducer(*texts)) == (texts, {}), texts
+        texts = [_hostile_text(generator, 1 + generator.randrange(12)) for _ in range(3)]
+        assert shlex.split(reproducer(*texts[:1], plain, *texts[1:])) == [
+            "refnet", "conform", texts[0], "--case", texts[1], "--check", texts[2]], texts
 
 
 def test_a_plain_reproducer_reads_without_shell_escapes():
-    command = reproducer("tests/frameworks/handout_adapter.py", "tanh", "autograd/Tanh()/input")
-    assert command == ("python -c 'import verification; verification.rerun("
-                       '"tests/frameworks/handout_adapter.py", "tanh", "autograd/Tanh()/input")'
-                       "'")
+    options = ConformOptions(targets=("adapter.py",), out=Path("unused"))
+    command = reproducer("adapter.py", options, "tanh", "autograd/Tanh()/input")
+    assert command == "refnet conform adapter.py --case tanh --check 'autograd/Tanh()/input'"
 
 
-def test_the_whole_target_fallback_is_quoted_too():
-    spec = "a b/$(touch x)'\n_adapter.py"
+def test_a_reports_reproducer_is_written_from_the_submissions_folder():
+    spec = "subs/a b/$(touch x)'\n_adapter.py:Cls"
     options = ConformOptions(targets=(spec,), out=Path("unused"), quick=True)
-    assert shlex.split(_reproducer(spec, {"case": ""}, options)) == [
-        "refnet", "conform", spec, "--quick"]
+    assert shlex.split(_reproducer(spec, {"case": "tanh", "id": "autograd/x"}, options)) == [
+        "refnet", "conform", "$(touch x)'\n_adapter.py:Cls", "--case", "tanh", "--check",
+        "autograd/x", "--quick"]
+    assert shlex.split(_reproducer(spec, {"case": "", "id": "target/timeout"}, options)) == [
+        "refnet", "conform", "$(touch x)'\n_adapter.py:Cls", "--quick"], "the whole target"
+    assert shlex.split(_reproducer("refnet", {"case": "tanh", "id": "i"}, options))[2] == "refnet"
 
 
 def test_a_pasted_reproducer_runs_nothing_from_the_spec(tmp_path):
     marker = tmp_path / "pwned"
     spec = f"{tmp_path}/x $(touch {marker}) `touch {marker}`'\"_adapter.py"
-    completed = subprocess.run(["bash", "-c", reproducer(spec, "tanh", "id")],
-                               capture_output=True, text=True, timeout=120)
+    options = ConformOptions(targets=(spec,), out=Path("unused"), quick=True)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    completed = subprocess.run(["bash", "-c", reproducer(spec, options, "tanh", "id")],
+                               capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "PATH": path})
     assert not marker.exists(), "the shell ran part of the spec"
-    assert completed.returncode != 0 and "TargetError" in completed.stderr, completed.stderr
-    assert f"target file {spec} does not exist" in completed.stderr, completed.stderr
+    assert completed.returncode == 1 and "FAIL target/import-error" in completed.stdout, (
+        completed.stdout + completed.stderr)
+    assert f"target file {spec} does not exist" in completed.stdout, completed.stdout

@@ -6,10 +6,15 @@ target in its own process, at most ``jobs`` at a time, each under ``timeout``
 ``refnet verify`` plus ``target``, ``components``, ``conventions`` and ``cases``: the cases
 built, and those skipped for lack of an optional component); compare with the
 baseline; write the reports atomically (one target: ``DIR/index.html`` and
-``DIR/results.json``; several: ``DIR/<folder>/`` each, and a scoreboard in ``DIR``); print a
-summary. Each target is named by its spec's distinguishing path (``distinguishing_names``)
-and given its folder (``_folder_names``) before any target runs. The exit status is 0 exactly
-when every check of every target passes and nothing regressed.
+``DIR/results.json``; several: ``DIR/<folder>/`` each, about that target alone and fit to
+hand to its student (``verification/report/student.py``), and in ``DIR`` a scoreboard and
+``grades.csv``); print a summary. Each target is named by its spec's distinguishing path
+(``distinguishing_names``) and given its folder (``_folder_names``) before any target runs.
+The exit status is 0 exactly when every check of every target passes and nothing regressed.
+
+With ``case`` (``--case NAME``, and ``--check ID``) one case of one target is rerun, through
+the same judge, executor and sandbox, and each selected check's verdict printed (``reproducer``
+writes that line for a report's failure); no report is written.
 
 SIGINT or SIGTERM while the targets run ends their workers (``run_all``'s ``stop``) and the
 reports are written all the same, with what had finished, marked ``"interrupted": true`` (the
@@ -23,7 +28,7 @@ import re
 import shlex
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -38,6 +43,7 @@ from verification.course.rules import (
 )
 from verification.interruption import Interruption
 from verification.report.components import component_rank, component_summary, failure_lines
+from verification.report.grades import grades_csv
 from verification.report.html import conformance_matrix, render_html
 from verification.report.power import by_dtype, detection_power, dtypes_run
 from verification.report.results import (
@@ -49,19 +55,22 @@ from verification.report.results import (
     prepare_output,
     with_regressions,
 )
-from verification.suite.conformance import reproducer
+from verification.report.student import student_copy, submission_spec
 from verification.targets.adapter import target_name
 from verification.targets.isolation import run_all
 
-__all__ = ["ConformOptions", "ConformError", "run_conform", "distinguishing_names"]
+__all__ = ["ConformOptions", "ConformError", "run_conform", "distinguishing_names",
+           "reproducer", "run_flags"]
 
 
 # What the scoreboard writes in the output folder: no target's folder may take these names.
 _REPORT_FILES = ("index.html", "results.json")
+_GRADES = "grades.csv"
 
 
 class ConformError(Exception):
-    """A problem with the arguments, the output folder or the baseline, before any target runs."""
+    """A problem with the arguments, the output folder or the baseline, before any target runs;
+    or, rerunning one case (``case``), a case or check the target does not have."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,9 @@ class ConformOptions:
         course: a course profile (``--course``: a built-in name such as ``ee559``, or a TOML
             file; ``verification/course/profile.py``) every target is judged under, or
             ``None``.
+        case: rerun only the case of this name of the one target, print its checks' verdicts
+            and write no report (``--case``); ``None``: a full run.
+        check: with ``case``, only the check of this id (``--check``).
     """
 
     targets: tuple
@@ -101,6 +113,8 @@ class ConformOptions:
     sandbox: bool = True
     dtype: str | None = None
     course: str | None = None
+    case: str | None = None
+    check: str | None = None
 
 
 def _course(options):
@@ -114,15 +128,42 @@ def _course(options):
         raise ConformError(str(failure)) from None
 
 
+def run_flags(options):
+    """The flags of ``refnet conform`` that change what the checks of ``options`` see: the
+    one place a target's recorded command and its reproducers take them from."""
+    return [*(["--quick"] if options.quick else []),
+            *(["--dtype", options.dtype] if options.dtype else []),
+            *(["--seed", str(options.seed)] if options.seed else []),
+            *(["--course", options.course] if options.course else [])]
+
+
+def reproducer(spec, options, case=None, check_id=None):
+    """The shell line that reruns ``spec`` as ``options`` ran it: one check (``case`` and
+    ``check_id``), one case, or, with neither, the whole target (``refnet conform SPEC
+    --case CASE --check ID --quick …``): confined as a full run is (the judge, the executor,
+    the sandbox). Safe to paste whatever the spec, case and id hold: each is one shell word
+    (``shlex.join``), so the shell expands nothing in it."""
+    words = ["refnet", "conform", spec, *(["--case", case] if case else []),
+             *(["--check", check_id] if case and check_id else [])]
+    return shlex.join([*words, *run_flags(options)])
+
+
 def _prepare(options):
     if not options.targets:
         raise ConformError("give at least one target")
+    if options.check is not None and options.case is None:
+        raise ConformError("--check needs --case: the case the check belongs to")
+    if options.case is not None and (len(options.targets) > 1 or options.baseline):
+        raise ConformError("--case reruns one case of one target: give one target and no "
+                           "--baseline")
     repeated = sorted({spec for spec in options.targets if options.targets.count(spec) > 1})
     if repeated:
         raise ConformError(f"each target may be given once; given more than once: {repeated}")
     if options.jobs < 1 or options.timeout <= 0:
         raise ConformError(f"--jobs must be at least 1 and --timeout positive, got "
                            f"{options.jobs} and {options.timeout}")
+    if options.case is not None:
+        return None  # nothing is written
     writer = CONFORM_TARGET if len(options.targets) == 1 else CONFORM_SCOREBOARD
     try:
         return prepare_output(options.out, options.baseline, writer)
@@ -216,14 +257,20 @@ def _course_record(course):
 
 def _reproducer(spec, check, options):
     """The shell line, quoted for pasting, that reruns ``check`` (the whole target when the
-    check names no case)."""
-    if not check.get("case"):
-        return shlex.join(["refnet", "conform", spec, *(["--quick"] if options.quick else []),
-                           *(["--dtype", options.dtype] if options.dtype else [])])
-    return reproducer(spec, check["case"], check["id"], quick=options.quick, seed=options.seed)
+    check names no case), run from the folder that holds the target's file (``spec`` is
+    written relative to it: ``submission_spec``)."""
+    return reproducer(submission_spec(spec)[0], options, check.get("case"), check["id"])
 
 
-def _target_context(results, options, back_link):
+def _reproduce_from(spec):
+    """Where a report's reproducers are run from, in words."""
+    relative, folder = submission_spec(spec)
+    if folder is None:
+        return "run where refnet and the target import"
+    return f"run from the folder that holds {relative.partition(':')[0]}"
+
+
+def _target_context(results, options):
     checks = results["checks"]
     failed = sorted((c for c in checks if c["status"] == "fail"),
                     key=lambda c: (component_rank(c.get("component", "")), c["id"]))
@@ -238,7 +285,7 @@ def _target_context(results, options, back_link):
         "conventions": results["conventions"], "checks": checks,
         "environment": results["environment"], "seed": options.seed,
         "baseline_path": str(options.baseline) if options.baseline else "",
-        "regressions": results["regressions"], "back_link": back_link,
+        "regressions": results["regressions"], "reproduce_from": _reproduce_from(spec),
         "skipped": results["cases"]["skipped"], "built": len(results["cases"]["built"]),
         "detection_power": results["detection_power_by_dtype"],
         "interrupted": results["interrupted"],
@@ -370,6 +417,8 @@ def run_conform(options, stream=None):
     """
     course = _course(options)
     baseline = _prepare(options)
+    if options.case is not None:
+        return _rerun_case(options, course, stream or sys.stdout)
     out = Path(options.out)
     names = distinguishing_names(list(options.targets))
     folders = _folder_names(names)
@@ -398,19 +447,63 @@ def run_conform(options, stream=None):
               f"reports hold what had finished", file=stream)
     if len(results_list) == 1:
         results = with_regressions(results_list[0], baseline)
-        _write(out, results, render_html(_target_context(results, options, ""), "conform.html.j2"))
+        _write(out, results, render_html(_target_context(results, options), "conform.html.j2"))
         _print_target(results, out / "index.html", stream)
         return interruption.exit_status(results["status"] == "pass")
     for results, folder in zip(results_list, folders, strict=True):
-        _write(out / folder, results, render_html(_target_context(
-            results, options, "../index.html"), "conform.html.j2"))
+        own = _student_copy(results, options)
+        _write(out / folder, own, render_html(_target_context(
+            own, replace(options, baseline=None)), "conform.html.j2"))
     board, context = _scoreboard(results_list, folders, options, baseline)
     _write(out, board, render_html(context, "scoreboard.html.j2"))
+    write_atomically(out / _GRADES, grades_csv(results_list))
     for results in results_list:
         _print_target(results, None, stream)
     print(f"refnet conform: {context['passing']} of {len(results_list)} targets pass; "
           f"scoreboard: {out / 'index.html'}", file=stream)
     return interruption.exit_status(board["status"] == "pass")
+
+
+def _student_copy(results, options):
+    """``results`` as the target's student receives them (``student_copy``): the recorded
+    command is ``refnet conform`` of this target alone, run from its folder, with the flags
+    of this run (``run_flags``)."""
+    spec = results["target"]["spec"]
+    command = reproducer(submission_spec(spec)[0], options)
+    return student_copy(results, command=command, out=options.out,
+                        others=[other for other in options.targets if other != spec])
+
+
+def _rerun_case(options, course, stream):
+    """``refnet conform SPEC --case NAME [--check ID]``: run that case alone, confined as a
+    full run is, print each selected check's verdict and detail; the exit status (0 exactly
+    when every one passes).
+
+    Raises:
+        ConformError: the target has no case of that name, or the case no check of that id;
+            the message lists those it has.
+    """
+    [spec] = options.targets
+    with Interruption() as interruption:
+        [run] = run_all([spec], jobs=1, timeout=options.timeout, quick=options.quick,
+                        seed=options.seed, stop=interruption.stop, use_sandbox=options.sandbox,
+                        dtype=options.dtype, case=options.case, course=course)
+    if run.sandbox["tool"] is None:
+        print(f"refnet conform: no sandbox ({run.sandbox['reason']})", file=stream)
+    checks = run.checks()
+    if run.status == "completed" and not run.cases()["built"]:
+        skipped = {s["case"]: s["reason"] for s in run.cases()["skipped"]}
+        why = (f" (not built: {skipped[options.case]})" if options.case in skipped else "")
+        raise ConformError(f"{spec} has no case {options.case!r}{why}; its cases: "
+                           f"{run.case_names()}")
+    selected = [c for c in checks if options.check in (None, c["id"])
+                or c["component"] == "target"]
+    if not selected:
+        raise ConformError(f"case {options.case!r} of {spec} has no check {options.check!r}; "
+                           f"its checks: {[c['id'] for c in checks]}")
+    for check in selected:
+        print(f"{check['status'].upper()} {check['id']}: {check['detail']}", file=stream)
+    return interruption.exit_status(all(c["status"] == "pass" for c in selected))
 
 
 def _print_target(results, html_path, stream):

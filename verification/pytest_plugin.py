@@ -12,6 +12,7 @@ tolerances are those of ``refnet conform``.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -55,10 +56,14 @@ class ConformItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ConformFailure):
-            from verification.suite.conformance import reproducer
+            from verification.conform import ConformOptions, reproducer
 
-            case, quick = self.record.get("case"), self.config.getoption("conform_quick")
-            rerun = (f"\nreproduce: {reproducer(self.spec, case, self.record['id'], quick=quick)}"
+            case = self.record.get("case")
+            options = ConformOptions(targets=(self.spec,), out=Path("."),
+                                     quick=self.config.getoption("conform_quick"),
+                                     dtype=self.config.getoption("conform_dtype"),
+                                     course=self.config.getoption("conform_course"))
+            rerun = (f"\nreproduce: {reproducer(self.spec, options, case, self.record['id'])}"
                      if case else "")
             return f"{excinfo.value}{rerun}"
         return super().repr_failure(excinfo, style)

@@ -58,7 +58,6 @@ Every result carries its ``component``. A case that raises is one failed result;
 on (``run_cases``).
 """
 
-import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -101,8 +100,7 @@ from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
 
 __all__ = ["Case", "Skipped", "target_cases", "planned_cases", "course_cases", "run_cases",
-           "check_target",
-           "rerun", "reproducer", "dtype_name",
+           "check_target", "rerun", "dtype_name",
            "uniform_input", "initialise", "ADAM_SETTINGS",
            "STEPS", "QUICK_STEPS", "COMPONENT_ORDER"]
 
@@ -751,7 +749,11 @@ def check_target(target, *, seed=0, quick=False, dtypes=None, progress=None, cou
 
 
 def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
-    """Rerun one case of a target (the one-line reproducer of a report's failure).
+    """Rerun one case of a target in your own process.
+
+    The target's code runs here, unconfined (no judge, executor or sandbox): for code you
+    trust. A report's reproducers do not use this; they are ``refnet conform SPEC --case NAME
+    --check ID`` (``verification.conform.reproducer``), which runs the case confined.
 
     Args:
         target: a ``Target`` or a spec for ``load_target``.
@@ -780,29 +782,6 @@ def rerun(target, case, check_id=None, *, seed=0, quick=False, stream=None):
     for result in results:
         print(("PASS " if result.passed else "FAIL ") + result.detail, file=stream or sys.stdout)
     return results
-
-
-def reproducer(spec, case, check_id, *, quick=False, seed=0):
-    """The one shell line that reruns one check of a target (``rerun``), for reports.
-
-    Safe to paste whatever the spec, case and id hold: each is a Python string literal inside
-    the code (escaped as ``repr`` escapes, so the code reads them back exactly), and the code
-    is one single-quoted shell word (``shlex.quote``), so the shell expands nothing in it.
-    """
-    arguments = ", ".join(_python_string(text) for text in (spec, case, check_id))
-    extra = (", quick=True" if quick else "") + (f", seed={seed}" if seed else "")
-    code = f"import verification; verification.rerun({arguments}{extra})"
-    return shlex.join(["python", "-c", code])
-
-
-def _python_string(text):
-    """``text`` as a double-quoted Python string literal with ``repr``'s escapes (so the
-    shell's single quotes around the code need no escaping of their own)."""
-    literal = repr(text)
-    if literal.startswith('"'):
-        return literal
-    # repr chose single quotes, so its body has no escaped double quote: escape the raw ones
-    return '"' + literal[1:-1].replace('"', '\\"') + '"'
 
 
 def _loaded(target):

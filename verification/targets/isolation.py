@@ -151,6 +151,14 @@ class TargetRun:
                                                      for key in keys)]
         return {"built": built, "skipped": skipped}
 
+    def case_names(self):
+        """Every case the worker planned, by name, where it was asked for one case alone
+        (``run_isolated``'s ``case``; validated as ``cases``: a malformed list is empty)."""
+        record = self.record if isinstance(self.record, dict) else {}
+        names = record.get("names")
+        valid = isinstance(names, list) and all(isinstance(name, str) for name in names)
+        return names if valid else []
+
     def target(self):
         """The worker's description of the target (validated as it arrived, ``_valid_target``),
         or an empty one for a run that never gave one."""
@@ -363,7 +371,7 @@ def sandbox(timeout, enabled=True):
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
-                 use_sandbox=True, dtype=None, zygote=None, course=None):
+                 use_sandbox=True, dtype=None, zygote=None, course=None, case=None):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -384,6 +392,8 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
             judge is a fresh interpreter, which starts the executor before it imports torch,
             so that the two import it side by side (``launch.py``): for a lone target, a
             zygote's import of torch would come before the executor's instead.
+        case: the worker's ``--case``: run only the case of that name (``refnet conform
+            --case``; ``TargetRun.case_names`` lists them all); ``None``: every case.
     """
     confinement = sandbox(timeout, use_sandbox)
     if stop is not None and stop.is_set():
@@ -398,7 +408,8 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     reads = [read for read, _ in pipes]
     judge = None
     try:
-        judge = _start_judge(zygote, _arguments(spec, timeout, quick, seed, wrapper, dtype, course),
+        arguments = _arguments(spec, timeout, quick, seed, wrapper, dtype, course, case)
+        judge = _start_judge(zygote, arguments,
                              folder, [write for _, write in pipes], stop)
     finally:
         for _, write in pipes:
@@ -457,16 +468,17 @@ class _PopenJudge:
         return self.process.wait()
 
 
-def _arguments(spec, timeout, quick, seed, wrapper, dtype, course=None):
+def _arguments(spec, timeout, quick, seed, wrapper, dtype, course=None, case=None):
     """The judge's arguments (``worker.main``'s), but for ``--record-fd``; with ``wrapper``
     (bubblewrap's path) it starts the executor inside bubblewrap, its working directory the one
     writable place; ``dtype`` (a name) checks in that dtype alone; ``course`` travels as
-    JSON."""
+    JSON; ``case`` runs that case alone."""
     return [_absolute(spec), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT), "--cpu-seconds", str(_cpu_seconds(timeout)),
             *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else []),
             *(["--dtype", dtype] if dtype else []),
-            *(["--course", course.as_json()] if course is not None else [])]
+            *(["--course", course.as_json()] if course is not None else []),
+            *(["--case", case] if case is not None else [])]
 
 
 def _cpu_seconds(timeout):
@@ -628,14 +640,15 @@ def judge_zygote():
 
 
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
-            use_sandbox=True, dtype=None, course=None):
+            use_sandbox=True, dtype=None, course=None, case=None):
     """``run_isolated`` for every spec, at most ``jobs`` at once, their judges forked by one
     zygote started with the first and ended after the last (a lone target's judge is a fresh
-    interpreter: ``run_isolated``'s ``zygote``); results in the given order."""
+    interpreter: ``run_isolated``'s ``zygote``); results in the given order. ``case``: run
+    only the case of that name (``run_isolated``'s)."""
     shared = judge_zygote() if len(specs) > 1 else contextlib.nullcontext()
     with shared as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
                                progress=progress, stop=stop, use_sandbox=use_sandbox,
-                               dtype=dtype, zygote=zygote, course=course)
+                               dtype=dtype, zygote=zygote, course=course, case=case)
                    for spec in specs]
         return [future.result() for future in futures]

@@ -35,8 +35,11 @@ def judge(args, started, send):
     try:
         cases, skipped = planned_cases(target, args.seed, args.quick, dtypes=(
             None if args.dtype is None else (getattr(torch, args.dtype),)), course=course)
-        send({"plan": {"target": target.description(), "cases": len(cases),
-                       "built": [case.name for case in cases],
+        plan = {"target": target.description()}
+        if args.case is not None:  # one case alone (``refnet conform --case``)
+            plan["names"] = [planned.name for planned in cases]
+            cases = [planned for planned in cases if planned.name == args.case]
+        send({"plan": {**plan, "cases": len(cases), "built": [case.name for case in cases],
                        "skipped": [case.as_dict() for case in skipped]}})
         for case in cases:
             send({"start": case.name})

@@ -16,7 +16,9 @@ in one case keeps every case before it:
 - ``{"error": message}`` and exit status ``IMPORT_FAILED`` when the target cannot be loaded;
 - ``{"plan": {"target": description, "cases": count, "built": [case names], "skipped":
   [{"case", "component", "reason"}]}}`` once the cases are built (``skipped``: those not built
-  for lack of an optional component);
+  for lack of an optional component); with ``--case NAME`` only the case of that name is
+  built and run, and the plan adds ``"names"``, every case's name (so that the parent can list
+  them where none has that name);
 - ``{"start": case name}`` before a case, ``{"done": case name, "checks": [...]}`` after it;
 - ``{"memory": case name}`` and exit status ``MEMORY_EXHAUSTED`` when the executor ran out of
   its address space in a case;
@@ -58,6 +60,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dtype", choices=CHECK_DTYPE_NAMES,
                         help="check in this dtype alone (default: the target's own dtypes)")
+    parser.add_argument("--case", default=None, help="run only the case of this name")
     parser.add_argument("--memory", type=int, required=True, help="the executor's RLIMIT_AS")
     parser.add_argument("--file-size", type=int, required=True,
                         help="the executor's RLIMIT_FSIZE")
