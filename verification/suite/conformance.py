@@ -727,9 +727,21 @@ def run_cases(selected, progress=None):
             outcome = guarded(f"error/{case.name}", case.name, "error", case.run)
         dtype = dtype_name(case.dtype) if case.dtype is not None else ""
         results += [replace(result, id=f"{case.tag}/{result.id}" if case.tag else result.id,
-                            component=case.component, case=case.name, dtype=dtype)
+                            component=case.component, case=case.name, dtype=dtype,
+                            diagnosis=_diagnosis(result))
                     for result in outcome]
     return results
+
+
+def _diagnosis(result):
+    """A failing result's diagnosis (``checks/diagnosis.py``): its own, the sentence of a
+    course's rule, else, for a failure no comparison diagnosed (a check that measures no
+    tensor against another), that no pattern was recognised; ``""`` for a pass."""
+    if result.passed or result.diagnosis:
+        return result.diagnosis
+    if result.kind in (RULE, REQUIRED):
+        return result.detail.partition("\n")[0]
+    return "no recognisable pattern (no tensors compared: see the detail)"
 
 
 def check_target(target, *, seed=0, quick=False, dtypes=None, progress=None, course=None):
