@@ -54,7 +54,7 @@ _SLICE_SEED = 559
 def panel(title, x, submission, reference, failing=(), *, x_label="x", y_label="",
           x_window=None):
     """One panel's data from sequences (tensors or lists) of one length; non-finite values
-    become ``None``."""
+    (and ``None``) become ``None``."""
     return {"title": title, "x_label": x_label, "y_label": y_label,
             "x_window": None if x_window is None else [float(bound) for bound in x_window],
             "x": [float(value) for value in _floats(x)],
@@ -67,7 +67,8 @@ def _floats(values):
 
 
 def _json_values(values):
-    return [float(value) if math.isfinite(value) else None for value in _floats(values)]
+    return [float(value) if value is not None and math.isfinite(value) else None
+            for value in _floats(values)]
 
 
 def _failing(expected, got, rtol):
