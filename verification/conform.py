@@ -281,7 +281,8 @@ def _target_context(results, options):
         "failed_components": [name for name, entry in results["components"].items()
                               if entry["status"] == "fail"],
         "matrix": _in_component_order(conformance_matrix(checks)),
-        "failures": [{**c, "reproduce": _reproducer(spec, c, options)} for c in failed],
+        "failures": _with_figures([{**c, "reproduce": _reproducer(spec, c, options)}
+                                   for c in failed]),
         "conventions": results["conventions"], "checks": checks,
         "environment": results["environment"], "seed": options.seed,
         "baseline_path": str(options.baseline) if options.baseline else "",
@@ -292,6 +293,23 @@ def _target_context(results, options):
         "course": results["course"], "rules": results["rules"],
         "required": [c for c in checks if c["kind"] == REQUIRED],
     }
+
+
+def _with_figures(failures):
+    """Each failure with ``figure_svg``: its figure drawn (``report/figures.py``) on the first
+    failure carrying one of each dtype and caption (a component's cases carry the same one), else
+    empty; matplotlib is imported only where there is one to draw."""
+    drawn, shown = [], set()
+    for failure in failures:
+        figure = failure.get("figure")
+        key = (failure.get("dtype"), figure["caption"]) if figure else None
+        svg = ""
+        if key is not None and key not in shown:
+            from verification.report.figures import figure_svg
+            shown.add(key)
+            svg = figure_svg(figure)
+        drawn.append({**failure, "figure_svg": svg})
+    return drawn
 
 
 def _in_component_order(matrix):
@@ -332,7 +350,8 @@ def _folder_names(names):
 
 def _scoreboard(results_list, folders, options, baseline):
     """The scoreboard's ``results.json`` and HTML context."""
-    checks = [{**check, "id": f"{folder}/{check['id']}"}
+    checks = [{**{key: value for key, value in check.items() if key != "figure"},
+               "id": f"{folder}/{check['id']}"}  # figures stay in each target's own results
               for results, folder in zip(results_list, folders, strict=True)
               for check in results["checks"]]
     failing = {}

@@ -1,6 +1,6 @@
 """What every check returns: a measured error against its tolerance, never a bare boolean."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 __all__ = ["CheckResult", "CheckFailure"]
 
@@ -57,12 +57,15 @@ class CheckResult:
     detectable: float = 0.0
     dtype: str = ""
     diagnosis: str = ""
+    figure: dict | None = field(default=None, compare=False)
 
     def as_dict(self):
         """The JSON form: the contract's keys plus ``error_ratio``, ``detail``, ``excluded``,
         ``convention``, ``component``, ``case``, ``scale``, ``detectable``, ``dtype`` and
-        ``diagnosis``."""
+        ``diagnosis``, and ``figure`` where there is one."""
         record = asdict(self)
+        if record["figure"] is None:
+            del record["figure"]
         record["status"] = "pass" if record.pop("passed") else "fail"
         return record
 

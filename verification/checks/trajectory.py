@@ -79,6 +79,7 @@ from verification.checks.compare import (
     unit_roundoff,
 )
 from verification.checks.diagnosis import prediction_sizes
+from verification.checks.figures import training_figure, with_figure
 from verification.checks.loss import as_normalisation, torch_mse
 from verification.checks.reference import (
     EXACT_ATOL,
@@ -93,6 +94,7 @@ from verification.checks.reference import (
 )
 from verification.targets.protocol import LossView, call
 from verification.targets.refnet_target import as_component
+from verification.targets.spec import leaves
 
 __all__ = ["OPTIMIZERS", "ADAM_BETAS", "ADAM_EPS", "ADAM_ROUNDINGS", "check_trajectory"]
 
@@ -455,6 +457,7 @@ def _train_and_compare(component, x, targets, batches, settings, name, loss, bui
     loss values (a loss computed in float32 in a float64 check gets float32's u).
     """
     twin = torch_twin(component)
+    initial = {key: value.clone() for key, value in twin.state_dict().items()}
     saved = [value.detach().clone() for value, _ in component.view.param()]
     try:
         got, expected = _train_side_by_side(component, twin, x, targets, batches, settings,
@@ -468,4 +471,43 @@ def _train_and_compare(component, x, targets, batches, settings, name, loss, bui
     settings = replace(settings, epsilon=length * unit, loss_epsilon=length * loss_unit,
                        unit=unit, loss_unit=loss_unit)
     context += f", ε={settings.epsilon:.3g} (loss ε={settings.loss_epsilon:.3g})"
-    return _compare_trajectories(name, parameter_labels(twin), expected, got, settings, context)
+    results = _compare_trajectories(name, parameter_labels(twin), expected, got, settings,
+                                    context)
+    return with_figure(results, lambda: _figure(component, twin, initial, x, targets, batches,
+                                                settings, name, got, expected))
+
+
+def _figure(component, twin, initial, x, targets, batches, settings, name, got, expected):
+    """The picture of a failing trajectory (``checks/figures.py``'s ``training_figure``),
+    from the tensors already held: the model's losses, torch's at the model's parameters, and
+    the twin trained on its own from ``initial`` (no request to the model; none for a model
+    with Dropout, whose twin reads the model's masks); ``None`` with replicas."""
+    if got.losses[0].ndim:
+        return None
+    tolerances = [_loss_tolerance(*step, settings.loss_epsilon) for step in zip(
+        got.losses, got.loss_gradient_terms, got.bounds, strict=True)]
+    failing = [step for step, (want, have, tolerance) in enumerate(zip(
+        expected.losses, got.losses, tolerances, strict=True))
+        if _error_ratio(want, have, tolerance) > 1]
+    free = None
+    if not any(leaf.kind == "dropout" for leaf in leaves(component.layer)):
+        twin.load_state_dict(initial)
+        free = _free_run(twin, x, targets, batches, settings)
+    return training_figure(name, settings.optimizer, [float(loss) for loss in got.losses], free,
+                           [float(loss) for loss in expected.losses], failing)
+
+
+def _free_run(twin, x, targets, batches, settings):
+    """The twin's loss per step, trained by ``torch.optim`` on its own from its current
+    parameters on ``batches``, in float64."""
+    optimizer = OPTIMIZERS[settings.optimizer].build_torch(twin.parameters(), settings.lr)
+    losses = []
+    for rows in batches:
+        optimizer.zero_grad()
+        with torch.enable_grad():
+            loss = _torch_mse_loss(twin(x[..., rows, :].to(torch.float64)),
+                                   targets[..., rows, :], settings.reduction)
+            loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses

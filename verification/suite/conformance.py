@@ -67,6 +67,12 @@ import torch
 import refnet
 from verification.checks.accumulation import check_accumulation
 from verification.checks.dropout import check_dropout
+from verification.checks.figures import (
+    activation_figure,
+    activation_points,
+    loss_slice_figure,
+    with_figure,
+)
 from verification.checks.finite_difference import check_backward
 from verification.checks.kink import check_kink, find_kinks
 from verification.checks.loss import (
@@ -334,16 +340,30 @@ def _activation_cases(build, kind):
         return [check_kink(component, torch_twin(component), at=at, declared_slope=declared,
                            dtype=build.dtype)]
 
+    def pictured(results):
+        return with_figure(results, lambda: _activation_figure(build, kind, reference, off))
+
     kinds = _ACTIVATION_KINDS + (("accumulation",) if _has_parameters(build, kind) else ())
     cases = [
-        Case(f"{kind}", (kind,), kinds, lambda: _activation_checks(build, kind)),
+        Case(f"{kind}", (kind,), kinds, lambda: pictured(_activation_checks(build, kind))),
         Case(f"{kind} at hand-picked and extreme points", (kind,), ("autograd",),
-             lambda: [*at_points(HAND_PICKED, "hand-picked points"),
-                      *at_points(EXTREME, "extreme points")]),
+             lambda: pictured([*at_points(HAND_PICKED, "hand-picked points"),
+                               *at_points(EXTREME, "extreme points")])),
     ]
     cases += [Case(f"{kind} at its kink x={at:g}" if at else f"{kind} at its kink", (kind,),
                    ("kink",), lambda at=at: at_kink(at)) for at in corners.kinks]
     return cases
+
+
+def _activation_figure(build, kind, reference, off):
+    """The picture of a failing activation (``checks/figures.py``): a fresh module of one
+    feature on ``activation_points``, the points of [−6, 6] and out to the extreme ones in
+    the function's domain and off its kinks and jumps ``off``, one point a row."""
+    points = activation_points(lambda values: _comparable_points(reference, values, off))
+    layer = _activation_layer(build, kind, 1)
+    component = build.module(layer, f"{spec.describe(layer)} on the figure's points")
+    return activation_figure(component, build.points(points).reshape(-1, 1), name=kind,
+                             dtype=dtype_name(build.dtype))
 
 
 def _has_parameters(build, kind):
@@ -426,11 +446,28 @@ def _loss_case(build, component):
         declared = facts.mse_reduction if component == "mse_loss" else None
         extremes = extreme_inputs(kind, build.dtype, index_targets=(
             kind.name == "cross_entropy" and facts.cross_entropy_target == "index"))
-        return check_loss(build.target.loss(component, dtype=build.dtype), *grid[0], kind=kind,
-                          reduction=declared, name=component, seed=build.seed,
-                          also_at=grid[1:], extremes=extremes)
+        view = build.target.loss(component, dtype=build.dtype)
+        results = check_loss(view, *grid[0], kind=kind, reduction=declared, name=component,
+                             seed=build.seed, also_at=grid[1:], extremes=extremes)
+        return with_figure(results, lambda: _loss_figure(build, view, kind, grid, declared,
+                                                         component))
 
     return Case(component, (component,), ("finite_difference", "autograd"), run)
+
+
+def _loss_figure(build, view, kind, grid, declared, component):
+    """The picture of a failing loss (``checks/figures.py``) along a slice through the first
+    grid input where the loss returns a number and a gradient (a loss written for 2 classes
+    raises at 3), torch's side normalised as the loss measures over the grid (torch's mean
+    where no normalisation fits)."""
+    try:
+        normalisation = measure_normalisation(view, grid, kind=kind, declared=declared)
+    except ValueError:  # no normalisation fits: the caption says torch's mean is drawn
+        normalisation = None
+    figures = (loss_slice_figure(view, kind, prediction, target, normalisation,
+                                 name=component, dtype=dtype_name(build.dtype))
+               for prediction, target in grid)
+    return next(filter(None, figures), None)
 
 
 def _dropout_case(build):

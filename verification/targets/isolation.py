@@ -61,6 +61,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from verification.checks.figures import figure_problem
 from verification.checks.result import CheckResult
 from verification.targets.launch import BWRAP_OPTIONS
 from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
@@ -272,26 +273,34 @@ class _Record:
 
 
 _JSON_TYPES = {str: str, int: int, float: (int, float), bool: str}
+_OPTIONAL_FIELDS = {"figure": figure_problem}
+"""A check record's fields that may be absent, each with the function that says what is wrong
+with its value (``None`` when nothing is)."""
 _CHECK_FIELDS = {("status" if field.name == "passed" else field.name): _JSON_TYPES[field.type]
-                 for field in fields(CheckResult)}
+                 for field in fields(CheckResult) if field.name not in _OPTIONAL_FIELDS}
 """A check record's fields (``CheckResult.as_dict()``: ``passed`` becomes the string
 ``status``) and their JSON types."""
 
 
 def _valid_check(check, spec):
     """``check`` as the worker sent it when it is a check record (every field of
-    ``_CHECK_FIELDS`` of its type, ``status`` pass or fail, nothing else), else one failed
-    check naming what was wrong: the reports then never meet a malformed value."""
+    ``_CHECK_FIELDS`` of its type, ``status`` pass or fail, those of ``_OPTIONAL_FIELDS``
+    absent or of their shape, nothing else), else one failed check naming what was wrong: the
+    reports then never meet a malformed value."""
     problem = None
     if not isinstance(check, dict):
         problem = f"{reprlib.repr(check)} where a check record belongs"
     else:
         wrong = [key for key, kind in _CHECK_FIELDS.items()
                  if not isinstance(check.get(key), kind) or isinstance(check.get(key), bool)]
-        extra = sorted(map(str, set(check) - set(_CHECK_FIELDS)))
-        if wrong or extra or check["status"] not in ("pass", "fail"):
+        extra = sorted(map(str, set(check) - set(_CHECK_FIELDS) - set(_OPTIONAL_FIELDS)))
+        shapes = [f"{key}: {why}" for key, why in
+                  ((key, valid(check[key])) for key, valid in _OPTIONAL_FIELDS.items()
+                   if key in check) if why]
+        if wrong or extra or shapes or check["status"] not in ("pass", "fail"):
             problem = (f"fields missing or of the wrong type: {wrong}" if wrong else
                        f"unknown fields {extra}" if extra else
+                       f"malformed {shapes[0]}" if shapes else
                        f"status {check['status']!r}")
     if problem is None:
         return check
