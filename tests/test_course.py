@@ -1,6 +1,7 @@
 """Course profiles (``--course``): the profile's keys, the rules read from a submission's
 source and watched while it runs, required components, and a class graded in one run."""
 
+import csv
 import io
 import json
 import shutil
@@ -372,3 +373,12 @@ def test_the_rules_sit_first_on_the_scoreboard_in_the_terminal_and_in_the_report
         (COURSE / "functional.py").read_text().splitlines(), 1) if "F.relu(x)" in text)
     assert f"functional.py:{line}: torch.nn.functional.relu — return F.relu(x)" in page
     assert 'id="course"' in (out / "index.html").read_text()
+
+
+def test_grades_csv_lists_each_broken_rule_and_missing_component(graded):
+    rows = {row["name"]: row for row in csv.DictReader(
+        (graded[4] / "grades.csv").read_text().splitlines())}
+    assert rows["functional"]["rules_broken"] == "rule/torch.nn/source;rule/torch.nn/run"
+    assert rows["imports_nn"]["rules_broken"] == "rule/torch.nn/source"
+    assert rows["no_tanh"]["missing_components"] == "tanh" and rows["no_tanh"]["tanh"] == "fail"
+    assert rows["honest"]["verdict"] == "pass" and rows["honest"]["rules"] == "pass"

@@ -116,9 +116,9 @@ def _results(name, *, status="pass", run="completed", rules=None, missing=None):
 
 def test_grades_csv_neutralises_formulas_and_reads_rules_defensively():
     text = grades_csv([
-        _results("=HYPERLINK(\"x\")", rules=[{"rule": "no torch.autograd", "status": "fail",
+        _results("=HYPERLINK(\"x\")", rules=[{"id": "rule/torch.autograd/run", "status": "fail",
                                                "evidence": []},
-                                              {"rule": "kept", "status": "pass"}],
+                                              {"id": "rule/torch.nn/run", "status": "pass"}],
                  missing=["dropout", "adam"]),
         _results("+bob", status="fail", run="timeout", rules="garbage"),
         _results("@carol"), _results("-dave"), _results("eve")])
@@ -128,7 +128,7 @@ def test_grades_csv_neutralises_formulas_and_reads_rules_defensively():
     assert [row[0] for row in rows[1:]] == ["'+bob", "'-dave", "'=HYPERLINK(\"x\")",
                                             "'@carol", "eve"], "sorted by name, neutralised"
     by_name = {row[0]: row for row in rows[1:]}
-    assert by_name["'=HYPERLINK(\"x\")"][1:] == ["pass", "2", "2", "no torch.autograd",
+    assert by_name["'=HYPERLINK(\"x\")"][1:] == ["pass", "2", "2", "rule/torch.autograd/run",
                                                  "dropout;adam", "pass", "—"]
     assert by_name["'+bob"][1:6] == ["timeout", "1", "2", "", ""]
 

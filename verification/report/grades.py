@@ -3,7 +3,8 @@
 Columns: ``name``, ``verdict`` (``pass``, ``fail``, or how the run ended where it did not
 complete: ``crashed``, ``timeout``, ``import-error``, ``interrupted``), ``checks_passed``,
 ``checks_total``, ``rules_broken`` and ``missing_components`` (``;``-joined; from a target's
-``rules``, the ``rule`` of each entry whose ``status`` is ``fail``, and its
+``rules``, the ``id`` of each entry whose ``status`` is ``fail`` (``rule/torch.nn/source``:
+a rule's sentence may hold a ``;``), and its
 ``missing_components``, both empty where the results have none), then one column per component,
 each cell ``pass``, ``fail`` or ``—`` (skipped, or not built by that target).
 
@@ -50,7 +51,7 @@ def _row(results, components):
     run_status = results["run"]["status"]
     verdict = results["status"] if run_status == "completed" else run_status
     rules = results.get("rules", [])
-    broken = [str(rule.get("rule", "")) for rule in rules if isinstance(rule, dict)
+    broken = [str(rule.get("id", "")) for rule in rules if isinstance(rule, dict)
               and rule.get("status") == "fail"] if isinstance(rules, list) else []
     missing = results.get("missing_components", [])
     missing = [str(name) for name in missing] if isinstance(missing, list) else []
