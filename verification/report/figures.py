@@ -6,6 +6,8 @@ parent as it arrived); matplotlib is imported only when a figure is drawn, so a 
 one (every passing target) costs no import.
 """
 
+import textwrap
+
 from verification.report.html import figure_to_svg
 
 __all__ = ["figure_svg"]
@@ -54,7 +56,8 @@ def _draw_panel(axes, panel):
     if beyond:
         listed = ", ".join(f"{value:g}" for value in beyond[:_LISTED])
         more = f" and {len(beyond) - _LISTED} more" if len(beyond) > _LISTED else ""
-        axes.set_xlabel(f"{panel['x_label']}\nalso failing beyond the axis at x = {listed}{more}")
+        note = textwrap.fill(f"also failing beyond the axis at x = {listed}{more}", 48)
+        axes.set_xlabel(f"{panel['x_label']}\n{note}")
     axes.set_title(panel["title"], fontsize=10)
     if not beyond:
         axes.set_xlabel(panel["x_label"])
