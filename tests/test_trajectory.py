@@ -150,3 +150,38 @@ def test_frozen_float32_weights_fail_every_update_check_under_both_optimizers():
     assert len(updates) == 16, [r.id for r in updates]
     assert all(not r.passed for r in updates), [r.id for r in updates if r.passed]
     assert all(r.passed for r in results if r not in updates), failed_ids(results)
+
+
+def test_a_tolerance_never_goes_below_the_dtypes_underflow():
+    """SGD at rate 5 on a summed loss drives float32 gradients towards 2e−51, where float32
+    holds 0: the rounding's absolute part (gradual underflow) is within the tolerance."""
+    assert_all_pass(check_trajectory(_network("relu", F32), *_data(F32, samples=40),
+                                     optimizer="sgd", lr=5.0, reduction="sum", name="net"))
+
+
+SUMMED = str(Path(__file__).parent / "frameworks" / "handout_adapter.py") + ":SummedMSE"
+
+
+def _training(spec, dtype):
+    cases = [case for case in target_cases(load_target(spec), dtypes=(dtype,), quick=False)
+             if case.name.startswith("training")]
+    return run_cases(cases)
+
+
+def test_a_summed_mse_trains_at_the_rate_its_normalisation_keeps_stable():
+    """A correct framework whose MSE is a sum: at the mean's rate its steps are 20 times a
+    mean's and it diverged in float32; at the rate scaled by its measured normalisation it
+    passes, and the rate is named."""
+    results = _training(SUMMED, F32)
+    assert_all_pass(results)
+    assert "sgd lr=0.0025," in next(r.detail for r in results if "/sgd/" in r.id)
+
+
+def test_steps_after_torchs_own_reference_diverges_are_not_judged(monkeypatch):
+    """The same framework at 20 times that rate (the rate it had before): torch's reference
+    leaves float32's range; the framework, correct, diverges with it and passes, the steps
+    from there "diverged: not judged"."""
+    monkeypatch.setattr("verification.suite.conformance.TRAINING_SGD_LR", 1.0)
+    results = [r for r in _training(SUMMED, F32) if "/sgd/" in r.id]
+    assert_all_pass(results)
+    assert all("diverged: not judged from step" in result.detail for result in results)

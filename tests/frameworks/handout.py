@@ -179,6 +179,17 @@ class LossMSE(Module):
         return 2 * self.difference / self.difference.numel()
 
 
+class LossMSESum(LossMSE):
+    """``L = Σ (x − t)²``, the report's eq. 15 pair: ``backward()`` returns 2 (x − t). A
+    correct loss, whose steps at a mean's rate are N times a mean's."""
+
+    def forward(self, *input):
+        return super().forward(*input) * self.difference.numel()
+
+    def backward(self, *gradwrtoutput):
+        return 2 * self.difference
+
+
 class LossMSEGradientWithoutMean(LossMSE):
     """Planted bug: the forward is the mean, the gradient 2 (x − t) without its 1/N."""
 

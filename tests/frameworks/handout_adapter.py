@@ -125,6 +125,18 @@ class IdleSGD(Adapter):
         return fw.IdleSGD(params, lr)
 
 
+class SummedMSE(Adapter):
+    """Correct: an MSE summed over the elements (declared), trained at the rate its measured
+    normalisation keeps stable (not a planted bug); no Sigmoid, so the trained network's
+    output is unbounded, as in the framework that diverged."""
+
+    mse_reduction = "sum"
+    sigmoid = None
+
+    def mse_loss(self):
+        return fw.LossMSESum()
+
+
 PLANTED = {
     "BiasNeverAdded": ("linear", "finite_difference"),
     "WrongTanhDerivative": ("tanh", "finite_difference"),

@@ -57,6 +57,14 @@ of the chain), η the learning rate.
   earlier steps, each relative to terms whose ratio to √v̂ is at most C_k (Cauchy–Schwarz:
   C_k² = (1−β₁)²(1−β₂ᵏ)/((1−β₁ᵏ)²(1−β₂))·Σ_{j<k}(β₁²/β₂)ʲ; C_1 = 1, C_20 ≈ 1.13; also
   |m̂|/√v̂ ≤ C_k): atol = ``SAFETY``·13·k·u·η·C_k.
+- Every atol is at least n·σ, σ the dtype's smallest subnormal (2⁻¹⁴⁹ in float32): the
+  standard model of a rounding with gradual underflow is fl(a ∘ b) = (a ∘ b)(1 + δ) + ζ,
+  |ζ| ≤ σ/2, and the relative bounds above miss ζ; a float32 gradient whose float64 reference
+  is −2e−51 is 0 at best (a ReLU network on SGD at rate 5 met it).
+
+Divergence. From the first step where torch's reference itself leaves the dtype's range (a
+correct framework diverging with torch), the steps are not judged and each result says so
+("diverged: not judged from step k"); the first step always is.
 
 Detection power (``CheckResult.detectable``: the relative error of the compared tensor's
 largest element sure to fail; measured over every case of refnet and of the ``float32``
@@ -159,6 +167,7 @@ class _Settings:
     loss_epsilon: float = 0.0
     unit: float = 0.0
     loss_unit: float = 0.0
+    underflow: float = EXACT_ATOL
 
 
 @dataclass
@@ -275,19 +284,20 @@ def _loss_tolerance(loss, gradient_terms, bounds, epsilon):
 def _loss_gradient_tolerance(gradient_terms, settings):
     """atol_i = ``SAFETY``·``LOSS_GRADIENT_ROUNDINGS``·u·2c(|y_i| + |t_i|), rtol = 0."""
     atol = SAFETY * LOSS_GRADIENT_ROUNDINGS * settings.loss_unit * gradient_terms
-    return Tolerance(atol=atol.clamp_min(EXACT_ATOL), rtol=0.0)
+    return Tolerance(atol=atol.clamp_min(settings.underflow), rtol=0.0)
 
 
 def _gradient_tolerance(error_scale, settings):
     """atol_i = ε·E_i, element by element (``term_magnitudes``'s error scale)."""
-    return Tolerance(atol=(settings.epsilon * error_scale).clamp_min(EXACT_ATOL), rtol=0.0)
+    return Tolerance(atol=(settings.epsilon * error_scale).clamp_min(settings.underflow),
+                     rtol=0.0)
 
 
 def _update_tolerance(step, after, settings):
     """The update's round-off (``_Optimizer.rounding``) plus θ_{k+1}'s own, (2u + u₆₄)·|θ|."""
     atol, rtol = OPTIMIZERS[settings.optimizer].rounding(step, settings.unit, settings.lr)
     own_rounding = (2 * settings.unit + _UNIT_ROUNDOFF_64) * after.abs()
-    return Tolerance(atol=(atol + own_rounding).clamp_min(EXACT_ATOL), rtol=rtol)
+    return Tolerance(atol=(atol + own_rounding).clamp_min(settings.underflow), rtol=rtol)
 
 
 def _error_ratio(expected, got, tolerance):
@@ -442,7 +452,7 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
     def run():
         return _train_and_compare(component, x, targets, batches, settings, name, loss, build,
                                   f"worst of {steps} steps, each from the model's own "
-                                  f"parameters; {optimizer} lr={lr}, loss "
+                                  f"parameters; {optimizer} lr={lr:.6g}, loss "
                                   f"{normalisation.describe()}, batch {batch_size}, batch "
                                   f"seed {seed}")
 
@@ -468,13 +478,49 @@ def _train_and_compare(component, x, targets, batches, settings, name, loss, bui
     length = SAFETY * summation_length(component.layer, batches.shape[-1])
     unit = unit_roundoff(computed_dtype(x, *saved, *got.loss_gradients))
     loss_unit = unit_roundoff(computed_dtype(x, *saved, *got.losses, *got.loss_gradients))
+    dtype = computed_dtype(x, *saved, *got.loss_gradients)
     settings = replace(settings, epsilon=length * unit, loss_epsilon=length * loss_unit,
-                       unit=unit, loss_unit=loss_unit)
+                       unit=unit, loss_unit=loss_unit,
+                       underflow=max(EXACT_ATOL, length * _smallest_subnormal(dtype)))
     context += f", ε={settings.epsilon:.3g} (loss ε={settings.loss_epsilon:.3g})"
+    judged = _steps_before_divergence(expected, computed_dtype(x, *saved, *got.losses))
+    if judged < len(expected.losses):
+        expected, got = _first_steps(expected, judged), _first_steps(got, judged)
+        context += (f"; diverged: not judged from step {judged + 1}, where torch's own "
+                    f"reference is no longer finite in the dtype checked")
     results = _compare_trajectories(name, parameter_labels(twin), expected, got, settings,
                                     context)
     return with_figure(results, lambda: _figure(component, twin, initial, x, targets, batches,
                                                 settings, name, got, expected))
+
+
+def _smallest_subnormal(dtype):
+    """σ = tiny·eps, the dtype's smallest positive subnormal (2⁻¹⁴⁹ in float32)."""
+    info = torch.finfo(dtype)
+    return info.tiny * info.eps
+
+
+def _steps_before_divergence(expected, dtype):
+    """How many steps torch's reference stays finite in ``dtype`` (the dtype the framework
+    computed in): its loss, dL/dy, gradients and parameters each within ``dtype``'s range.
+    From the first step where it is not, the framework cannot be held to it (a correct
+    framework diverging with torch is no failure of its own): those steps are not judged. At
+    least the first step is always judged (the seeded start is finite)."""
+    largest = torch.finfo(dtype).max
+
+    def finite(tensors):
+        return all(bool((tensor.abs() <= largest).all()) for tensor in tensors)
+
+    for step in range(len(expected.losses)):
+        if not finite([expected.losses[step], expected.loss_gradients[step],
+                       *expected.grads[step], *expected.params[step]]):
+            return max(step, 1)
+    return len(expected.losses)
+
+
+def _first_steps(trajectory, count):
+    """``trajectory`` cut to its first ``count`` steps."""
+    return _Trajectory(**{key: value[:count] for key, value in vars(trajectory).items()})
 
 
 def _figure(component, twin, initial, x, targets, batches, settings, name, got, expected):

@@ -550,7 +550,8 @@ def _training_case(build):
             kind="mse", declared=target.facts.mse_reduction)
         results = []
         for optimizer in optimizers:
-            lr = 0.05 if optimizer == "sgd" else ADAM_SETTINGS["lr"]
+            lr = (_stable_sgd_rate(normalisation, (TRAINING_BATCH, targets.shape[-1]))
+                  if optimizer == "sgd" else ADAM_SETTINGS["lr"])
             model = build.module(layer, label)
             results += check_trajectory(
                 model, x, targets, optimizer=optimizer, lr=lr, steps=build.steps,
@@ -562,6 +563,21 @@ def _training_case(build):
     classes = ("training", "sequential", "linear", hidden, *([output] if output else []),
                "mse_loss", *optimizers)
     return Case("training", classes, ("trajectory",), run)
+
+
+TRAINING_SGD_LR = 0.05
+"""SGD's rate in the training case for a loss normalised as the mean (torch's MSELoss)."""
+
+
+def _stable_sgd_rate(normalisation, shape):
+    """SGD's rate for a loss normalised as ``normalisation`` (measured from the target's own
+    loss) at batches of ``shape``: ``TRAINING_SGD_LR`` times c_mean / c, so that every
+    normalisation takes the step a mean would (a summed MSE, c = 1 at a 10 × 2 batch, trains
+    at 0.05 / 20 = 0.0025: at 0.05 its steps are 20 times a mean's, and a correct framework
+    diverged, to a loss of 5e39 by step 16 in float32). Adam's step does not scale with the
+    loss, and keeps its rate."""
+    mean = 1.0 / (shape[0] * shape[1])
+    return TRAINING_SGD_LR * mean / normalisation.factor(shape)
 
 
 def _optimizer_factory(target, optimizer, dtype):
