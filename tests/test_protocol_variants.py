@@ -413,3 +413,39 @@ def test_a_targets_description_lists_its_hooks_and_declared_facts():
     assert description["hooks"] == ["params", "set_training"], description
     assert description["declared_facts"] == {"optimizer_takes_module": True}, description
     assert "sigmoid" not in description["components"], description
+
+
+def test_a_normalisation_that_does_not_fit_names_the_input_where_it_breaks():
+    """Divided by B everywhere but at a batch of 1, where it is divided by 2: the fit most
+    inputs agree on (the batch mean) holds at the others and breaks at that one."""
+    broken = _ScaledMSE(lambda p: 1.0 / p.shape[0] if p.shape[0] > 1 else 0.5)
+    with pytest.raises(ValueError) as raised:
+        measure_normalisation(broken, _samples((6, 3), (1, 3), (4, 2)))
+    message = str(raised.value)
+    assert ("the closest fit, the sum of the loss terms divided by the batch size only, holds "
+            "at 6x3, 4x2 and breaks at 1x3 (ratio 0.5 where it needs 1)") in message, message
+
+
+def test_a_loss_that_raises_at_every_input_shows_its_own_exception():
+    class Raising:
+        def forward(self, prediction, target):
+            raise KeyError("planted: no such buffer")
+
+        def backward(self):
+            raise AssertionError("never reached")
+
+    with pytest.raises(ValueError, match="the loss raised at every input; at 6x3: Raising.forward "
+                                         "raised KeyError: 'planted: no such buffer'"):
+        measure_normalisation(Raising(), _samples((6, 3), (1, 3)))
+
+
+def test_a_loss_that_raises_at_one_input_names_it_with_its_exception():
+    class RaisingAtOneSample(_ScaledMSE):
+        def forward(self, prediction, target):
+            if prediction.shape[0] == 1:
+                raise IndexError("planted: a batch of one")
+            return super().forward(prediction, target)
+
+    with pytest.raises(ValueError, match="at 1x3 it raised: .*IndexError: planted: a batch"):
+        measure_normalisation(RaisingAtOneSample(lambda p: 1.0 / p.numel()),
+                              _samples((6, 3), (1, 3), (4, 2)))

@@ -775,7 +775,14 @@ def measure_normalisation(loss, samples, *, kind="mse", declared=None):
     evaluated = [_evaluate(view, kind, item) for item in _samples_as_inputs(samples)]
     fit = _fit(evaluated, kind, declared, view.per_sample)
     if fit.normalisation is None or fit.left_out:
-        raise ValueError(_not_scaled(kind, fit) if fit.used else "no sample gave a finite loss")
+        raised = [e for e in evaluated if isinstance(e.protocol_pass, Exception)]
+        if raised and not fit.used:
+            raise ValueError(f"the loss raised at every input; at {raised[0].item.tag}: "
+                             f"{raised[0].protocol_pass}")
+        own = (f"; at {raised[0].item.tag} it raised: {raised[0].protocol_pass}" if raised
+               else "")
+        raise ValueError((_not_scaled(kind, fit) if fit.used else "no sample gave a finite "
+                          "loss") + own)
     return fit.normalisation
 
 
@@ -797,7 +804,32 @@ def _not_scaled(kind, fit):
     return (f"not a scaled {kind.label}: the ratio L / S of the loss to the sum of its terms "
             f"varies from {float(ratios.min()):.6g} to {float(ratios.max()):.6g} over the "
             f"inputs {', '.join(e.item.tag for e in fit.used)}{left_out}, where any named "
-            "reduction (mean, sum, batch mean) times a constant would fit every one")
+            "reduction (mean, sum, batch mean) times a constant would fit every one"
+            + _where_it_breaks(kind, fit))
+
+
+def _where_it_breaks(kind, fit):
+    """"; the closest fit, <reduction> × k, holds at A, B and breaks at C (ratio r where it
+    needs k)": the inputs that disagree with the fit most inputs agree on (``_fit``'s
+    consensus; an input with replicas breaks it where any replica does)."""
+    ratios = fit.ratios.get(fit.name)
+    if ratios is None:
+        return ""
+    off, start = [], 0
+    for evaluated in fit.used:
+        count = evaluated.value.numel()
+        here = ratios[start:start + count]
+        start += count
+        worst = float(here[(here - fit.scale).abs().argmax()])
+        if abs(worst - fit.scale) > fit.rtol * abs(fit.scale):
+            off.append((evaluated.item.tag, worst))
+    held = [e.item.tag for e in fit.used if e.item.tag not in dict(off)]
+    if not off or not held:
+        return ""
+    closest = Normalisation(kind.name, fit.name, fit.scale).describe()
+    return (f"; the closest fit, {closest}, holds at {', '.join(held)} and breaks at "
+            + ", ".join(f"{tag} (ratio {ratio:.6g} where it needs {fit.scale:.6g})"
+                        for tag, ratio in off))
 
 
 def _convention(kind, normalisation, declared):
