@@ -148,6 +148,20 @@ def test_relu_derivative_at_zero_is_torch_convention():
     assert result.passed and result.kind == "kink", result.detail
 
 
+def test_a_global_state_change_at_the_kink_fails_the_kink_check():
+    """The slope is right, but the backward switches autograd off: the one result the kink
+    check returns is that failure, not the slope's pass."""
+
+    class Silencing(refnet.ReLU):
+        def backward(self, gradient):
+            torch.set_grad_enabled(False)
+            return super().backward(gradient)
+
+    result = check_kink(Silencing())
+    assert torch.is_grad_enabled(), "the harness restores grad mode"
+    assert not result.passed and result.id.endswith("/global-state"), result
+
+
 def test_kink_check_catches_the_other_convention(monkeypatch):
     monkeypatch.setattr(refnet.ReLU, "_apply", lambda self, x: (x.clamp_min(0),
                                                                 (x >= 0).to(x.dtype)))

@@ -341,7 +341,7 @@ def test_a_target_that_changes_global_state_during_a_check_fails_it_and_is_undon
     results = check_against_reference(Silencer(), _x(4, 3), layer=spec.linear(3, 2))
     assert torch.is_grad_enabled(), "the harness restores grad mode"
     [changed] = [r for r in results if r.id.endswith("global-state")]
-    assert "grad mode True → False" in changed.detail, changed.detail
+    assert not changed.passed and "grad mode True → False" in changed.detail, changed.detail
 
 
 def test_a_target_that_raises_or_returns_none_gives_failed_checks_with_its_message():
@@ -520,3 +520,34 @@ def test_eval_mode_dropout_backward_with_the_stale_mask_is_named():
     [failed] = _failures(results)
     assert failed.id.endswith("/eval-backward") and "stale training mask" in failed.detail, (
         failed.detail)
+
+
+@pytest.mark.parametrize("corner", [-1.5, 2.5])
+def test_a_wrong_slope_at_any_declared_corner_fails_its_kink_check(corner):
+    """A Hardtanh declared with asymmetric corners (min_val −1.5, max_val 2.5), right
+    everywhere but exactly at one corner, where its slope is 2 (outside the one-sided slopes
+    0 and 1): every declared number is a kink point, so the kink check there fails, whichever
+    corner it is."""
+
+    class WrongSlopeAtCorner:
+        def param(self):
+            return []
+
+        def zero_grad(self):
+            pass
+
+        def forward(self, x):
+            self.x = x
+            return x.clamp(-1.5, 2.5)
+
+        def backward(self, gradient):
+            slope = ((self.x > -1.5) & (self.x < 2.5)).to(gradient.dtype)
+            return gradient * torch.where(self.x == corner, 2.0, slope)
+
+    adapter = _extras(extra_activations={"hardtanh": ("hardtanh", {"min_val": -1.5,
+                                                                    "max_val": 2.5})},
+                      hardtanh=lambda self: WrongSlopeAtCorner())
+    results = check_target(Target.from_adapter(adapter), dtypes=(torch.float64,), quick=True)
+    kinks = {r.id: r for r in results if r.kind == "kink" and r.component == "hardtanh"}
+    failed = [check_id for check_id, result in kinks.items() if not result.passed]
+    assert failed == [next(i for i in kinks if i.endswith(f"x={corner:g}"))], sorted(kinks)
