@@ -389,3 +389,93 @@ def test_an_extra_loss_needs_a_factory_of_its_name():
 def test_grid_inputs_are_tagged_by_shape():
     item = grid_input(torch.zeros(6, 3, dtype=F64), torch.zeros(6, 3, dtype=F64))
     assert item.tag == "6x3" and "[6, 3]" in item.description, item
+
+
+# --- a binary cross-entropy kept finite near 0 and 1 is a convention, measured ----------------
+
+class _StabilisedBCE:
+    """Σ terms / N, ``value`` and ``slope`` per element given by the subclass."""
+
+    def forward(self, p, t):
+        self.p, self.t = p, t
+        return self.value(p, t).sum() / p.numel()
+
+    def backward(self):
+        return self.slope(self.p, self.t) / self.p.numel()
+
+
+class _LogsPlusEpsilon(_StabilisedBCE):
+    def value(self, p, t):
+        return -(t * torch.log(p + 1e-12) + (1 - t) * torch.log(1 - p + 1e-12))
+
+    def slope(self, p, t):
+        return -(t / (p + 1e-12) - (1 - t) / (1 - p + 1e-12))
+
+
+class _ClampedProbability(_StabilisedBCE):
+    def value(self, p, t):
+        q = p.clamp(1e-7, 1 - 1e-7)
+        return -(t * torch.log(q) + (1 - t) * torch.log(1 - q))
+
+    def slope(self, p, t):
+        q = p.clamp(1e-7, 1 - 1e-7)
+        return -(t / q - (1 - t) / (1 - q)) * ((p > 1e-7) & (p < 1 - 1e-7)).to(p.dtype)
+
+
+class _ClampedDenominator(_StabilisedBCE):
+    def value(self, p, t):
+        return -(t * torch.log(p) + (1 - t) * torch.log1p(-p))
+
+    def slope(self, p, t):
+        return (p - t) / (p * (1 - p)).clamp_min(1e-6)
+
+
+class _TorchBCELoss:
+    """torch's own BCELoss: logs clamped at −100, its backward's p(1 − p) at 1e-12."""
+
+    def forward(self, p, t):
+        self.p = p.detach().clone().requires_grad_()
+        with torch.enable_grad():
+            self.loss = torch.nn.functional.binary_cross_entropy(self.p, t)
+        return self.loss.detach()
+
+    def backward(self):
+        return torch.autograd.grad(self.loss, self.p)[0]
+
+
+def _bce_inputs(dtype):
+    generator = torch.Generator().manual_seed(0)
+    p = torch.rand(6, 3, generator=generator, dtype=F64).clamp(0.05, 0.95).to(dtype)
+    t = (torch.rand(6, 3, generator=generator) > 0.5).to(dtype)
+    return p, t, extreme_inputs("bce", dtype)
+
+
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
+@pytest.mark.parametrize("loss, formula", [
+    (_LogsPlusEpsilon, "log(p + 1e-12) and log(1 − p + 1e-12)"),
+    (_ClampedProbability, "p clamped to [1e-07, 1 − 1e-07]"),
+    (_ClampedDenominator, "p(1 − p) clamped below at 1e-06 in the gradient"),
+    (_TorchBCELoss, "p(1 − p) clamped below at 1e-12 in the gradient"),
+], ids=["logs-plus-epsilon", "clamped-p", "clamped-denominator", "torch-BCELoss"])
+def test_a_stabilised_bce_passes_with_its_epsilon_as_a_convention(loss, formula, dtype):
+    p, t, extremes = _bce_inputs(dtype)
+    results = check_loss(loss(), p, t, kind="bce", name="bce", extremes=extremes)
+    assert_all_pass(results)
+    convention = results[0].convention
+    if loss is _TorchBCELoss and dtype == F32:
+        # its p(1 − p) ≥ 2⁻²⁴(1 − 2⁻²⁴) at the float32 extremes never reaches 1e-12: exact
+        assert convention == "", convention
+    else:
+        assert f"stabilised: {formula}, measured" in convention, convention
+
+
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
+def test_a_stabilised_bce_with_a_wrong_gradient_still_fails(dtype):
+    class Doubled(_LogsPlusEpsilon):
+        def slope(self, p, t):
+            return 2 * super().slope(p, t)
+
+    p, t, extremes = _bce_inputs(dtype)
+    results = check_loss(Doubled(), p, t, kind="bce", name="bce", extremes=extremes)
+    assert "autograd/bce/6x3/grad_prediction" in failed_ids(results)
+    assert "stabilised" not in results[0].convention

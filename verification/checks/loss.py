@@ -33,6 +33,11 @@ gradient:
    sign, its 1/N) while C = 3 shows its own failure (raised, wrong shape).
 3. Per extreme input (``extreme-…``): value and gradient as above; no finite differences (a
    step from p = 1e-12 leaves (0, 1)). A NaN or an infinity is named with the input.
+4. **Stabilisers** (binary cross-entropy): where the plain formula's value or gradient check
+   fails at some input, the stabiliser the loss follows is measured from the passes already
+   made (``_stabilised``: each of ``STABILISERS`` at each of ``EPSILONS``, smallest ε first),
+   and the first under which every normalisation, value and gradient check passes becomes the
+   kind checked, reported as a convention; a wrong gradient fits none.
 
 Extreme inputs (``extreme_inputs``), in the compared dtype:
 
@@ -187,13 +192,23 @@ class LossKind:
 
     name: str
     options: tuple = ()
+    stabiliser: tuple = ()
 
     @property
     def label(self):
-        """The loss's name in messages: ``"cross-entropy"``, ``"huber_loss(delta=1.0)"``."""
+        """The loss's name in messages: ``"cross-entropy"``, ``"huber_loss(delta=1.0)"``,
+        ``"binary cross-entropy, log(p + 1e-12)"`` with a stabiliser."""
         if self.name in _LABELS:
-            return _LABELS[self.name]
+            return _LABELS[self.name] + (f", {self.stabilised}" if self.stabiliser else "")
         return f"{self.name}({', '.join(f'{key}={value!r}' for key, value in self.options)})"
+
+    @property
+    def stabilised(self):
+        """The stabiliser as a formula (``STABILISERS``), ``""`` for none."""
+        if not self.stabiliser:
+            return ""
+        family, epsilon, *_ = self.stabiliser
+        return STABILISERS[family].format(epsilon=f"{epsilon:g}")
 
     @property
     def inputs(self):
@@ -218,7 +233,7 @@ class LossKind:
         if self.name == "mse":
             return (prediction - target) ** 2
         if self.name == "bce":  # the formula, not F.binary_cross_entropy (module docstring)
-            return -(target * prediction.log() + (1 - target) * torch.log1p(-prediction))
+            return _bce_terms(prediction, target, self.stabiliser)
         if self.name == "cross_entropy":
             if target.dtype == torch.int64:
                 target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
@@ -246,6 +261,34 @@ class LossKind:
         """The number of terms ``"mean"`` divides by at a prediction of ``shape``."""
         batch = 1 if per_sample else shape[-2]
         return batch if self.name == "cross_entropy" else batch * shape[-1]
+
+
+STABILISERS = {"add": "log(p + {epsilon}) and log(1 − p + {epsilon})",
+               "clamp": "p clamped to [{epsilon}, 1 − {epsilon}]",
+               "denominator": "p(1 − p) clamped below at {epsilon} in the gradient"}
+"""The ways a binary cross-entropy is commonly kept finite near p = 0 and 1, each with its ε:
+inside the logs; clamping p; clamping the gradient's denominator p(1 − p) (torch's BCELoss
+does this at ε = 1e-12, and clamps its logs at −100, which no input here reaches)."""
+EPSILONS = tuple(10.0 ** -power for power in range(16, 2, -1))
+"""The ε a stabiliser is looked for at: every power of ten from 1e-16 to 1e-3."""
+
+
+def _bce_terms(p, t, stabiliser):
+    """−[t log p + (1 − t) log(1 − p)] per element of float64 tensors, differentiable, under
+    ``stabiliser`` (``(family, ε, low, high)``: a family of ``STABILISERS``, its ε, and the
+    clamp's bounds ε and 1 − ε as the checked dtype rounds them; ``()``: none). The
+    denominator clamp changes only the gradient: the exact value plus g·(p − p.detach()),
+    exactly 0, whose derivative is the clamped gradient g = (p − t) / max(p(1 − p), ε)."""
+    family, epsilon, low, high = stabiliser or (None, 0.0, 0.0, 1.0)
+    if family == "add":
+        return -(t * (p + epsilon).log() + (1 - t) * (1 - p + epsilon).log())
+    if family == "clamp":
+        p = p.clamp(low, high)
+    exact = -(t * p.log() + (1 - t) * torch.log1p(-p))
+    if family != "denominator":
+        return exact
+    slope = ((p - t) / (p * (1 - p)).clamp_min(epsilon)).detach()
+    return exact.detach() + slope * (p - p.detach())
 
 
 def _total(tensor):
@@ -654,15 +697,59 @@ def check_loss(loss, prediction, target, *, kind="mse", options=None, reduction=
 
     def measure():
         evaluated.extend(_evaluate(view, kind, item, backward=True) for item in inputs)
-        fits.append(_fit(evaluated, kind, declared, view.per_sample))
-        return [_normalisation_result(name, kind, fits[0], declared)]
+        stabilised = _stabilised(view, kind, evaluated, declared, name)
+        if stabilised is not None:
+            kinds[0] = stabilised
+            evaluated[:] = [_weighed(stabilised, e) for e in evaluated]
+        fits.append(_fit(evaluated, kinds[0], declared, view.per_sample))
+        return [_normalisation_result(name, kinds[0], fits[0], declared)]
 
+    kinds = [kind]
     results = guarded(f"{KIND}/{name}/raised", name, KIND, measure)
     if not fits:  # an input or the fit raised: the result above says so
         return results
     for item in evaluated:
-        results += _input_checks(view, kind, item, fits[0], name, seed)
+        results += _input_checks(view, kinds[0], item, fits[0], name, seed)
     return results
+
+
+def _stabilised(view, kind, evaluated, declared, name):
+    """The stabilised kind a binary cross-entropy follows, measured (``STABILISERS`` at each
+    of ``EPSILONS``, smallest ε first), where the plain formula's value or gradient checks
+    fail at some input and the stabilised one's pass at every input, from the passes already
+    made (no new call of the loss); else ``None``. A wrong gradient fits no stabiliser."""
+    if kind.name != "bce" or kind.stabiliser or _all_pass(view, kind, evaluated, declared, name):
+        return None
+    dtype = evaluated[0].item.prediction.dtype
+    for power in EPSILONS:  # each also as a float32 constant (torch's 1e-12f: 9.99999996e-13)
+        for epsilon in dict.fromkeys((power, float(torch.tensor(power, dtype=torch.float32)))):
+            rounded = torch.tensor(epsilon, dtype=dtype)
+            low, high = float(rounded), float(1 - rounded)
+            for family in STABILISERS:
+                candidate = replace(kind, stabiliser=(family, epsilon, low, high))
+                if _all_pass(view, candidate, [_weighed(candidate, e) for e in evaluated],
+                             declared, name):
+                    return candidate
+    return None
+
+
+def _all_pass(view, kind, evaluated, declared, name):
+    """Whether the normalisation, value and gradient checks of ``kind`` pass at every
+    input already evaluated (every one finite, with its backward)."""
+    if not all(e.finite and not isinstance(e.protocol_pass, Exception) for e in evaluated):
+        return False
+    fit = _fit(evaluated, kind, declared, view.per_sample)
+    return fit.normalisation is not None and all(
+        result.passed for e in evaluated
+        for result in _reference_checks(view, kind, e, fit, name, e.item.tag))
+
+
+def _weighed(kind, evaluated):
+    """``evaluated`` with S and T of ``kind`` (the loss's own value and pass kept)."""
+    wide_prediction, wide_target = _wide(evaluated.item.prediction, evaluated.item.target)
+    terms = kind.terms(wide_prediction, wide_target)
+    return replace(evaluated, sums=_unnormalised(kind, wide_prediction, wide_target).reshape(-1),
+                   magnitudes=kind.magnitude(wide_prediction, wide_target, terms).reshape(-1))
 
 
 def _input_checks(view, kind, evaluated, fit, name, seed):
@@ -833,13 +920,17 @@ def _where_it_breaks(kind, fit):
 
 
 def _convention(kind, normalisation, declared):
-    """A sentence when the loss is not normalised as torch's default ``"mean"``."""
+    """A sentence when the loss is not normalised as torch's default ``"mean"`` or is
+    stabilised (``STABILISERS``)."""
+    stabilised = (f"stabilised: {kind.stabilised}, measured (where the plain formula's value "
+                  f"or gradient differs)" if kind.stabiliser else "")
     if normalisation.name == "mean" and normalisation.named:
-        return ""
+        return stabilised
     torch_rule = "B" if kind.name == "cross_entropy" else "B × outputs"
     text = (f"normalisation: {normalisation.describe()}, where torch's default "
             f"(reduction='mean') divides by {torch_rule}")
-    return text + (f"; declared {declared!r}" if declared else "")
+    text += f"; declared {declared!r}" if declared else ""
+    return text + (f"; {stabilised}" if stabilised else "")
 
 
 def _compare(check_id, module, what, expected, got, rtol, context):
