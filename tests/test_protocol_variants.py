@@ -449,3 +449,113 @@ def test_a_loss_that_raises_at_one_input_names_it_with_its_exception():
     with pytest.raises(ValueError, match="at 1x3 it raised: .*IndexError: planted: a batch"):
         measure_normalisation(RaisingAtOneSample(lambda p: 1.0 / p.numel()),
                               _samples((6, 3), (1, 3), (4, 2)))
+
+
+# --- the calls themselves, by hook: module_forward, module_backward, loss_forward, … --------
+
+def _handout_module():
+    """The handout framework's module (``fw``), imported as its adapter imports it."""
+    return type(_handout()).linear.__globals__["fw"]
+
+
+def _variant_results(adapter):
+    """Every check of ``adapter`` in float64, quick: the failures' ids."""
+    results = run_cases(planned_cases(Target.from_adapter(adapter), quick=True,
+                                      dtypes=(F64,))[0])
+    return {result.id for result in results if not result.passed}
+
+
+def _odd_calls(fw):
+    """A framework called otherwise: its container's forward takes ``(x, target)`` and its
+    backward a loss object; its loss has ``compute((prediction, target))`` and ``grad()``."""
+
+    class Container(fw.Sequential):
+        def forward(self, x, target):
+            for module in self.modules:
+                x = module.forward(x, target) if isinstance(module, Container) else (
+                    module.forward(x))
+            return x
+
+        def backward(self, loss):
+            gradient = loss.backward()
+            for module in reversed(self.modules):
+                gradient = module.backward(_InnerLoss(gradient)) if isinstance(
+                    module, Container) else module.backward(gradient)
+            return gradient
+
+    class _InnerLoss:  # what the container hands an inner container: a loss of its gradient
+        def __init__(self, gradient):
+            self.gradient = gradient
+
+        def backward(self):
+            return self.gradient
+
+    class Loss(fw.LossMSE):
+        def compute(self, pair):
+            return self.forward(*pair)
+
+        def grad(self):
+            return fw.LossMSE.backward(self)
+
+        def forward(self, *input):
+            return fw.LossMSE.forward(self, *input)
+
+        def backward(self, *_):
+            raise TypeError("call grad()")
+
+    return Container, Loss
+
+
+def test_hooks_of_one_line_call_a_framework_called_otherwise():
+    from verification.targets.protocol import GradientAsLoss
+
+    fw = _handout_module()
+    container, loss = _odd_calls(fw)
+    base = type(_handout())
+
+    class Bare(base):
+        def sequential(self, *modules):
+            return container(*modules)
+
+        def mse_loss(self):
+            return loss()
+
+    class Hooked(Bare):
+        def module_forward(self, module, x):
+            return module.forward(x, None) if isinstance(module, container) else module.forward(x)
+
+        def module_backward(self, module, g):
+            return module.backward(GradientAsLoss(g) if isinstance(module, container) else g)
+
+        def loss_forward(self, loss, prediction, target):
+            return loss.compute((prediction, target))
+
+        def loss_backward(self, loss):
+            return loss.grad()
+
+    assert not _variant_results(Hooked()), _variant_results(Hooked())
+    failing = _variant_results(Bare())
+    assert any("sequential" in name or "report network" in name for name in failing)
+    assert any(name.startswith("autograd/mse_loss") for name in failing), sorted(failing)
+
+
+def test_loss_flat_may_name_the_losses_that_take_1d_predictions():
+    fw = _handout_module()
+
+    class FlatMSE(fw.LossMSE):
+        def forward(self, *input):
+            prediction, target = input
+            if prediction.ndim != 1:
+                raise ValueError("1-D predictions only")
+            return super().forward(prediction, target)
+
+    class Adapter(type(_handout())):
+        loss_flat = ("mse_loss",)
+
+        def mse_loss(self):
+            return FlatMSE()
+
+    target = Target.from_adapter(Adapter())
+    assert target.loss("mse_loss").hooks.loss_flat and target.facts.flat("mse_loss")
+    assert not target.facts.flat("cross_entropy_loss")
+    assert not _variant_results(Adapter())

@@ -62,8 +62,10 @@ parameters, listed by its ``param()``: one value, or one per feature.
 
 Hooks, optional methods of the adapter (``protocol.Hooks``): ``params(module)`` (the parameters
 in any structure, instead of ``param()``), ``set_training(module, training)`` (instead of
-``train()``/``eval()``), ``output(module, returned)`` (what ``forward`` produced) and
-``loss_value(returned)`` (the loss, from what the loss's forward returned).
+``train()``/``eval()``), ``output(module, returned)`` (what ``forward`` produced),
+``loss_value(returned)`` (the loss, from what the loss's forward returned), and the calls
+themselves: ``module_forward(module, x)``, ``module_backward(module, gradient)``,
+``loss_forward(loss, prediction, target)`` and ``loss_backward(loss)``.
 
 Declared facts, read as attributes where they differ from refnet's (``Facts``):
 ``weight_layout`` (``"out_in"`` as in the report, or ``"in_out"``), ``per_sample`` (modules take
@@ -75,7 +77,7 @@ alone; a framework declaring none is checked in float64 and in float32), ``mse_r
 ``sequential_returns_grad`` (``False`` for a container whose ``backward`` returns ``None``),
 ``optimizer_takes_module`` (optimiser factories take the module), ``loss_takes_model`` (loss
 factories take a model whose ``backward`` the loss's ``backward`` calls) and ``loss_flat``
-(losses take 1-D predictions).
+(losses take 1-D predictions: ``True`` for all, or a tuple of the loss components that do).
 
 ``load_target`` reads an adapter from a file path (``path/to/adapter.py``, optionally
 ``:Name``), an importable name (``package.module``, optionally ``:Name``) or ``"refnet"``.
@@ -88,7 +90,7 @@ import inspect
 import itertools
 import subprocess
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -109,7 +111,8 @@ LOSSES = ("mse_loss", "cross_entropy_loss", "bce_loss")
 OPTIONAL = ("relu", "tanh", "sigmoid", "sequential", "dropout", "sgd", "adam")
 COMPONENTS = ("linear", "relu", "tanh", "sigmoid", "sequential", *LOSSES, "dropout", "sgd",
               "adam")
-HOOKS = ("params", "set_training", "output", "loss_value")
+HOOKS = ("params", "set_training", "output", "loss_value", "module_forward", "module_backward",
+         "loss_forward", "loss_backward")
 POSITIONAL_SETTINGS = {"sgd": (), "adam": ("betas", "eps")}
 """The settings the contract's optimiser factories take by position, after ``(params, lr)``."""
 """The adapter's optional hook methods (``protocol.Hooks``)."""
@@ -143,7 +146,8 @@ class Facts:
         optimizer_takes_module: optimiser factories take the module, not its ``param()``.
         loss_takes_model: loss factories take a model; the loss's ``backward`` calls the
             model's ``backward(dL/dprediction)``.
-        loss_flat: losses take 1-D predictions and targets.
+        loss_flat: losses take 1-D predictions and targets: ``True`` for every loss, or a
+            tuple of the loss components that do (``("mse_loss",)``).
     """
 
     weight_layout: str = "out_in"
@@ -156,9 +160,15 @@ class Facts:
     column_vectors: bool = False
     optimizer_takes_module: bool = False
     loss_takes_model: bool = False
-    loss_flat: bool = False
+    loss_flat: bool | tuple = False
 
     def __post_init__(self):
+        if isinstance(self.loss_flat, list):  # a tuple that crossed a process as JSON
+            object.__setattr__(self, "loss_flat", tuple(self.loss_flat))
+        if not (isinstance(self.loss_flat, bool) or (isinstance(self.loss_flat, tuple) and all(
+                isinstance(name, str) for name in self.loss_flat))):
+            raise TargetError(f"declared fact loss_flat={self.loss_flat!r}: expected True, "
+                              "False or a tuple of loss component names")
         for name, value, allowed in (("weight_layout", self.weight_layout, _LAYOUTS),
                                      ("mse_reduction", self.mse_reduction, _REDUCTIONS),
                                      ("cross_entropy_target", self.cross_entropy_target,
@@ -168,6 +178,11 @@ class Facts:
         if self.dtype not in (None, torch.float32, torch.float64):
             raise TargetError(f"declared fact dtype={self.dtype!r}: expected None, "
                               "torch.float32 or torch.float64")
+
+    def flat(self, component):
+        """Whether the loss ``component`` takes 1-D predictions and targets (``loss_flat``)."""
+        return self.loss_flat is True or (isinstance(self.loss_flat, tuple)
+                                          and component in self.loss_flat)
 
     @property
     def dtypes(self):
@@ -261,7 +276,8 @@ class Target:
                         if callable(getattr(self.adapter, hook, None))},
                      per_sample=facts.per_sample, column_vectors=facts.column_vectors,
                      optimizer_takes_module=facts.optimizer_takes_module,
-                     loss_takes_model=facts.loss_takes_model, loss_flat=facts.loss_flat)
+                     loss_takes_model=facts.loss_takes_model,
+                     loss_flat=facts.loss_flat is True)
 
     def build(self, component, *args, dtype=None, features=None, settings=None):
         """Call the adapter's factory ``component`` with torch's default dtype set to
@@ -294,7 +310,8 @@ class Target:
         ``GradientProbe`` when the loss takes the model), under ``dtype`` (``build``'s)."""
         probe = GradientProbe() if self.facts.loss_takes_model else None
         loss = self.build(component, *([probe] if probe is not None else []), dtype=dtype)
-        return LossView(loss, name or component, hooks=self.hooks, probe=probe)
+        hooks = replace(self.hooks, loss_flat=self.facts.flat(component))
+        return LossView(loss, name or component, hooks=hooks, probe=probe)
 
     def forbidden_calls(self):
         """The calls into a course's forbidden namespaces counted while the target ran

@@ -327,7 +327,7 @@ def _valid_target(target, spec):
     return {"name": text("name", spec), "adapter": text("adapter", spec),
             "version": text("version", None),
             "declared_facts": mapping("declared_facts", lambda item: item is None or isinstance(
-                item, (str, int, float, bool))),
+                item, (str, int, float, bool)) or texts(item)),
             **{key: target[key] if texts(target.get(key)) else []
                for key in ("components", "hooks", "optimizers")},
             "extra_activations": mapping("extra_activations", lambda item: isinstance(item, str)),

@@ -24,8 +24,15 @@ fact or a hook (``Hooks``, read by ``verification/targets/adapter.py``):
 - a container whose ``backward`` returns ``None`` (``returns_grad=False``): dL/dx is then
   ``None`` and the input-gradient checks say "not available" instead of failing;
 - losses that return a tuple, an object or a vector (``loss_value``), take 1-D predictions
-  (``loss_flat``), or drive the model themselves (``loss_takes_model``: the loss is built on a
-  ``GradientProbe``, whose ``backward`` receives dL/dprediction).
+  (``loss_flat``: all losses, or those named), or drive the model themselves
+  (``loss_takes_model``: the loss is built on a ``GradientProbe``, whose ``backward`` receives
+  dL/dprediction);
+- modules and losses called otherwise than ``forward(x)``, ``backward(g)``, ``forward(p, t)``
+  and ``backward()``: the hooks ``module_forward(module, x)``, ``module_backward(module, g)``,
+  ``loss_forward(loss, p, t)`` and ``loss_backward(loss)`` make the call (a container whose
+  forward takes ``(x, target)``, a backward fed columns where the forward takes 1-D samples,
+  a container whose backward takes a loss object: ``GradientAsLoss(g)``, loss methods of other
+  names or taking a tuple).
 
 Anything else the target does wrong (it raises, returns a non-tensor, returns ``None`` where dL/dx
 is due) raises ``ProtocolError`` with a message that names the object and the call, which the
@@ -39,8 +46,8 @@ import torch
 
 from verification.targets.replicas import replicated_outputs
 
-__all__ = ["ProtocolError", "Hooks", "ModuleView", "LossView", "GradientProbe", "param_pairs",
-           "read_pairs", "call"]
+__all__ = ["ProtocolError", "Hooks", "ModuleView", "LossView", "GradientProbe", "GradientAsLoss",
+           "param_pairs", "read_pairs", "call"]
 
 _DEPTH = 8
 """The deepest nesting of a parameter structure that is read (deeper is a protocol error)."""
@@ -64,17 +71,46 @@ class Hooks:
         optimizer_takes_module: optimisers are built on a module, not on its pairs.
         loss_takes_model: losses are built on a model, whose backward they drive.
         loss_flat: losses take 1-D predictions and targets.
+        module_forward: ``module_forward(module, x)`` in place of ``module.forward(x)``.
+        module_backward: ``module_backward(module, gradient)`` in place of
+            ``module.backward(gradient)``.
+        loss_forward: ``loss_forward(loss, prediction, target)`` in place of
+            ``loss.forward(prediction, target)``.
+        loss_backward: ``loss_backward(loss)`` in place of ``loss.backward()``.
     """
 
     params: Callable | None = None
     set_training: Callable | None = None
     output: Callable | None = None
     loss_value: Callable | None = None
+    module_forward: Callable | None = None
+    module_backward: Callable | None = None
+    loss_forward: Callable | None = None
+    loss_backward: Callable | None = None
     per_sample: bool = False
     column_vectors: bool = False
     optimizer_takes_module: bool = False
     loss_takes_model: bool = False
     loss_flat: bool = False
+
+
+class GradientAsLoss:
+    """What a container whose ``backward`` takes a loss object receives: ``backward()``
+    returns dL/dprediction, the gradient the harness sends (for ``module_backward``:
+    ``module.backward(GradientAsLoss(gradient))``)."""
+
+    def __init__(self, gradient):
+        self.gradient = gradient
+
+    def backward(self, *_):
+        return self.gradient
+
+
+def _bound(hook, target, method):
+    """``hook`` bound to ``target`` when the adapter has it, else ``target``'s ``method``."""
+    if hook is None:
+        return getattr(target, method)
+    return lambda *args: hook(target, *args)
 
 
 def call(name, stage, function, *args):
@@ -291,7 +327,8 @@ class ModuleView:
         layout; the output as the target produced it (the ``output`` hook's), as a view in
         the harness's layout."""
         given = _columns(x, self.per_sample) if self.hooks.column_vectors else x
-        returned = call(self.name, "forward", self.module.forward, given)
+        returned = call(self.name, "forward", _bound(self.hooks.module_forward, self.module,
+                                                     "forward"), given)
         if self.hooks.output is not None:
             returned = call(self.name, "output", self.hooks.output, self.module, returned)
         output = _tensor(self.name, "forward", returned)
@@ -302,7 +339,8 @@ class ModuleView:
         returned (``None`` included), as a view in the harness's layout."""
         given = (_columns(gradient, self.per_sample) if self.hooks.column_vectors
                  else gradient)
-        returned = call(self.name, "backward", self.module.backward, given)
+        returned = call(self.name, "backward", _bound(self.hooks.module_backward, self.module,
+                                                      "backward"), given)
         if returned is None or not self.hooks.column_vectors:
             return returned
         return _rows(_tensor(self.name, "backward", returned), self.per_sample)
@@ -452,8 +490,8 @@ class LossView:
         return tensor.clone()
 
     def _value(self, prediction, target):
-        value = call(self.name, "forward", self.loss.forward, self._layout(prediction),
-                     self._layout(target))
+        value = call(self.name, "forward", _bound(self.hooks.loss_forward, self.loss, "forward"),
+                     self._layout(prediction), self._layout(target))
         if self.hooks.loss_value is not None:
             value = call(self.name, "loss_value", self.hooks.loss_value, value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -481,7 +519,8 @@ class LossView:
         return torch.stack(rows)
 
     def _gradient(self, prediction):
-        returned = call(self.name, "backward", self.loss.backward)
+        returned = call(self.name, "backward", _bound(self.hooks.loss_backward, self.loss,
+                                                      "backward"))
         gradient = (self.probe.take(self.name) if self.probe is not None
                     else _tensor(self.name, "backward", returned))
         if self.hooks.loss_flat or self.hooks.column_vectors:
