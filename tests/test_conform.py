@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec
+from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec, handout_beside
 
 from refnet.cli import main
 from verification.conform import ConformOptions, _target_results, run_conform
@@ -356,7 +356,9 @@ class RaisingSigmoid(fw.Sigmoid):
 def _handout_variant(folder, name, without=(), sigmoid=None):
     """Write ``<name>_adapter.py``: handout_adapter's factories, delegated one by one, less
     those in ``without``; ``sigmoid``, when given, is the body of its ``sigmoid()``."""
-    lines = ["import sys", f"sys.path.insert(0, {str(FRAMEWORKS)!r})", "import handout as fw",
+    folder.mkdir(exist_ok=True)
+    handout_beside(folder)  # a sandboxed submission sees its own folder alone
+    lines = ["import handout as fw",
              "from handout_adapter import Adapter as Base", _RAISING_SIGMOID, "",
              "class Adapter:", "    base = Base()"]
     for factory, params in _FACTORIES.items():
@@ -366,7 +368,6 @@ def _handout_variant(folder, name, without=(), sigmoid=None):
         body = (sigmoid if factory == "sigmoid" and sigmoid
                 else f"return self.base.{factory}({call})")
         lines += [f"    def {factory}(self{', ' if params else ''}{params}):", f"        {body}"]
-    folder.mkdir(exist_ok=True)
     path = folder / f"{name}_adapter.py"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
