@@ -139,6 +139,16 @@ def _out_of_sight(spec):
     for name in [name for name in sys.modules
                  if name.partition(".")[0] in ("verification", "refnet")]:
         del sys.modules[name]
+    for name, module in list(sys.modules.items()):  # an editable install's finder of the harness
+        if name.startswith("__editable__") and "verification" in getattr(module, "MAPPING", {}):
+            placeholder = getattr(module, "PATH_PLACEHOLDER", None)
+            sys.path[:] = [path for path in sys.path if path != placeholder]
+            sys.path_importer_cache.pop(placeholder, None)
+            sys.meta_path[:] = [finder for finder in sys.meta_path
+                                if getattr(finder, "__module__", None) != name]
+            sys.path_hooks[:] = [hook for hook in sys.path_hooks
+                                 if getattr(hook, "__module__", None) != name]
+            del sys.modules[name]
 
 
 def _limit(kind, value, extra=0):
