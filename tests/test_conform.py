@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec, handout_beside
+from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec
 
 from refnet.cli import main
 from verification.conform import ConformOptions, _target_results, run_conform
@@ -357,9 +357,12 @@ def _handout_variant(folder, name, without=(), sigmoid=None):
     """Write ``<name>_adapter.py``: handout_adapter's factories, delegated one by one, less
     those in ``without``; ``sigmoid``, when given, is the body of its ``sigmoid()``."""
     folder.mkdir(exist_ok=True)
-    handout_beside(folder)  # a sandboxed submission sees its own folder alone
+    # the fixture beside it (a sandboxed submission sees its own folder alone), under a name
+    # of its own: the variant may be called handout_adapter.py itself
+    shutil.copy(FRAMEWORKS / "handout.py", folder / "handout.py")
+    shutil.copy(FRAMEWORKS / "handout_adapter.py", folder / "handout_fixture.py")
     lines = ["import handout as fw",
-             "from handout_adapter import Adapter as Base", _RAISING_SIGMOID, "",
+             "from handout_fixture import Adapter as Base", _RAISING_SIGMOID, "",
              "class Adapter:", "    base = Base()"]
     for factory, params in _FACTORIES.items():
         if factory in without:

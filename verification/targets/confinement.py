@@ -110,7 +110,9 @@ def locate(spec, search):
     location, colon, attribute = spec.partition(":")
     if spec == "refnet":
         return Submission(None, None, spec, None, None)
-    if location.endswith(".py") or os.path.isfile(location):
+    if location.endswith(".py") and not os.path.isfile(location):
+        return Submission(None, None, spec, None, None)  # the executor says it is not there
+    if os.path.isfile(location):
         folder, name = os.path.split(location)
         return Submission(folder, SUBMISSION, f"{SUBMISSION}/{name}{colon}{attribute}", None,
                           None)

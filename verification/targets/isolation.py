@@ -15,8 +15,8 @@ torch (``launch.py``). The executor is always a fresh interpreter. The run has:
 - resource limits, set by the executor before it imports the target (inherited by any process
   the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
   the timeout plus ``CPU_SLACK``;
-- a private temporary folder as its working directory, ``$HOME`` and ``$TMPDIR``, removed
-  afterwards;
+- a private folder as its working directory, ``$HOME`` and ``$TMPDIR``: a tmpfs inside
+  bubblewrap, else a temporary folder of a neutral name, removed afterwards;
 - its record on a pipe it inherits, one line per case as it finishes (``worker``);
 - stdout and stderr read as they come, only their last ``CAPTURE_LIMIT`` bytes kept each;
 - one deadline, ``timeout`` seconds, for the run and the reading of its pipes.
@@ -25,20 +25,23 @@ After every exit, not only on a timeout, every process left in the worker's proc
 session is killed, and the pipes are read for at most ``_DRAIN_GRACE`` seconds more.
 
 Where bubblewrap (``bwrap``) is installed and a probe run of it works here (``sandbox``), the
-executor runs inside it (``executor.BWRAP_OPTIONS``), the judge outside: the whole filesystem
-read-only except the private folder, no network (a namespace of its own with only loopback), a
-PID namespace of its own (it sees and can signal no process outside it, the judge and other
-targets included, and every process in it dies when the executor exits, a detached one
-included), a session of its own, no capabilities (root's included), and killed when the judge
-dies. Without bubblewrap (absent, refused by the machine, or ``sandbox=False``) a process the
-target detaches into a session of its own (``setsid``, a daemon's double fork) is out of reach
-and survives (the CPU limit it inherits ends it once it has used its share; a sleeping one
-lives on), and the target can read and write anything the user can outside the private folder,
-the network included. Either way the verdict is the judge's: the target's code runs in the
-executor alone, and what the executor returns is judged by references computed in the judge.
-The judge is not dumpable, so a target run as an ordinary user cannot open its record pipe or
-memory through ``/proc``; without bubblewrap, a target run as root keeps ``CAP_SYS_PTRACE``
-and can.
+executor runs inside it (``confinement.py``), the judge outside: only the system's libraries,
+the interpreter, the harness and the submission's folder, read-only, and a private tmpfs of
+``private_size`` bytes to write; uid 65534 in a user namespace of its own (where one can be
+had), no network (a namespace of its own with only loopback), a PID namespace of its own where
+it is PID 1 (it sees and can signal no process outside it, the judge and other targets
+included, and every process in it dies when the executor exits, a detached one included), a
+session of its own, no capabilities (root's included), and killed when the judge dies. With or
+without it the executor's environment is ``confinement.environment``'s allow-list; the judge
+keeps the caller's. Without bubblewrap (absent, refused by the machine, or ``sandbox=False``) a
+process the target detaches into a session of its own (``setsid``, a daemon's double fork) is
+out of reach and survives (the CPU limit it inherits ends it once it has used its share; a
+sleeping one lives on), and the target can read and write anything the user can outside the
+private folder, the network included. Either way the verdict is the judge's: the target's
+code runs in the executor alone, and what the executor returns is judged by references
+computed in the judge. The judge is not dumpable, so a target run as an ordinary user cannot
+open its record pipe or memory through ``/proc``; without bubblewrap, a target run as root
+keeps ``CAP_SYS_PTRACE`` and can.
 ``run_all`` runs several targets, at most ``jobs`` at a time; a ``stop`` event ends them all.
 """
 

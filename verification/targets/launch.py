@@ -4,7 +4,8 @@ A judge started as a fresh interpreter (``python -m verification.targets.worker`
 executor first, with this module alone imported, and only then imports torch and the checks:
 the two interpreters import torch side by side, on two cores, instead of one after the other
 (about 1.5 s of a lone ``refnet conform TARGET``). A judge forked by the zygote has everything
-imported already and starts its executor the same way.
+imported already and starts its executor the same way. What the executor sees, its
+environment and its command line are ``confinement.py``'s.
 """
 
 import os
