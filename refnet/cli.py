@@ -145,6 +145,9 @@ def _build_parser():
                          help="with --case, only the check of this id")
     conform.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                          help="run the workers without bubblewrap (for debugging)")
+    conform.add_argument("--private-size", type=number(minimum=1), default=64, metavar="MIB",
+                         help="MiB of each executor's private tmpfs under bubblewrap, its only "
+                              "writable place (default: 64)")
     conform.set_defaults(handler=_run_conform)
     return parser
 
@@ -227,6 +230,7 @@ def _run_conform(args):
     options = ConformOptions(targets=tuple(args.targets), out=args.out, baseline=args.baseline,
                              jobs=args.jobs, timeout=args.timeout, quick=args.quick,
                              sandbox=args.sandbox, dtype=args.dtype, course=args.course,
+                             private_size=int(args.private_size * 2**20),
                              seed=args.seed, case=args.case, check=args.check,
                              command=shlex.join(["refnet", *args.argv]))
     try:

@@ -1,5 +1,6 @@
 """Assertions and test data shared by the tests of the verification checks."""
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -21,13 +22,23 @@ def failed_ids(results):
 def hostile_adapter(folder, name, body, marker=None):
     """Write ``<name>_adapter.py`` into ``folder``: the handout fixture's correct adapter, as
     ``Base``, then (with a ``marker`` path) code that writes the target's pid, process group,
-    cwd, $HOME and argv there, then ``body`` (its hostile part); return its path as a spec."""
+    cwd, $HOME and argv there, then ``body`` (its hostile part); return its path as a spec.
+    The fixture is copied beside it (``handout_beside``): a sandboxed submission sees its own
+    folder alone."""
     path = Path(folder) / f"{name}_adapter.py"
-    path.write_text(f"import sys\nsys.path.insert(0, {str(FRAMEWORKS)!r})\n"
-                    "from handout_adapter import Adapter as Base\n\n"
+    handout_beside(folder)
+    path.write_text("import sys\nfrom handout_adapter import Adapter as Base\n\n"
                     + (_MARKER.format(path=str(marker)) if marker else "")
                     + textwrap.dedent(body))
     return str(path)
+
+
+def handout_beside(folder):
+    """Copy the handout fixture (``handout.py``, ``handout_adapter.py``) into ``folder``, where
+    an adapter written there imports it as a sibling."""
+    for name in ("handout.py", "handout_adapter.py"):
+        if not (Path(folder) / name).exists():
+            shutil.copy(FRAMEWORKS / name, Path(folder) / name)
 
 
 _MARKER = ("import json, os\nopen({path!r}, 'w').write(json.dumps({{'pid': os.getpid(), "

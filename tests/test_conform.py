@@ -356,8 +356,13 @@ class RaisingSigmoid(fw.Sigmoid):
 def _handout_variant(folder, name, without=(), sigmoid=None):
     """Write ``<name>_adapter.py``: handout_adapter's factories, delegated one by one, less
     those in ``without``; ``sigmoid``, when given, is the body of its ``sigmoid()``."""
-    lines = ["import sys", f"sys.path.insert(0, {str(FRAMEWORKS)!r})", "import handout as fw",
-             "from handout_adapter import Adapter as Base", _RAISING_SIGMOID, "",
+    folder.mkdir(exist_ok=True)
+    # the fixture beside it (a sandboxed submission sees its own folder alone), under a name
+    # of its own: the variant may be called handout_adapter.py itself
+    shutil.copy(FRAMEWORKS / "handout.py", folder / "handout.py")
+    shutil.copy(FRAMEWORKS / "handout_adapter.py", folder / "handout_fixture.py")
+    lines = ["import handout as fw",
+             "from handout_fixture import Adapter as Base", _RAISING_SIGMOID, "",
              "class Adapter:", "    base = Base()"]
     for factory, params in _FACTORIES.items():
         if factory in without:
@@ -366,7 +371,6 @@ def _handout_variant(folder, name, without=(), sigmoid=None):
         body = (sigmoid if factory == "sigmoid" and sigmoid
                 else f"return self.base.{factory}({call})")
         lines += [f"    def {factory}(self{', ' if params else ''}{params}):", f"        {body}"]
-    folder.mkdir(exist_ok=True)
     path = folder / f"{name}_adapter.py"
     path.write_text("\n".join(lines) + "\n")
     return str(path)

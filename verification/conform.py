@@ -57,6 +57,7 @@ from verification.report.results import (
 )
 from verification.report.student import student_copy, submission_spec
 from verification.targets.adapter import target_name
+from verification.targets.confinement import DEFAULT_PRIVATE_SIZE
 from verification.targets.isolation import run_all
 
 __all__ = ["ConformOptions", "ConformError", "run_conform", "distinguishing_names",
@@ -99,6 +100,8 @@ class ConformOptions:
         case: rerun only the case of this name of the one target, print its checks' verdicts
             and write no report (``--case``); ``None``: a full run.
         check: with ``case``, only the check of this id (``--check``).
+        private_size: bytes of each executor's private tmpfs under bubblewrap, its only
+            writable place (``--private-size``, in MiB; ``confinement.py``).
     """
 
     targets: tuple
@@ -115,6 +118,7 @@ class ConformOptions:
     course: str | None = None
     case: str | None = None
     check: str | None = None
+    private_size: int = DEFAULT_PRIVATE_SIZE
 
 
 def _course(options):
@@ -447,7 +451,8 @@ def run_conform(options, stream=None):
             runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                            quick=options.quick, seed=options.seed, progress=progress.case,
                            stop=interruption.stop, use_sandbox=options.sandbox,
-                           dtype=options.dtype, course=course)
+                           dtype=options.dtype, course=course,
+                           private_size=options.private_size)
         progress.done(len(runs))
     finally:
         progress.close()
@@ -506,7 +511,8 @@ def _rerun_case(options, course, stream):
     with Interruption() as interruption:
         [run] = run_all([spec], jobs=1, timeout=options.timeout, quick=options.quick,
                         seed=options.seed, stop=interruption.stop, use_sandbox=options.sandbox,
-                        dtype=options.dtype, case=options.case, course=course)
+                        dtype=options.dtype, case=options.case, course=course,
+                        private_size=options.private_size)
     if run.sandbox["tool"] is None:
         print(f"refnet conform: no sandbox ({run.sandbox['reason']})", file=stream)
     checks = run.checks()

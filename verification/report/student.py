@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from verification.targets.confinement import SUBMISSION
+
 __all__ = ["submission_spec", "sanitise", "student_copy"]
 
 _HARNESS_ROOT = str(Path(__file__).resolve().parents[2])
@@ -67,9 +69,12 @@ def sanitise(text, folder, *, out=None, others=()):
 def _sanitiser(folder, out, others):
     """``sanitise`` for one folder, ``out`` and ``others``: a function of the text."""
     paths = _grader_paths(out, others)
-    own = {os.path.abspath(folder), os.path.realpath(folder)} if folder else set()
+    # its folder as the grader knows it, and as the sandbox showed it to its code
+    own = ({os.path.abspath(folder), os.path.realpath(folder), SUBMISSION} if folder
+           else set())
     paths.update(dict.fromkeys(own, "."))
-    private = re.escape(os.path.join(tempfile.gettempdir(), "refnet-target-")) + r"[\w.-]*"
+    # the private folder without bubblewrap (``tempfile.mkdtemp``'s name, ``isolation.py``)
+    private = re.escape(os.path.join(tempfile.gettempdir(), "tmp")) + r"[a-z0-9_]{8}"
     roots = [re.escape(path) for path in sorted(paths, key=len, reverse=True)]
     pattern = re.compile(rf"({'|'.join([private, *roots])})(?![\w.-])(/)?")
 

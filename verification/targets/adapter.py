@@ -530,8 +530,9 @@ def _import_file(path):
     if not path.is_file():
         raise TargetError(f"target file {path} does not exist")
     folder = str(path.resolve().parent)
-    module_name = f"_refnet_target_{path.stem}_{abs(hash(str(path.resolve())))}"
-    specification = importlib.util.spec_from_file_location(module_name, path)
+    # its own name, nothing of the harness's: the module is not put in ``sys.modules``, so two
+    # adapters of the same name loaded in one process never meet
+    specification = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(specification)
     sys.path.insert(0, folder)
     try:

@@ -15,8 +15,8 @@ torch (``launch.py``). The executor is always a fresh interpreter. The run has:
 - resource limits, set by the executor before it imports the target (inherited by any process
   the target starts): address space ``MEMORY_LIMIT``, file size ``FILE_SIZE_LIMIT``, CPU time
   the timeout plus ``CPU_SLACK``;
-- a private temporary folder as its working directory, ``$HOME`` and ``$TMPDIR``, removed
-  afterwards;
+- a private folder as its working directory, ``$HOME`` and ``$TMPDIR``: a tmpfs inside
+  bubblewrap, else a temporary folder of a neutral name, removed afterwards;
 - its record on a pipe it inherits, one line per case as it finishes (``worker``);
 - stdout and stderr read as they come, only their last ``CAPTURE_LIMIT`` bytes kept each;
 - one deadline, ``timeout`` seconds, for the run and the reading of its pipes.
@@ -25,20 +25,23 @@ After every exit, not only on a timeout, every process left in the worker's proc
 session is killed, and the pipes are read for at most ``_DRAIN_GRACE`` seconds more.
 
 Where bubblewrap (``bwrap``) is installed and a probe run of it works here (``sandbox``), the
-executor runs inside it (``executor.BWRAP_OPTIONS``), the judge outside: the whole filesystem
-read-only except the private folder, no network (a namespace of its own with only loopback), a
-PID namespace of its own (it sees and can signal no process outside it, the judge and other
-targets included, and every process in it dies when the executor exits, a detached one
-included), a session of its own, no capabilities (root's included), and killed when the judge
-dies. Without bubblewrap (absent, refused by the machine, or ``sandbox=False``) a process the
-target detaches into a session of its own (``setsid``, a daemon's double fork) is out of reach
-and survives (the CPU limit it inherits ends it once it has used its share; a sleeping one
-lives on), and the target can read and write anything the user can outside the private folder,
-the network included. Either way the verdict is the judge's: the target's code runs in the
-executor alone, and what the executor returns is judged by references computed in the judge.
-The judge is not dumpable, so a target run as an ordinary user cannot open its record pipe or
-memory through ``/proc``; without bubblewrap, a target run as root keeps ``CAP_SYS_PTRACE``
-and can.
+executor runs inside it (``confinement.py``), the judge outside: only the system's libraries,
+the interpreter, the harness and the submission's folder, read-only, and a private tmpfs of
+``private_size`` bytes to write; uid 65534 in a user namespace of its own (where one can be
+had), no network (a namespace of its own with only loopback), a PID namespace of its own where
+it is PID 1 (it sees and can signal no process outside it, the judge and other targets
+included, and every process in it dies when the executor exits, a detached one included), a
+session of its own, no capabilities (root's included), and killed when the judge dies. With or
+without it the executor's environment is ``confinement.environment``'s allow-list; the judge
+keeps the caller's. Without bubblewrap (absent, refused by the machine, or ``sandbox=False``) a
+process the target detaches into a session of its own (``setsid``, a daemon's double fork) is
+out of reach and survives (the CPU limit it inherits ends it once it has used its share; a
+sleeping one lives on), and the target can read and write anything the user can outside the
+private folder, the network included. Either way the verdict is the judge's: the target's
+code runs in the executor alone, and what the executor returns is judged by references
+computed in the judge. The judge is not dumpable, so a target run as an ordinary user cannot
+open its record pipe or memory through ``/proc``; without bubblewrap, a target run as root
+keeps ``CAP_SYS_PTRACE`` and can.
 ``run_all`` runs several targets, at most ``jobs`` at a time; a ``stop`` event ends them all.
 """
 
@@ -63,7 +66,7 @@ from pathlib import Path
 
 from verification.checks.figures import figure_problem
 from verification.checks.result import CheckResult
-from verification.targets.launch import BWRAP_OPTIONS
+from verification.targets import confinement
 from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 from verification.targets.zygote import Zygote
 
@@ -337,50 +340,91 @@ def _valid_target(target, spec):
 _probe_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class _Bubblewrap:
+    """What the probe found: ``path`` and ``version`` of a ``bwrap`` that works here (``None``
+    with ``reason`` where none does), ``user``: whether it can give the executor a user
+    namespace of its own (``user_reason``: why not)."""
+
+    path: str | None
+    version: str | None = None
+    user: bool = False
+    reason: str | None = None
+    user_reason: str | None = None
+
+
 @functools.cache
 def _bubblewrap():
-    """``(path, version, None)`` when ``bwrap`` is on the ``PATH`` and a probe run of Python
-    inside ``BWRAP_OPTIONS`` succeeds, else ``(None, None, why not)``; probed once per process (user
-    namespaces may be forbidden, in a container for instance)."""
+    """The ``_Bubblewrap`` of this machine: ``bwrap`` on the ``PATH`` and a probe run of Python
+    inside ``confinement.bwrap_options``, first with a user namespace, then without; probed
+    once per process (user namespaces may be forbidden, in a container for instance)."""
     path = shutil.which("bwrap")
     if path is None:
-        return None, None, "bwrap not found"
+        return _Bubblewrap(None, reason="bwrap not found")
+    nothing = confinement.Submission(None, None, "", None, None)
+    why = {}
     try:
         version = subprocess.run([path, "--version"], capture_output=True, text=True,
-                                 timeout=_PROBE_TIMEOUT).stdout.strip()
-        probe = subprocess.run([path, *BWRAP_OPTIONS, "--", sys.executable, "-c", ""],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=_PROBE_TIMEOUT)
+                                 timeout=_PROBE_TIMEOUT).stdout.strip() or "bubblewrap"
+        for user in (True, False):
+            probe = subprocess.run(
+                [path, *confinement.bwrap_options(nothing, confinement.DEFAULT_PRIVATE_SIZE,
+                                                  user),
+                 "--", sys.executable, "-I", "-c", ""],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=_PROBE_TIMEOUT)
+            if probe.returncode == 0:
+                return _Bubblewrap(path, version, user, user_reason=why.get(True))
+            why[user] = probe.stderr.strip()[-300:] or f"exit status {probe.returncode}"
     except (OSError, subprocess.TimeoutExpired) as failure:
-        return None, None, f"bwrap's probe run failed: {failure}"
-    if probe.returncode != 0:
-        why = probe.stderr.strip()[-300:] or f"exit status {probe.returncode}"
-        return None, None, f"bwrap cannot run here: {why}"
-    return path, version or "bubblewrap", None
+        return _Bubblewrap(None, reason=f"bwrap's probe run failed: {failure}")
+    return _Bubblewrap(None, reason=f"bwrap cannot run here: {why[False]}")
 
 
-def sandbox(timeout, enabled=True):
+def sandbox(timeout, enabled=True, private_size=confinement.DEFAULT_PRIVATE_SIZE):
     """What confines a target's executor run with ``timeout`` (results.json's ``run.sandbox``):
-    ``{"tool", "filesystem", "network", "pid_namespace", "limits", "judge"}`` (``judge``: where
-    the verdict is computed), with ``"reason"`` when no tool is in force (``tool`` null)."""
+    ``{"tool", "filesystem", "read_only", "private_bytes", "network", "pid_namespace",
+    "user", "environment", "limits", "judge"}`` (``judge``: where the verdict is computed;
+    ``environment``: the names the executor's environment may hold), with ``"reason"`` when
+    no tool is in force (``tool`` null)."""
     limits = {"address_space_bytes": MEMORY_LIMIT, "file_size_bytes": FILE_SIZE_LIMIT,
               "cpu_seconds": _cpu_seconds(timeout)}
     if not enabled:
-        path, version, reason = None, None, "turned off (--no-sandbox)"
+        found = _Bubblewrap(None, reason="turned off (--no-sandbox)")
     else:
         with _probe_lock:
-            path, version, reason = _bubblewrap()
-    judge = "a process of its own that never imports the target"
-    if path is None:
-        return {"tool": None, "reason": reason, "filesystem": "the user's",
-                "network": "the user's", "pid_namespace": False, "limits": limits,
-                "judge": judge}
-    return {"tool": version, "filesystem": "read-only except a private folder",
-            "network": "none", "pid_namespace": True, "limits": limits, "judge": judge}
+            found = _bubblewrap()
+    common = {"environment": [*confinement.ALLOWED_ENVIRONMENT, "PATH", "HOME", "TMPDIR"],
+              "limits": limits, "judge": "a process of its own that never imports the target"}
+    if found.path is None:
+        return {"tool": None, "reason": found.reason, "filesystem": "the user's",
+                "network": "the user's", "pid_namespace": False, "user": "the user's",
+                **common}
+    user = (f"uid {confinement.UID} and gid {confinement.UID} in a user namespace of its own, "
+            "which can make no other" if found.user else
+            f"the user's uid (no user namespace here: {found.user_reason})")
+    return {"tool": found.version,
+            "filesystem": (f"only the system's libraries, the interpreter, the harness and the "
+                           f"submission's folder, read-only; writable: a private tmpfs of "
+                           f"{private_size / 2**20:g} MiB at {confinement.PRIVATE}, /dev/shm "
+                           "in it"),
+            "read_only": _read_only_description(), "private_bytes": private_size,
+            "network": "none", "pid_namespace": True, "user": user, **common}
+
+
+def _read_only_description():
+    """The read-only part of the executor's filesystem, in words where a path would be the
+    grader's."""
+    system = [path for path in confinement.SYSTEM if os.path.lexists(path)]
+    return [*system, "the interpreter's prefixes and site-packages (torch's included)",
+            f"the harness's verification/ and refnet/, at {confinement.HARNESS}",
+            f"the submission's folder (an importable name's package), at "
+            f"{confinement.SUBMISSION}"]
 
 
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
-                 use_sandbox=True, dtype=None, zygote=None, course=None, case=None):
+                 use_sandbox=True, dtype=None, zygote=None, course=None, case=None,
+                 private_size=confinement.DEFAULT_PRIVATE_SIZE):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -403,21 +447,23 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
             zygote's import of torch would come before the executor's instead.
         case: the worker's ``--case``: run only the case of that name (``refnet conform
             --case``; ``TargetRun.case_names`` lists them all); ``None``: every case.
+        private_size: bytes of the executor's private tmpfs inside bubblewrap.
     """
-    confinement = sandbox(timeout, use_sandbox)
+    confined = sandbox(timeout, use_sandbox, private_size)
     if stop is not None and stop.is_set():
         return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
-                         sandbox=confinement)
-    wrapper = _bubblewrap()[0] if confinement["tool"] else None
+                         sandbox=confined)
+    found = _bubblewrap() if confined["tool"] else None
     start = time.monotonic()
-    folder = tempfile.mkdtemp(prefix="refnet-target-")
+    folder = tempfile.mkdtemp()  # a neutral name: the executor runs in it without bubblewrap
     record = _Record(spec, progress)
     stdout, stderr = _Tail(), _Tail()
     pipes = [os.pipe() for _ in range(3)]  # record, stdout, stderr
     reads = [read for read, _ in pipes]
     judge = None
     try:
-        arguments = _arguments(spec, timeout, quick, seed, wrapper, dtype, course, case)
+        arguments = _arguments(spec, timeout, quick, seed, found, dtype, course, case,
+                               private_size)
         judge = _start_judge(zygote, arguments,
                              folder, [write for _, write in pipes], stop)
     finally:
@@ -429,7 +475,7 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
             _remove(folder)
     if judge is None:
         return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
-                         sandbox=confinement)
+                         sandbox=confined)
     try:
         ending = _follow(judge, dict(zip(reads, (record, stdout, stderr), strict=True)),
                          start + timeout, stop)
@@ -442,7 +488,7 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     status, message = _outcome(ending, code, record, stderr.text(), timeout)
     return TargetRun(spec, status, message, time.monotonic() - start,
                      record.as_record(status == "completed"), stdout.text(), stderr.text(),
-                     confinement)
+                     confined)
 
 
 def _start_judge(zygote, arguments, folder, writes, stop):
@@ -477,14 +523,18 @@ class _PopenJudge:
         return self.process.wait()
 
 
-def _arguments(spec, timeout, quick, seed, wrapper, dtype, course=None, case=None):
-    """The judge's arguments (``worker.main``'s), but for ``--record-fd``; with ``wrapper``
-    (bubblewrap's path) it starts the executor inside bubblewrap, its working directory the one
-    writable place; ``dtype`` (a name) checks in that dtype alone; ``course`` travels as
-    JSON; ``case`` runs that case alone."""
+def _arguments(spec, timeout, quick, seed, found, dtype, course=None, case=None,
+               private_size=confinement.DEFAULT_PRIVATE_SIZE):
+    """The judge's arguments (``worker.main``'s), but for ``--record-fd``; with ``found`` (a
+    ``_Bubblewrap`` that works) it starts the executor inside bubblewrap, with a private tmpfs
+    of ``private_size`` bytes the one writable place; ``dtype`` (a name) checks in that dtype
+    alone; ``course`` travels as JSON; ``case`` runs that case alone."""
+    wrapper = [] if found is None else [
+        "--bwrap", found.path, "--private-size", str(private_size),
+        *([] if found.user else ["--no-user-namespace"])]
     return [_absolute(spec), "--seed", str(seed), "--memory", str(MEMORY_LIMIT),
             "--file-size", str(FILE_SIZE_LIMIT), "--cpu-seconds", str(_cpu_seconds(timeout)),
-            *(["--quick"] if quick else []), *(["--bwrap", wrapper] if wrapper else []),
+            *(["--quick"] if quick else []), *wrapper,
             *(["--dtype", dtype] if dtype else []),
             *(["--course", course.as_json()] if course is not None else []),
             *(["--case", case] if case is not None else [])]
@@ -649,15 +699,18 @@ def judge_zygote():
 
 
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
-            use_sandbox=True, dtype=None, course=None, case=None):
+            use_sandbox=True, dtype=None, course=None, case=None,
+            private_size=confinement.DEFAULT_PRIVATE_SIZE):
     """``run_isolated`` for every spec, at most ``jobs`` at once, their judges forked by one
     zygote started with the first and ended after the last (a lone target's judge is a fresh
     interpreter: ``run_isolated``'s ``zygote``); results in the given order. ``case``: run
-    only the case of that name (``run_isolated``'s)."""
+    only the case of that name (``run_isolated``'s); ``private_size``: bytes of each executor's
+    private tmpfs."""
     shared = judge_zygote() if len(specs) > 1 else contextlib.nullcontext()
     with shared as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
                                progress=progress, stop=stop, use_sandbox=use_sandbox,
-                               dtype=dtype, zygote=zygote, course=course, case=case)
+                               dtype=dtype, zygote=zygote, course=course, case=case,
+                               private_size=private_size)
                    for spec in specs]
         return [future.result() for future in futures]

@@ -4,7 +4,8 @@ A judge started as a fresh interpreter (``python -m verification.targets.worker`
 executor first, with this module alone imported, and only then imports torch and the checks:
 the two interpreters import torch side by side, on two cores, instead of one after the other
 (about 1.5 s of a lone ``refnet conform TARGET``). A judge forked by the zygote has everything
-imported already and starts its executor the same way.
+imported already and starts its executor the same way. What the executor sees, its
+environment and its command line are ``confinement.py``'s.
 """
 
 import os
@@ -13,8 +14,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-__all__ = ["IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "BWRAP_OPTIONS",
-           "StartedExecutor", "command", "exit_status", "start", "leave"]
+from verification.targets import confinement
+
+__all__ = ["IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "StartedExecutor",
+           "command", "exit_status", "start", "leave"]
 
 IMPORT_FAILED = 3
 """Exit status of an executor whose target could not be loaded."""
@@ -26,17 +29,6 @@ judge then."""
 EXECUTOR_BROKEN = 5
 """Exit status of a judge whose executor exited or broke the protocol in a case."""
 
-BWRAP_OPTIONS = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-          "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
-"""bubblewrap's options for every executor, before the private folder's ``--bind`` and
-``--chdir``: the root read-only, a minimal ``/dev``, its own ``/proc`` of its own PID namespace,
-no network, killed with its parent, a session of its own (no terminal to type into), and no
-capabilities even when the caller is root (bubblewrap keeps root's otherwise, and with
-``CAP_SYS_PTRACE`` the target could read the judge's memory). ``/tmp``
-stays the host's, read-only: an adapter kept there must stay readable; ``$TMPDIR`` is the
-private folder."""
-
-
 @dataclass(frozen=True)
 class StartedExecutor:
     """An executor process that has not said anything yet, and the judge's ends of its pipes.
@@ -46,25 +38,41 @@ class StartedExecutor:
         requests: the binary stream the judge writes requests to.
         replies: the binary stream the judge reads replies from.
         bwrap: bubblewrap's path when it runs inside it, else ``None``.
+        renamed: ``[(inside, outside), …]``: the names the executor knows the submission by
+            inside bubblewrap (its spec, its folder) and the judge's, for its messages.
     """
 
     process: subprocess.Popen
     requests: object
     replies: object
     bwrap: str | None
+    renamed: tuple = ()
 
 
 def command(spec, *, requests, replies, memory, file_size, cpu_seconds, bwrap=None,
-            course=None):
-    """The executor's command line (inside bubblewrap at ``bwrap``, when given, with the
-    working directory the one writable place; under ``course``, a profile's JSON)."""
-    folder = os.getcwd()
-    inside = [] if bwrap is None else [bwrap, *BWRAP_OPTIONS, "--bind", folder, folder,
-                                       "--chdir", folder, "--"]
-    return [*inside, sys.executable, "-m", "verification.targets.executor", spec,
-            "--requests", str(requests), "--replies", str(replies), "--memory", str(memory),
-            "--file-size", str(file_size), "--cpu-seconds", str(cpu_seconds),
-            *(["--course", course] if course else [])]
+            course=None, private_size=confinement.DEFAULT_PRIVATE_SIZE, user=True):
+    """``(argv, program, environment, renamed)`` of the executor of ``spec``: ``python -I -B -``
+    reading ``program`` (``confinement.bootstrap``) from its stdin, with only ``confinement``'s
+    environment; inside bubblewrap at ``bwrap``, when given, with ``confinement``'s options
+    (a private tmpfs of ``private_size`` bytes; ``user``: as an unprivileged uid), else in
+    this process's working directory; under ``course``, a profile's JSON; ``renamed``:
+    ``StartedExecutor``'s."""
+    search = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    submission = confinement.locate(spec, search)
+    inside = bwrap is not None
+    private = confinement.PRIVATE if inside else os.getcwd()
+    path = submission.path if inside else submission.plain_path
+    argv = [submission.spec if inside else spec, "--requests", str(requests),
+            "--replies", str(replies), "--memory", str(memory), "--file-size", str(file_size),
+            "--cpu-seconds", str(cpu_seconds), *(["--course", course] if course else []),
+            *(["--path", path] if path else [])]
+    harness = confinement.HARNESS if inside else confinement.harness_root()
+    wrapper = ([bwrap, *confinement.bwrap_options(submission, private_size, user), "--"]
+               if inside else [])
+    renamed = ((repr(submission.spec), repr(spec)),
+               *([(submission.inside, submission.folder)] if submission.folder else ()))
+    return ([*wrapper, sys.executable, "-I", "-B", "-"], confinement.bootstrap(harness, argv),
+            confinement.environment(private), renamed if inside else ())
 
 
 def exit_status(code, bwrap):
@@ -75,17 +83,20 @@ def exit_status(code, bwrap):
     return code
 
 
-def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None):
+def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None,
+          private_size=confinement.DEFAULT_PRIVATE_SIZE, user=True):
     """Start the executor of ``spec`` under these limits, inside bubblewrap at ``bwrap`` when
-    given, under ``course`` (a profile's JSON) when given; a ``StartedExecutor``
-    (``remote.connect`` reads its first message)."""
+    given (``command``'s ``private_size`` and ``user``), under ``course`` (a profile's JSON)
+    when given; a ``StartedExecutor`` (``remote.connect`` reads its first message)."""
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
     try:
-        process = subprocess.Popen(
-            command(spec, requests=request_read, replies=reply_write, memory=memory,
-                    file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap, course=course),
-            stdin=subprocess.DEVNULL, pass_fds=(request_read, reply_write))
+        argv, program, environment, renamed = command(
+            spec, requests=request_read, replies=reply_write, memory=memory,
+            file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap, course=course,
+            private_size=private_size, user=user)
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, env=environment,
+                                   pass_fds=(request_read, reply_write))
     except BaseException:
         os.close(request_write)
         os.close(reply_read)
@@ -93,8 +104,13 @@ def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None):
     finally:
         os.close(request_read)
         os.close(reply_write)
+    try:
+        with process.stdin:
+            process.stdin.write(program)
+    except BrokenPipeError:  # it died before reading its program: its exit says why
+        pass
     return StartedExecutor(process, os.fdopen(request_write, "wb"), os.fdopen(reply_read, "rb"),
-                           bwrap)
+                           bwrap, renamed)
 
 
 def leave(code):

@@ -522,4 +522,7 @@ def connect(started, spec):
                                          source=spec)
     except (TargetError, ExecutorGone) as error:
         channel.close()
-        raise TargetError(str(error)) from None
+        message = str(error)
+        for inside, outside in started.renamed:  # the names the grader gave, not the sandbox's
+            message = message.replace(inside, outside)
+        raise TargetError(message) from None

@@ -38,7 +38,7 @@ import json
 import os
 import sys
 
-from verification.targets import launch
+from verification.targets import confinement, launch
 from verification.targets.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 
 __all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "CHECK_DTYPE_NAMES"]
@@ -67,6 +67,10 @@ def main(argv=None):
     parser.add_argument("--cpu-seconds", type=int, required=True,
                         help="the executor's RLIMIT_CPU")
     parser.add_argument("--bwrap", default=None, help="run the executor inside bubblewrap")
+    parser.add_argument("--private-size", type=int, default=confinement.DEFAULT_PRIVATE_SIZE,
+                        help="bytes of the executor's private tmpfs inside bubblewrap")
+    parser.add_argument("--no-user-namespace", dest="user", action="store_false",
+                        help="inside bubblewrap, keep the user's uid (no user namespace here)")
     parser.add_argument("--course", default=None,
                         help="a course profile as JSON (verification/course/profile.py)")
     args = parser.parse_args(argv)
@@ -76,7 +80,8 @@ def main(argv=None):
     with os.fdopen(args.record_fd, "wb") as record:
         started = launch.start(args.spec, memory=args.memory, file_size=args.file_size,
                                cpu_seconds=args.cpu_seconds, bwrap=args.bwrap,
-                               course=args.course)
+                               course=args.course, private_size=args.private_size,
+                               user=args.user)
         from verification.targets.judge import judge  # torch and the checks: see ``launch``
         return judge(args, started, lambda message: _send(record, message))
 
