@@ -13,6 +13,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from verification.targets import cgroups
+
 __all__ = ["IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "BWRAP_OPTIONS",
            "StartedExecutor", "command", "exit_status", "start", "leave"]
 
@@ -75,17 +77,20 @@ def exit_status(code, bwrap):
     return code
 
 
-def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None):
+def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None, totals=None):
     """Start the executor of ``spec`` under these limits, inside bubblewrap at ``bwrap`` when
-    given, under ``course`` (a profile's JSON) when given; a ``StartedExecutor``
-    (``remote.connect`` reads its first message)."""
+    given, under ``course`` (a profile's JSON) when given, in the group of ``totals`` when
+    given (``{"procs": [cgroup.procs files], "processes": RLIMIT_NPROC's share or None}``:
+    ``cgroups.entering``); a ``StartedExecutor`` (``remote.connect`` reads its first
+    message)."""
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
     try:
         process = subprocess.Popen(
             command(spec, requests=request_read, replies=reply_write, memory=memory,
                     file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap, course=course),
-            stdin=subprocess.DEVNULL, pass_fds=(request_read, reply_write))
+            stdin=subprocess.DEVNULL, pass_fds=(request_read, reply_write),
+            preexec_fn=cgroups.entering(**(totals or {})))
     except BaseException:
         os.close(request_write)
         os.close(reply_read)

@@ -69,6 +69,8 @@ def main(argv=None):
     parser.add_argument("--bwrap", default=None, help="run the executor inside bubblewrap")
     parser.add_argument("--course", default=None,
                         help="a course profile as JSON (verification/course/profile.py)")
+    parser.add_argument("--totals", type=json.loads, default=None,
+                        help="the executor's group as JSON (launch.start's totals)")
     args = parser.parse_args(argv)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _not_dumpable()
@@ -76,7 +78,7 @@ def main(argv=None):
     with os.fdopen(args.record_fd, "wb") as record:
         started = launch.start(args.spec, memory=args.memory, file_size=args.file_size,
                                cpu_seconds=args.cpu_seconds, bwrap=args.bwrap,
-                               course=args.course)
+                               course=args.course, totals=args.totals)
         from verification.targets.judge import judge  # torch and the checks: see ``launch``
         return judge(args, started, lambda message: _send(record, message))
 
