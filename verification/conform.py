@@ -57,6 +57,7 @@ from verification.report.results import (
 )
 from verification.report.student import student_copy, submission_spec
 from verification.targets.adapter import target_name
+from verification.targets.cgroups import MEMORY_TOTAL, PROCESS_TOTAL, Totals
 from verification.targets.isolation import run_all
 
 __all__ = ["ConformOptions", "ConformError", "run_conform", "distinguishing_names",
@@ -99,6 +100,9 @@ class ConformOptions:
         case: rerun only the case of this name of the one target, print its checks' verdicts
             and write no report (``--case``); ``None``: a full run.
         check: with ``case``, only the check of this id (``--check``).
+        memory_total: bytes of memory a target's processes may use together
+            (``--memory-total``; ``cgroups.py``).
+        processes: processes and threads a target may run at once (``--processes``).
     """
 
     targets: tuple
@@ -115,6 +119,8 @@ class ConformOptions:
     course: str | None = None
     case: str | None = None
     check: str | None = None
+    memory_total: int = MEMORY_TOTAL
+    processes: int = PROCESS_TOTAL
 
 
 def _course(options):
@@ -377,7 +383,7 @@ def _scoreboard(results_list, folders, options, baseline):
         "targets": targets, "components": components, "seed": options.seed,
         "quick": options.quick, "regressions": [],
         "interrupted": any(r["interrupted"] for r in results_list),
-        "run": {"dtypes": dtypes_run(checks)},
+        "run": {"dtypes": dtypes_run(checks), "sandbox": results_list[0]["run"]["sandbox"]},
         "course": results_list[0]["course"],
     }, baseline)
     rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
@@ -390,7 +396,7 @@ def _scoreboard(results_list, folders, options, baseline):
                "environment": results["environment"], "regressions": results["regressions"],
                "baseline_path": str(options.baseline) if options.baseline else "",
                "interrupted": results["interrupted"], "dtypes": results["run"]["dtypes"],
-               "course": results["course"]}
+               "course": results["course"], "sandbox": results_list[0]["run"]["sandbox"]}
     return results, context
 
 
@@ -447,7 +453,7 @@ def run_conform(options, stream=None):
             runs = run_all(list(options.targets), jobs=options.jobs, timeout=options.timeout,
                            quick=options.quick, seed=options.seed, progress=progress.case,
                            stop=interruption.stop, use_sandbox=options.sandbox,
-                           dtype=options.dtype, course=course)
+                           dtype=options.dtype, course=course, totals=_totals(options))
         progress.done(len(runs))
     finally:
         progress.close()
@@ -459,6 +465,7 @@ def run_conform(options, stream=None):
     if confinement["tool"] is None:
         print(f"refnet conform: no sandbox ({confinement['reason']}): each target ran as a "
               f"process of your user, with its limits and private folder only", file=stream)
+    _print_totals(confinement, stream)
     if course is not None:
         print(f"refnet conform: course {course.summary()}", file=stream)
     if interrupted:
@@ -481,6 +488,19 @@ def run_conform(options, stream=None):
     print(f"refnet conform: {context['passing']} of {len(results_list)} targets pass; "
           f"scoreboard: {out / 'index.html'}", file=stream)
     return interruption.exit_status(board["status"] == "pass")
+
+
+def _totals(options):
+    """The ``Totals`` of ``options`` (the CPU time: the per-process limit's)."""
+    return Totals(memory=options.memory_total, processes=options.processes)
+
+
+def _print_totals(confinement, stream):
+    """Say so on ``stream`` where no control group held a target's processes' totals."""
+    totals = confinement.get("totals") or {}
+    if not str(totals.get("by")).startswith("cgroup"):
+        print(f"refnet conform: no totals across a target's processes ({totals.get('reason')}):"
+              f" each of its processes had only its own limits", file=stream)
 
 
 def _student_copy(results, options):
@@ -506,9 +526,11 @@ def _rerun_case(options, course, stream):
     with Interruption() as interruption:
         [run] = run_all([spec], jobs=1, timeout=options.timeout, quick=options.quick,
                         seed=options.seed, stop=interruption.stop, use_sandbox=options.sandbox,
-                        dtype=options.dtype, case=options.case, course=course)
+                        dtype=options.dtype, case=options.case, course=course,
+                        totals=_totals(options))
     if run.sandbox["tool"] is None:
         print(f"refnet conform: no sandbox ({run.sandbox['reason']})", file=stream)
+    _print_totals(run.sandbox, stream)
     checks = run.checks()
     if run.status == "completed" and not run.cases()["built"]:
         skipped = {s["case"]: s["reason"] for s in run.cases()["skipped"]}
@@ -532,6 +554,8 @@ def _print_target(results, html_path, stream):
     lines = [f"{target['name']}: {results['status'].upper()} — {len(checks) - len(failed)} of "
              f"{len(checks)} checks pass ({results['run']['status']}, {dtypes}, "
              f"{results['run']['seconds']:.1f} s)"]
+    if results["run"]["status"] != "completed":
+        lines.append(f"  {results['run']['status']}: {results['run']['message']}")
     lines += [f"  {line}" for line in _rule_lines(results["rules"])]
     lines += [f"  {line}" for line in failure_lines(
         {name: entry for name, entry in results["components"].items()

@@ -404,11 +404,13 @@ def _user_tasks():
 
 def stopped(which, totals, where):
     """The row's message for a run stopped by total ``which`` (``Group.exceeded``'s) in the
-    place ``where`` (``in case 'relu'``)."""
-    what = {"processes": f"it tried to run more than {totals.processes} processes at once "
-                         f"(threads included)",
+    place ``where`` (``in case 'relu'``): where the parent saw it, within 0.1 s
+    (``isolation._POLL``) of a refused fork (a target whose processes run out of memory is
+    killed in the case that did it)."""
+    what = {"processes": f"it tried to run more than {totals.processes} processes and threads "
+                         f"at once",
             "memory": f"its processes used more than {size(totals.memory)} of memory "
                       f"together",
             "cpu": f"its processes used more than {totals.cpu_seconds:g} s of CPU time "
                    f"together"}[which]
-    return f"stopped: {what} (seen {where})"
+    return f"stopped: {what}, seen {where}"
