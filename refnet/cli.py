@@ -17,6 +17,7 @@ from refnet.network import ACTIVATIONS, report_network
 from refnet.optim import SGD
 from refnet.training import TRAIN_DEFAULTS, error, predict, train
 from verification.arguments import CONFORM_DTYPES, number
+from verification.targets.cgroups import MEMORY_TOTAL, PROCESS_TOTAL
 
 __all__ = ["main"]
 
@@ -148,6 +149,13 @@ def _build_parser():
     conform.add_argument("--private-size", type=number(minimum=1), default=64, metavar="MIB",
                          help="MiB of each executor's private tmpfs under bubblewrap, its only "
                               "writable place (default: 64)")
+    conform.add_argument("--memory-total", type=_bytes, default=MEMORY_TOTAL, metavar="BYTES",
+                         help="memory all of a target's processes may use together, in a "
+                              "control group where the machine gives one (512M, 4G; "
+                              "default 4G)")
+    conform.add_argument("--processes", type=number(int, minimum=1), default=PROCESS_TOTAL,
+                         metavar="N", help="processes and threads a target may run at once "
+                                           "(default 64)")
     conform.set_defaults(handler=_run_conform)
     return parser
 
@@ -223,6 +231,16 @@ def _run_verify(args):
         return 2
 
 
+def _bytes(text):
+    """A size in bytes: a whole number, or one with ``K``, ``M`` or ``G`` (powers of 1024)."""
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit() or int(digits) * scale < 2**20:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size of at least 1M "
+                                         f"(bytes, or with K, M or G)")
+    return int(digits) * scale
+
+
 def _run_conform(args):
     """Check the given targets (``verification.conform``)."""
     from verification.conform import ConformError, ConformOptions, run_conform
@@ -232,6 +250,7 @@ def _run_conform(args):
                              sandbox=args.sandbox, dtype=args.dtype, course=args.course,
                              private_size=int(args.private_size * 2**20),
                              seed=args.seed, case=args.case, check=args.check,
+                             memory_total=args.memory_total, processes=args.processes,
                              command=shlex.join(["refnet", *args.argv]))
     try:
         return run_conform(options)

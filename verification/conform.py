@@ -57,6 +57,7 @@ from verification.report.results import (
 )
 from verification.report.student import student_copy, submission_spec
 from verification.targets.adapter import target_name
+from verification.targets.cgroups import MEMORY_TOTAL, PROCESS_TOTAL, Totals
 from verification.targets.confinement import DEFAULT_PRIVATE_SIZE
 from verification.targets.isolation import run_all
 
@@ -102,6 +103,9 @@ class ConformOptions:
         check: with ``case``, only the check of this id (``--check``).
         private_size: bytes of each executor's private tmpfs under bubblewrap, its only
             writable place (``--private-size``, in MiB; ``confinement.py``).
+        memory_total: bytes of memory a target's processes may use together
+            (``--memory-total``; ``cgroups.py``).
+        processes: processes and threads a target may run at once (``--processes``).
     """
 
     targets: tuple
@@ -119,6 +123,8 @@ class ConformOptions:
     case: str | None = None
     check: str | None = None
     private_size: int = DEFAULT_PRIVATE_SIZE
+    memory_total: int = MEMORY_TOTAL
+    processes: int = PROCESS_TOTAL
 
 
 def _course(options):
@@ -381,7 +387,7 @@ def _scoreboard(results_list, folders, options, baseline):
         "targets": targets, "components": components, "seed": options.seed,
         "quick": options.quick, "regressions": [],
         "interrupted": any(r["interrupted"] for r in results_list),
-        "run": {"dtypes": dtypes_run(checks)},
+        "run": {"dtypes": dtypes_run(checks), "sandbox": results_list[0]["run"]["sandbox"]},
         "course": results_list[0]["course"],
     }, baseline)
     rows = [{"name": t["name"], "link": f"{t['folder']}/index.html",
@@ -394,7 +400,7 @@ def _scoreboard(results_list, folders, options, baseline):
                "environment": results["environment"], "regressions": results["regressions"],
                "baseline_path": str(options.baseline) if options.baseline else "",
                "interrupted": results["interrupted"], "dtypes": results["run"]["dtypes"],
-               "course": results["course"]}
+               "course": results["course"], "sandbox": results_list[0]["run"]["sandbox"]}
     return results, context
 
 
@@ -452,7 +458,7 @@ def run_conform(options, stream=None):
                            quick=options.quick, seed=options.seed, progress=progress.case,
                            stop=interruption.stop, use_sandbox=options.sandbox,
                            dtype=options.dtype, course=course,
-                           private_size=options.private_size)
+                           private_size=options.private_size, totals=_totals(options))
         progress.done(len(runs))
     finally:
         progress.close()
@@ -464,6 +470,7 @@ def run_conform(options, stream=None):
     if confinement["tool"] is None:
         print(f"refnet conform: no sandbox ({confinement['reason']}): each target ran as a "
               f"process of your user, with its limits and private folder only", file=stream)
+    _print_totals(confinement, stream)
     if course is not None:
         print(f"refnet conform: course {course.summary()}", file=stream)
     if interrupted:
@@ -486,6 +493,19 @@ def run_conform(options, stream=None):
     print(f"refnet conform: {context['passing']} of {len(results_list)} targets pass; "
           f"scoreboard: {out / 'index.html'}", file=stream)
     return interruption.exit_status(board["status"] == "pass")
+
+
+def _totals(options):
+    """The ``Totals`` of ``options`` (the CPU time: the per-process limit's)."""
+    return Totals(memory=options.memory_total, processes=options.processes)
+
+
+def _print_totals(confinement, stream):
+    """Say so on ``stream`` where no control group held a target's processes' totals."""
+    totals = confinement.get("totals") or {}
+    if not str(totals.get("by")).startswith("cgroup"):
+        print(f"refnet conform: no totals across a target's processes ({totals.get('reason')}):"
+              f" each of its processes had only its own limits", file=stream)
 
 
 def _student_copy(results, options):
@@ -512,9 +532,10 @@ def _rerun_case(options, course, stream):
         [run] = run_all([spec], jobs=1, timeout=options.timeout, quick=options.quick,
                         seed=options.seed, stop=interruption.stop, use_sandbox=options.sandbox,
                         dtype=options.dtype, case=options.case, course=course,
-                        private_size=options.private_size)
+                        private_size=options.private_size, totals=_totals(options))
     if run.sandbox["tool"] is None:
         print(f"refnet conform: no sandbox ({run.sandbox['reason']})", file=stream)
+    _print_totals(run.sandbox, stream)
     checks = run.checks()
     if run.status == "completed" and not run.cases()["built"]:
         skipped = {s["case"]: s["reason"] for s in run.cases()["skipped"]}
@@ -538,6 +559,8 @@ def _print_target(results, html_path, stream):
     lines = [f"{target['name']}: {results['status'].upper()} — {len(checks) - len(failed)} of "
              f"{len(checks)} checks pass ({results['run']['status']}, {dtypes}, "
              f"{results['run']['seconds']:.1f} s)"]
+    if results["run"]["status"] != "completed":
+        lines.append(f"  {results['run']['status']}: {results['run']['message']}")
     lines += [f"  {line}" for line in _rule_lines(results["rules"])]
     lines += [f"  {line}" for line in failure_lines(
         {name: entry for name, entry in results["components"].items()

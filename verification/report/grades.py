@@ -1,10 +1,10 @@
 """``grades.csv``: a scoreboard as a table a gradebook imports, one row per submission.
 
 Columns: ``name``, ``verdict`` (``pass``, ``fail``, or how the run ended where it did not
-complete: ``crashed``, ``timeout``, ``import-error``, ``interrupted``), ``checks_passed``,
-``checks_total``, ``rules_broken`` and ``missing_components`` (``;``-joined; from a target's
-``rules``, the ``id`` of each entry whose ``status`` is ``fail`` (``rule/torch.nn/source``:
-a rule's sentence may hold a ``;``), and its
+complete: ``crashed``, ``timeout``, ``limit``, ``import-error``, ``interrupted``),
+``checks_passed``, ``checks_total``, ``rules_broken`` and ``missing_components``
+(``;``-joined; from a target's ``rules``, the ``id`` of each entry whose ``status`` is
+``fail`` (``rule/torch.nn/source``: a rule's sentence may hold a ``;``), and its
 ``missing_components``, both empty where the results have none), then one column per component,
 each cell ``pass``, ``fail`` or ``—`` (skipped, or not built by that target).
 

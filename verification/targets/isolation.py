@@ -66,14 +66,16 @@ from pathlib import Path
 
 from verification.checks.figures import figure_problem
 from verification.checks.result import CheckResult
-from verification.targets import confinement
+from verification.targets import cgroups, confinement
+from verification.targets.cgroups import Totals
 from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 from verification.targets.zygote import Zygote
 
 __all__ = ["TargetRun", "run_isolated", "run_all", "judge_zygote", "sandbox", "STATUSES",
-           "MEMORY_LIMIT", "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT"]
+           "MEMORY_LIMIT", "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT", "Totals"]
 
-STATUSES = ("completed", "timeout", "crashed", "import-error", "interrupted")
+STATUSES = ("completed", "timeout", "limit", "crashed", "import-error", "interrupted")
+"""How a run ended; ``limit``: stopped by a total across its processes (``cgroups.py``)."""
 
 MEMORY_LIMIT = 4 * 2**30
 """A worker's address space (``RLIMIT_AS``), bytes. A worker with torch loaded and a target's
@@ -381,12 +383,15 @@ def _bubblewrap():
     return _Bubblewrap(None, reason=f"bwrap cannot run here: {why[False]}")
 
 
-def sandbox(timeout, enabled=True, private_size=confinement.DEFAULT_PRIVATE_SIZE):
+def sandbox(timeout, enabled=True, private_size=confinement.DEFAULT_PRIVATE_SIZE,
+            totals=None):
     """What confines a target's executor run with ``timeout`` (results.json's ``run.sandbox``):
     ``{"tool", "filesystem", "read_only", "private_bytes", "network", "pid_namespace",
-    "user", "environment", "limits", "judge"}`` (``judge``: where the verdict is computed;
-    ``environment``: the names the executor's environment may hold), with ``"reason"`` when
-    no tool is in force (``tool`` null)."""
+    "user", "environment", "limits", "totals", "judge"}`` (``judge``: where the verdict is
+    computed; ``environment``: the names the executor's environment may hold; ``totals``:
+    ``cgroups.describe``'s, of ``totals`` or the defaults), with ``"reason"`` when no tool is
+    in force (``tool`` null)."""
+    across = cgroups.describe(cgroups.support(), _resolved(totals, timeout))
     limits = {"address_space_bytes": MEMORY_LIMIT, "file_size_bytes": FILE_SIZE_LIMIT,
               "cpu_seconds": _cpu_seconds(timeout)}
     if not enabled:
@@ -395,7 +400,8 @@ def sandbox(timeout, enabled=True, private_size=confinement.DEFAULT_PRIVATE_SIZE
         with _probe_lock:
             found = _bubblewrap()
     common = {"environment": [*confinement.ALLOWED_ENVIRONMENT, "PATH", "HOME", "TMPDIR"],
-              "limits": limits, "judge": "a process of its own that never imports the target"}
+              "limits": limits, "totals": across,
+              "judge": "a process of its own that never imports the target"}
     if found.path is None:
         return {"tool": None, "reason": found.reason, "filesystem": "the user's",
                 "network": "the user's", "pid_namespace": False, "user": "the user's",
@@ -422,9 +428,18 @@ def _read_only_description():
             f"{confinement.SUBMISSION}"]
 
 
+def _resolved(totals, timeout):
+    """``totals`` (the defaults for ``None``) with the CPU budget set: the per-process CPU
+    limit of a run with ``timeout`` unless given."""
+    totals = totals or Totals()
+    if totals.cpu_seconds is None:
+        totals = Totals(totals.memory, totals.processes, _cpu_seconds(timeout))
+    return totals
+
+
 def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None,
                  use_sandbox=True, dtype=None, zygote=None, course=None, case=None,
-                 private_size=confinement.DEFAULT_PRIVATE_SIZE):
+                 private_size=confinement.DEFAULT_PRIVATE_SIZE, totals=None):
     """Run one target in its own process (module docstring); never raises for anything the
     target does.
 
@@ -448,8 +463,12 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
         case: the worker's ``--case``: run only the case of that name (``refnet conform
             --case``; ``TargetRun.case_names`` lists them all); ``None``: every case.
         private_size: bytes of the executor's private tmpfs inside bubblewrap.
+        totals: the ``Totals`` its processes may use together, in a control group of their
+            own where the machine gives one (``cgroups.py``), bubblewrap or not; ``None``:
+            the defaults, with the CPU time of the per-process limit.
     """
-    confined = sandbox(timeout, use_sandbox, private_size)
+    totals = _resolved(totals, timeout)
+    confined = sandbox(timeout, use_sandbox, private_size, totals)
     if stop is not None and stop.is_set():
         return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
                          sandbox=confined)
@@ -460,10 +479,11 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
     stdout, stderr = _Tail(), _Tail()
     pipes = [os.pipe() for _ in range(3)]  # record, stdout, stderr
     reads = [read for read, _ in pipes]
-    judge = None
+    judge = group = None
     try:
+        group, confined = _group(totals, confined)
         arguments = _arguments(spec, timeout, quick, seed, found, dtype, course, case,
-                               private_size)
+                               private_size, _entry(group, confined))
         judge = _start_judge(zygote, arguments,
                              folder, [write for _, write in pipes], stop)
     finally:
@@ -473,22 +493,52 @@ def run_isolated(spec, *, timeout, quick=False, seed=0, progress=None, stop=None
             for read in reads:
                 os.close(read)
             _remove(folder)
+            if group is not None:
+                group.remove()
     if judge is None:
         return TargetRun(spec, "interrupted", "interrupted before it started", 0.0, None,
                          sandbox=confined)
+    hit = None
     try:
         ending = _follow(judge, dict(zip(reads, (record, stdout, stderr), strict=True)),
-                         start + timeout, stop)
+                         start + timeout, stop, group.exceeded if group is not None else None)
     finally:
+        if group is not None:  # first: it holds the target's every process, a detached one too
+            hit = group.exceeded()
+            group.remove()
         _kill_tree(judge.pid)
         code = judge.wait()
         for read in reads:
             os.close(read)
         _remove(folder)
     status, message = _outcome(ending, code, record, stderr.text(), timeout)
+    if hit is not None and status != "interrupted":
+        status, message = "limit", cgroups.stopped(hit, totals, record.where())
     return TargetRun(spec, status, message, time.monotonic() - start,
                      record.as_record(status == "completed"), stdout.text(), stderr.text(),
                      confined)
+
+
+def _group(totals, confined):
+    """``(group, confined)``: a control group with ``totals`` where the machine gives
+    them (``confined["totals"]["by"]`` a cgroup), else ``None``, with ``confined`` saying
+    so where the group could not be made."""
+    if not str(confined["totals"]["by"]).startswith("cgroup"):
+        return None, confined
+    group = cgroups.Group.create(cgroups.support(), totals)
+    if group is None:
+        return None, dict(confined, totals=cgroups.without(
+            "its control group could not be made", totals))
+    return group, confined
+
+
+def _entry(group, confined):
+    """``launch.start``'s ``totals`` for the executor: ``group``'s ``cgroup.procs`` files, or
+    the ``RLIMIT_NPROC`` fallback's share; ``None`` for neither."""
+    if group is not None:
+        return {"procs": group.procs()}
+    across = confined["totals"]
+    return {"processes": across["processes"]} if across["by"] == "RLIMIT_NPROC" else None
 
 
 def _start_judge(zygote, arguments, folder, writes, stop):
@@ -524,11 +574,12 @@ class _PopenJudge:
 
 
 def _arguments(spec, timeout, quick, seed, found, dtype, course=None, case=None,
-               private_size=confinement.DEFAULT_PRIVATE_SIZE):
+               private_size=confinement.DEFAULT_PRIVATE_SIZE, entry=None):
     """The judge's arguments (``worker.main``'s), but for ``--record-fd``; with ``found`` (a
     ``_Bubblewrap`` that works) it starts the executor inside bubblewrap, with a private tmpfs
     of ``private_size`` bytes the one writable place; ``dtype`` (a name) checks in that dtype
-    alone; ``course`` travels as JSON; ``case`` runs that case alone."""
+    alone; ``course`` travels as JSON; ``case`` runs that case alone; ``entry``
+    (``_entry``'s: the executor's control group) travels as JSON."""
     wrapper = [] if found is None else [
         "--bwrap", found.path, "--private-size", str(private_size),
         *([] if found.user else ["--no-user-namespace"])]
@@ -537,7 +588,8 @@ def _arguments(spec, timeout, quick, seed, found, dtype, course=None, case=None,
             *(["--quick"] if quick else []), *wrapper,
             *(["--dtype", dtype] if dtype else []),
             *(["--course", course.as_json()] if course is not None else []),
-            *(["--case", case] if case is not None else [])]
+            *(["--case", case] if case is not None else []),
+            *(["--totals", json.dumps(entry)] if entry is not None else [])]
 
 
 def _cpu_seconds(timeout):
@@ -573,14 +625,15 @@ def _import_environment():
     return environment
 
 
-def _follow(judge, readers, deadline, stop):
+def _follow(judge, readers, deadline, stop, exceeded=None):
     """Read the worker's pipes into ``readers`` (``{fd: reader}``) until ``judge`` has exited and
-    they are drained, the deadline passes or ``stop`` is set. Returns ``"exited"``,
-    ``"timeout"``, ``"overflow"`` (its record is too long) or ``"interrupted"``."""
+    they are drained, the deadline passes, ``stop`` is set or ``exceeded`` (``Group.exceeded``,
+    looked at every ``_POLL`` seconds) names a total. Returns ``"exited"``, ``"timeout"``,
+    ``"overflow"`` (its record is too long), ``"limit"`` or ``"interrupted"``."""
     with selectors.DefaultSelector() as selector:
         for fd, reader in readers.items():
             selector.register(fd, selectors.EVENT_READ, reader)
-        exited_at = None
+        exited_at, looked = None, -math.inf
         while True:
             now = time.monotonic()
             if stop is not None and stop.is_set():
@@ -593,6 +646,10 @@ def _follow(judge, readers, deadline, stop):
                 return "exited"
             if now >= deadline:
                 return "timeout"
+            if exceeded is not None and now >= looked + _POLL:
+                looked = now
+                if exceeded() is not None:
+                    return "limit"
             if any(isinstance(reader, _Record) and reader.overflowed
                    for reader in readers.values()):
                 return "overflow"
@@ -653,6 +710,8 @@ def _outcome(ending, code, record, stderr, timeout):
         return "interrupted", f"interrupted {where}"
     if ending == "timeout":
         return "timeout", f"stopped after the timeout of {timeout:g} s {where}"
+    if ending == "limit":  # the caller names the total (``cgroups.stopped``)
+        return "limit", f"stopped by a total across its processes {where}"
     if ending == "overflow":
         return "crashed", f"its record grew past {_RECORD_LIMIT} bytes {where}"
     if code == 0 and record.finished and record.plan is not None:
@@ -700,17 +759,16 @@ def judge_zygote():
 
 def run_all(specs, *, jobs, timeout, quick=False, seed=0, progress=None, stop=None,
             use_sandbox=True, dtype=None, course=None, case=None,
-            private_size=confinement.DEFAULT_PRIVATE_SIZE):
+            private_size=confinement.DEFAULT_PRIVATE_SIZE, totals=None):
     """``run_isolated`` for every spec, at most ``jobs`` at once, their judges forked by one
     zygote started with the first and ended after the last (a lone target's judge is a fresh
-    interpreter: ``run_isolated``'s ``zygote``); results in the given order. ``case``: run
-    only the case of that name (``run_isolated``'s); ``private_size``: bytes of each executor's
-    private tmpfs."""
+    interpreter: ``run_isolated``'s ``zygote``); results in the given order. ``case``,
+    ``private_size`` and ``totals``: ``run_isolated``'s."""
     shared = judge_zygote() if len(specs) > 1 else contextlib.nullcontext()
     with shared as zygote, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, spec, timeout=timeout, quick=quick, seed=seed,
                                progress=progress, stop=stop, use_sandbox=use_sandbox,
                                dtype=dtype, zygote=zygote, course=course, case=case,
-                               private_size=private_size)
+                               private_size=private_size, totals=totals)
                    for spec in specs]
         return [future.result() for future in futures]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from verification.targets import confinement
+from verification.targets import cgroups, confinement
 
 __all__ = ["IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "StartedExecutor",
            "command", "exit_status", "start", "leave"]
@@ -84,10 +84,12 @@ def exit_status(code, bwrap):
 
 
 def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None,
-          private_size=confinement.DEFAULT_PRIVATE_SIZE, user=True):
+          private_size=confinement.DEFAULT_PRIVATE_SIZE, user=True, totals=None):
     """Start the executor of ``spec`` under these limits, inside bubblewrap at ``bwrap`` when
     given (``command``'s ``private_size`` and ``user``), under ``course`` (a profile's JSON)
-    when given; a ``StartedExecutor`` (``remote.connect`` reads its first message)."""
+    when given, in the group of ``totals`` when given (``{"procs": [cgroup.procs files],
+    "processes": RLIMIT_NPROC's share or None}``: ``cgroups.entering``); a
+    ``StartedExecutor`` (``remote.connect`` reads its first message)."""
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
     try:
@@ -96,7 +98,8 @@ def start(spec, *, memory, file_size, cpu_seconds, bwrap=None, course=None,
             file_size=file_size, cpu_seconds=cpu_seconds, bwrap=bwrap, course=course,
             private_size=private_size, user=user)
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, env=environment,
-                                   pass_fds=(request_read, reply_write))
+                                   pass_fds=(request_read, reply_write),
+                                   preexec_fn=cgroups.entering(**(totals or {})))
     except BaseException:
         os.close(request_write)
         os.close(reply_read)

@@ -73,6 +73,8 @@ def main(argv=None):
                         help="inside bubblewrap, keep the user's uid (no user namespace here)")
     parser.add_argument("--course", default=None,
                         help="a course profile as JSON (verification/course/profile.py)")
+    parser.add_argument("--totals", type=json.loads, default=None,
+                        help="the executor's group as JSON (launch.start's totals)")
     args = parser.parse_args(argv)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     _not_dumpable()
@@ -81,7 +83,7 @@ def main(argv=None):
         started = launch.start(args.spec, memory=args.memory, file_size=args.file_size,
                                cpu_seconds=args.cpu_seconds, bwrap=args.bwrap,
                                course=args.course, private_size=args.private_size,
-                               user=args.user)
+                               user=args.user, totals=args.totals)
         from verification.targets.judge import judge  # torch and the checks: see ``launch``
         return judge(args, started, lambda message: _send(record, message))
 
