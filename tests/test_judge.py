@@ -47,8 +47,17 @@ for argument in sys.argv:
         pass
 """,
     "patcher": _WRONG_TANH + """
-import verification.checks.compare as compare_module
-import verification.checks.result as result_module
+import gc
+import types
+
+
+def harness(name):  # out of sys.modules and off sys.path in the executor: found by gc
+    return next(module for module in gc.get_objects()
+                if isinstance(module, types.ModuleType) and module.__name__ == name)
+
+
+compare_module = harness("verification.checks.compare")
+result_module = harness("verification.checks.result")
 
 def always_pass(self):
     record = original(self)
