@@ -6,7 +6,7 @@ import shlex
 import pytest
 import torch
 
-from refnet.cli import main
+from verification.cli import main
 
 
 def test_train_command_prints_errors_and_writes_both_figures(tmp_path, capsys):
@@ -32,7 +32,7 @@ def test_train_command_is_deterministic(tmp_path, capsys):
 
 
 def test_a_seed_at_either_end_of_torchs_range_is_accepted():
-    from refnet.cli import _build_parser
+    from verification.cli import _build_parser
 
     for seed in (-2 ** 63, 2 ** 64 - 1):
         assert _build_parser().parse_args(["train", "--seed", str(seed)]).seed == seed

@@ -15,7 +15,7 @@ import pytest
 import torch
 from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec
 
-from refnet.cli import main
+from verification.cli import main
 from verification.conform import ConformOptions, _target_results, run_conform
 from verification.report.components import failure_lines
 from verification.report.results import validate

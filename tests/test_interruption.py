@@ -80,7 +80,8 @@ def _alive(pid):
 def test_a_signal_kills_the_training_workers_and_writes_a_report_marked_interrupted(
         tmp_path, number):
     out = tmp_path / "out"
-    command = [sys.executable, "-c", "import sys; from refnet.cli import main; sys.exit(main())",
+    command = [sys.executable, "-c",
+               "import sys; from verification.cli import main; sys.exit(main())",
                "verify", "--quick", "--only", "reproduction", "--workers", "2",
                "--out", str(out)]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -184,7 +184,8 @@ def test_a_signal_stops_the_workers_and_writes_reports_marked_interrupted(tmp_pa
     marker, out = tmp_path / "marker.json", tmp_path / "out"
     spec = _adapter(tmp_path, "hang", "import time\ntime.sleep(3600)\n", marker=marker)
     specs = [spec, f"{spec}:Base"][:targets]
-    command = [sys.executable, "-c", "import sys; from refnet.cli import main; sys.exit(main())",
+    command = [sys.executable, "-c",
+               "import sys; from verification.cli import main; sys.exit(main())",
                "conform", *specs, "--out", str(out), "--jobs", "1", "--timeout", "3600",
                "--no-sandbox"]  # the marker is written outside the private folder
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

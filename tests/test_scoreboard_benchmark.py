@@ -34,4 +34,5 @@ def test_a_folder_that_is_no_checkout_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--targets", "2", "--repo", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "no refnet/cli.py there; expected a checkout of refnet" in capsys.readouterr().err
+    assert ("no verification/cli.py (or refnet/cli.py) there; expected a checkout of refnet"
+            in capsys.readouterr().err)

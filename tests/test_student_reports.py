@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from refnet.cli import main
+from verification.cli import main
 from verification.conform import ConformOptions, run_conform
 from verification.report.grades import grades_csv
 from verification.report.student import sanitise, student_copy

@@ -10,8 +10,8 @@ from test_claims import TINY as TINY_CLAIMS
 from test_reproduction import TINY as TINY_SETTINGS
 
 import refnet
-from refnet.cli import main
 from verification.checks.result import CheckResult
+from verification.cli import main
 from verification.suite import registry
 from verification.verify import VerifyError, VerifyOptions, run_verification
 

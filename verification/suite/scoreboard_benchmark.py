@@ -43,9 +43,13 @@ CYCLE = ("handout_adapter.py", "handout_adapter.py:WrongTanhDerivative",
 correct adapters and three with a planted bug (the mix of ``tests/test_conform.py``'s
 scoreboard)."""
 
-_MAIN = "import sys; from refnet.cli import main; sys.exit(main(sys.argv[1:]))"
+_MAIN = ("import sys\ntry:\n    from verification.cli import main\nexcept ImportError:\n"
+         "    from refnet.cli import main\nsys.exit(main(sys.argv[1:]))")
 """``refnet`` as the checkout under ``PYTHONPATH`` defines it (its console script may belong to
-another install)."""
+another install): ``verification/cli.py``'s, or, in a checkout older than that move,
+``refnet/cli.py``'s."""
+_ENTRY_POINTS = (Path("verification") / "cli.py", Path("refnet") / "cli.py")
+"""Where a checkout defines the command line, now and before."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,9 @@ def main(argv=None):
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the reports to this folder instead of removing them")
     args = parser.parse_args(argv)
-    if not (args.repo / "refnet" / "cli.py").is_file():
-        parser.error(f"--repo {args.repo}: no refnet/cli.py there; expected a checkout of refnet")
+    if not any((args.repo / entry).is_file() for entry in _ENTRY_POINTS):
+        parser.error(f"--repo {args.repo}: no verification/cli.py (or refnet/cli.py) there; "
+                     "expected a checkout of refnet")
     try:
         timing = time_scoreboard(args.targets, jobs=args.jobs, repo=args.repo,
                                  timeout=args.timeout, keep=args.keep)

@@ -1,5 +1,9 @@
-"""The ``refnet`` command line (CONTRACT.md): ``refnet train`` runs the report's single run,
-``refnet verify`` the verification suite, ``refnet conform`` checks other implementations."""
+"""The ``refnet`` command line (CONTRACT.md): ``refnet train`` runs the report's single run
+(``refnet.single_run``), ``refnet verify`` the verification suite, ``refnet conform`` checks
+other implementations.
+
+It lives in the harness, which may import refnet; refnet, the thing being checked, imports
+nothing of the harness (the layers of ``pyproject.toml``'s import contract)."""
 
 import argparse
 import math
@@ -9,13 +13,10 @@ import sys
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from refnet.data import DISK_RADIUS, disk_dataset, one_hot
-from refnet.loss import MSELoss
-from refnet.network import ACTIVATIONS, report_network
-from refnet.optim import SGD
-from refnet.training import TRAIN_DEFAULTS, error, predict, train
+from refnet.network import ACTIVATIONS
+from refnet.single_run import single_run
+from refnet.training import TRAIN_DEFAULTS
 from verification.arguments import CONFORM_DTYPES, number
 from verification.targets.cgroups import MEMORY_TOTAL, PROCESS_TOTAL
 
@@ -161,59 +162,11 @@ def _build_parser():
 
 
 def _run_train(args):
-    """Train the report's network once and write Figures 2 and 3.
-
-    The output folder, the model, the data and the optimiser come first: an argument they
-    refuse (a ``ValueError``, such as an lr beyond float32's range) ends the command with
-    status 2 before any training."""
-    try:
-        _create_folder(args.out)
-        generator = torch.Generator().manual_seed(args.seed)
-        model = report_network(args.activation, generator=generator, device=args.device)
-        x_train, labels_train = disk_dataset(args.samples, center=args.center,
-                                             generator=generator, device=args.device)
-        x_test, labels_test = disk_dataset(args.samples, center=args.center,
-                                           generator=generator, device=args.device)
-        targets = one_hot(labels_train)
-        optimizer = SGD(model.param(), args.lr)
-    except ValueError as failure:
-        print(f"refnet train: error: {failure}", file=sys.stderr)
-        return 2
-    print(f"refnet train: seed {args.seed}, {args.activation} hidden layers, lr {args.lr}, "
-          f"batch size {args.batch_size}, {args.epochs} epochs, disk centre {args.center}, "
-          f"{args.reduction} MSE")
-    epoch_losses = []
-    for epoch in tqdm(range(args.epochs), desc="epochs", unit="epoch"):
-        (epoch_loss,) = train(model, x_train, targets, batch_size=args.batch_size, epochs=1,
-                              loss=MSELoss(args.reduction), optimizer=optimizer,
-                              generator=generator)
-        epoch_losses.append(epoch_loss)
-        tqdm.write(f"epoch {epoch + 1:3d}  loss {epoch_loss:.4f}")
-    for name, x, labels in (("train", x_train, labels_train), ("test", x_test, labels_test)):
-        wrong = error(model, x, labels)
-        print(f"{name} error: {100 * wrong / len(labels):.1f}% ({wrong} of {len(labels)})")
-    from refnet.plots import (  # matplotlib: 0.4 s that only this command needs
-        classification_figure,
-        loss_curve_figure,
-        save_figure,
-    )
-    save_figure(loss_curve_figure(epoch_losses), args.out / "loss_curve.png")
-    figure = classification_figure(x_test, labels_test, predict(model, x_test),
-                                   center=args.center, radius=DISK_RADIUS)
-    save_figure(figure, args.out / "test_classification.png")
-    print(f"figures written to {args.out}/loss_curve.png and {args.out}/test_classification.png")
-    return 0
-
-
-def _create_folder(out):
-    """Create the folder ``out`` (and its parents); ``ValueError`` saying why it cannot be."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is an existing file; expected a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as failure:
-        raise ValueError(f"--out {out}: cannot create the folder: "
-                         f"{failure.strerror or failure}") from None
+    """The report's single run (``refnet.single_run``) with the parsed arguments."""
+    return single_run(seed=args.seed, activation=args.activation, lr=args.lr,
+                      batch_size=args.batch_size, epochs=args.epochs, center=args.center,
+                      samples=args.samples, reduction=args.reduction, device=args.device,
+                      out=args.out)
 
 
 def _run_verify(args):
