@@ -1,10 +1,29 @@
 """Assertions and test data shared by the tests of the verification checks."""
 
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
+
 FRAMEWORKS = Path(__file__).parent / "frameworks"
+HANG_GUARD = 120.0
+"""Seconds to wait for something that takes a few seconds, before calling it a hang."""
+
+
+def stop_with(process, number):
+    """Send the signal ``number`` to ``process`` (a ``Popen`` of the ``refnet`` command) and
+    return its exit status; kill it and fail the test if it still runs ``HANG_GUARD`` seconds
+    later. No tighter wall-clock bound is asserted (shared machines are 2-3x apart): the
+    caller's exit status, report and processes show that the signal stopped the run, which
+    left alone runs for minutes or hangs."""
+    process.send_signal(number)
+    try:
+        return process.wait(timeout=HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"{process.args[3:5]} still running {HANG_GUARD} s after {number.name}")
 
 
 def assert_all_pass(results):

@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from check_helpers import HANG_GUARD
 from check_helpers import hostile_adapter as _adapter
 
 from verification.conform import ConformOptions, run_conform
 from verification.targets import cgroups
 from verification.targets.cgroups import Support, Totals
 from verification.targets.isolation import run_all
-
-HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
 
 _FOUND = cgroups.support()
 needs_cgroups = pytest.mark.skipif(

@@ -11,13 +11,11 @@ import textwrap
 import threading
 
 import pytest
-from check_helpers import handout_beside
+from check_helpers import HANG_GUARD, handout_beside
 
 from verification.conform import ConformOptions, run_conform
 from verification.targets import confinement
 from verification.targets.isolation import run_isolated, sandbox
-
-HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
 
 SECRETS = {"classmate": "BOB-SOURCE-4f1c", "home": "HOME-FILE-77aa", "token": "TOKEN-91d3",
            "board": "EARLIER-BOARD-5e02", "pythonpath": "GRADER-LIB-c0de"}

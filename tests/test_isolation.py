@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from check_helpers import HANG_GUARD, stop_with
 from check_helpers import hostile_adapter as _adapter
 
 from verification.conform import ConformOptions, _target_results, run_conform
@@ -22,8 +23,6 @@ from verification.targets.isolation import (
     run_isolated,
     sandbox,
 )
-
-HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
 
 
 def _alive(pid):
@@ -195,12 +194,7 @@ def test_a_signal_stops_the_workers_and_writes_reports_marked_interrupted(tmp_pa
             time.sleep(0.1)
         time.sleep(0.5)  # the marker is written whole before the worker sleeps
         worker = json.loads(marker.read_text())
-        conform.send_signal(number)
-        try:
-            status = conform.wait(timeout=5)  # the bound: stopped within 5 s
-        except subprocess.TimeoutExpired:
-            conform.kill()
-            pytest.fail(f"refnet conform still running 5 s after {number.name}")
+        status = stop_with(conform, number)
         printed = conform.stdout.read()
     assert status == 128 + number, printed
     assert _group_gone(worker["pgid"]) and not Path(worker["cwd"]).exists()

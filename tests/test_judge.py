@@ -8,6 +8,7 @@ import io
 import struct
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -29,6 +30,29 @@ class Adapter(Base):
 
 _FORGED = ('{"plan": {"target": {"name": "x"}, "cases": 1, "built": ["tanh"], "skipped": []}}'
            '\n{"start": "tanh"}\n{"done": "tanh", "checks": []}\n{"finished": true}\n')
+
+def _acting(component, action):
+    """An adapter whose ``component`` is the identity that first does ``action`` (indented
+    code, ``os`` imported) in every forward."""
+    return f"""
+import os
+
+class Acting:
+    def forward(self, x):
+        {textwrap.indent(textwrap.dedent(action).strip(), " " * 8).lstrip()}
+        return x
+
+    def backward(self, gradient):
+        return gradient
+
+    def param(self):
+        return []
+
+class Adapter(Base):
+    def {component}(self):
+        return Acting()
+"""
+
 
 CHEATS = {
     "plain": _WRONG_TANH,
@@ -96,45 +120,13 @@ class Adapter(Base):
     def tanh(self):
         return CubicTanh()
 """,
-    "scribbler": """
-import os
-
-class Scribbling:
-    def forward(self, x):
+    "scribbler": _acting("relu", """
         for fd in range(3, 64):
             try:
                 os.write(fd, b"\\xff" * 64)
             except OSError:
-                pass
-        return x
-
-    def backward(self, gradient):
-        return gradient
-
-    def param(self):
-        return []
-
-class Adapter(Base):
-    def relu(self):
-        return Scribbling()
-""",
-    "quitter": """
-import os
-
-class Quitting:
-    def forward(self, x):
-        os._exit(0)
-
-    def backward(self, gradient):
-        return gradient
-
-    def param(self):
-        return []
-
-class Adapter(Base):
-    def sigmoid(self):
-        return Quitting()
-""",
+                pass"""),
+    "quitter": _acting("sigmoid", "os._exit(0)"),
     # with bubblewrap the executor has a PID namespace of its own: the judge, and so its
     # record pipe and memory, are not in the target's /proc at all; this target raises at
     # import if it finds the judge, and the run would then be an import error

@@ -9,14 +9,13 @@ import threading
 import time
 from pathlib import Path
 
-from check_helpers import FRAMEWORKS
+from check_helpers import FRAMEWORKS, HANG_GUARD
 from check_helpers import hostile_adapter as _adapter
 
 from verification.targets import isolation
 from verification.targets.isolation import run_all, run_isolated
 from verification.targets.zygote import Zygote
 
-HANG_GUARD = 120  # seconds: only against a test that would otherwise never end
 HANDOUT = str(FRAMEWORKS / "handout_adapter.py")
 
 

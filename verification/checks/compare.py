@@ -99,7 +99,7 @@ def compare(*, check_id, module, kind, expected, got, atol, rtol, what, context=
                            else atol, 0.0,
                            f"{what}: every element excluded", count_excluded)
     worst = int(ratio.flatten().argmax())
-    index = _unravel(worst, expected.shape)
+    index = diagnosis.unravel(worst, expected.shape)
     worst_ratio = float(ratio.flatten()[worst])
     passed = worst_ratio <= 1.0
     tolerance = float(allowed.flatten()[worst])
@@ -172,15 +172,6 @@ def _exact(atol, rtol):
     return not torch.is_tensor(atol) and rtol == 0 and atol <= EXACT
 
 
-def _unravel(flat_index, shape):
-    """The multi-index of element ``flat_index`` of a row-major tensor of ``shape``."""
-    index = []
-    for size in reversed(shape):
-        flat_index, position = divmod(flat_index, size)
-        index.append(position)
-    return index[::-1]
-
-
 def _shape_mismatch(check_id, module, kind, expected, got, what):
     detail = (f"{kind} check FAILED for {module}, {what}: expected shape "
               f"{list(expected.shape)}, got {list(got.shape)}")
@@ -192,7 +183,7 @@ def _shape_mismatch(check_id, module, kind, expected, got, what):
 def _not_finite(check_id, module, kind, expected, got, mask, what, context):
     """The first element where ``got`` is NaN or infinite and ``expected`` is finite."""
     flat = int(mask.flatten().nonzero()[0])
-    index = _unravel(flat, expected.shape)
+    index = diagnosis.unravel(flat, expected.shape)
     value = float(got.flatten()[flat])
     detail = (f"{kind} check FAILED for {module}, {what}: the module returned {value} at "
               f"element {index} for this input, where the reference is "

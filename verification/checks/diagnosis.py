@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["Size", "default_sizes", "least_squares_factor", "factor_fits", "name_factor",
-           "diagnose", "diagnose_shape", "not_finite", "MAX_SLACK", "prediction_sizes"]
+           "diagnose", "diagnose_shape", "not_finite", "MAX_SLACK", "prediction_sizes",
+           "unravel"]
 
 MAX_SLACK = 0.05
 """The widest relative slack a named factor is matched with (module docstring)."""
@@ -254,7 +255,7 @@ def not_finite(got, mask, *, inputs=None, input_name="x", where=""):
         E.g. "not finite (nan) at x = 800 (element [0, 2]); 1 such element".
     """
     flat = int(mask.flatten().nonzero()[0])
-    index = _unravel(flat, got.shape)
+    index = unravel(flat, got.shape)
     value = float(got.flatten()[flat])
     count = int(mask.sum())
     at = (f"{input_name} = {float(inputs.flatten()[flat]):g} (element {index})"
@@ -263,7 +264,9 @@ def not_finite(got, mask, *, inputs=None, input_name="x", where=""):
             + f"; {count} such element(s)")
 
 
-def _unravel(flat_index, shape):
+def unravel(flat_index, shape):
+    """The multi-index of element ``flat_index`` of a row-major tensor of ``shape`` (the
+    element every message names; ``compare`` uses it too)."""
     index = []
     for size in reversed(shape):
         flat_index, position = divmod(flat_index, size)

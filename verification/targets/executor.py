@@ -294,14 +294,7 @@ class _Server:
 
     def _changed(self):
         """``[[number, value]]`` of the shared tensors that differ from what the judge saw."""
-        changed = []
-        for number, tensor in self.shared.items():
-            seen = self.seen.get(number)
-            if seen is None or seen.shape != tensor.shape or not torch.equal(seen, tensor):
-                value = _plain(tensor)
-                self.seen[number] = value
-                changed.append([number, value])
-        return changed
+        return wire.changes(self.shared, self.seen, _plain)
 
     def encode(self, value, *, share, depth=0):
         """``value`` as a wire value: tensors by value (or shared, with ``share``), other

@@ -156,15 +156,7 @@ class Channel:
 
     def _writes(self):
         """``[[number, value]]`` of the mirrors this side changed since they were last seen."""
-        writes = []
-        for number, mirror in self.mirrors.items():
-            seen = self.seen[number]
-            if seen.shape != mirror.shape or seen.dtype != mirror.dtype or not torch.equal(
-                    seen, mirror):
-                value = wire.plain(mirror)
-                self.seen[number] = value
-                writes.append([number, value])
-        return writes
+        return wire.changes(self.mirrors, self.seen)
 
     def _take(self, reply, pending):
         """Check the reply's layout, adopt its shared tensors and its torch state."""

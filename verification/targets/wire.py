@@ -32,7 +32,7 @@ import struct
 import torch
 
 __all__ = ["WireError", "FRAME_LIMIT", "TENSOR_DTYPES", "send", "receive", "check", "tag",
-           "untag", "plain", "dtype_name", "dtype_of"]
+           "untag", "plain", "changes", "dtype_name", "dtype_of"]
 
 FRAME_LIMIT = 256 * 2**20
 """The longest frame read, bytes: every tensor a check sends or gets back is a few MB at most."""
@@ -188,6 +188,22 @@ def plain(tensor):
     """A copy of ``tensor`` as the wire carries it: detached, a plain ``torch.Tensor`` on the
     CPU, contiguous (a view would carry its whole storage)."""
     return tensor.detach().as_subclass(torch.Tensor).to("cpu", copy=True).contiguous()
+
+
+def changes(tensors, seen, take=plain):
+    """``[[number, value]]`` of the shared ``tensors`` (``{number: tensor}``) that differ from
+    the values ``seen`` last crossed the wire with (in shape, dtype or any element) or that
+    never crossed it; each ``take(tensor)`` (``plain``'s copy) sent becomes its ``seen`` value.
+    Both sides of a target run keep their shared tensors in step with it: the judge's writes
+    before a request, the executor's changes after it."""
+    changed = []
+    for number, tensor in tensors.items():
+        before = seen.get(number)
+        if (before is None or before.shape != tensor.shape or before.dtype != tensor.dtype
+                or not torch.equal(before, tensor)):
+            seen[number] = value = take(tensor)
+            changed.append([number, value])
+    return changed
 
 
 def tag(key, content):
