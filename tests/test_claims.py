@@ -114,7 +114,7 @@ def test_the_same_call_gives_identical_claims(tiny_run):
 
 
 def test_without_a_reproduction_claim_1_is_not_measured():
-    record = claims._missing_reproduction_claim(TINY, "cpu")
+    record = claims.reproduction.missing_reproduction_claim(TINY, "cpu")
     assert record["verdict"] == "inconclusive" and record["seeds"] == []
 
 
@@ -225,7 +225,7 @@ def test_config_rejects_impossible_settings():
 
 def test_dropout_follows_every_hidden_activation_and_keeps_the_layers():
     model = refnet.report_network("relu", generator=torch.Generator().manual_seed(0))
-    dropped = claims._with_dropout(model, 0.2)
+    dropped = claims.runs._with_dropout(model, 0.2)
     names = [type(module).__name__ for module in dropped.modules]
     assert names == ["Linear", "ReLU", "Dropout"] * 3 + ["Linear", "Sigmoid"]
     linears = [module for module in dropped.modules if isinstance(module, refnet.Linear)]
@@ -234,7 +234,7 @@ def test_dropout_follows_every_hidden_activation_and_keeps_the_layers():
 
 def test_standardiser_uses_the_training_statistics():
     x = torch.rand(3, 50, 2, dtype=torch.float64) * torch.tensor([1.0, 5.0]) + 2
-    scaled = claims._standardiser(x)(x)
+    scaled = claims.runs._standardiser(x)(x)
     torch.testing.assert_close(scaled.mean(dim=1), torch.zeros(3, 2, dtype=torch.float64))
     torch.testing.assert_close(scaled.std(dim=1), torch.ones(3, 2, dtype=torch.float64))
 
@@ -276,8 +276,8 @@ def _lone_torch_run(seed, samples, epochs):
 def test_stacked_torch_seed_trains_like_a_lone_torch_nn_network():
     config = ClaimsConfig(seeds=2, paired_seeds=2, epochs=15, samples=40)
     seeds = config.seed_list(2)
-    draws = claims._draw(seeds, config, "cpu", dtype=torch.float64)
-    stacked = claims._train_torch(draws, seeds, epochs=3, optimizer="sgd")
+    draws = claims.runs._draw(seeds, config, "cpu", dtype=torch.float64)
+    stacked = claims.runs._train_torch(draws, seeds, epochs=3, optimizer="sgd")
     for replica, seed in enumerate(seeds):
         lone = _lone_torch_run(seed, config.samples, epochs=3)
         np.testing.assert_allclose(stacked.epoch_losses[:, replica], lone, rtol=1e-10,

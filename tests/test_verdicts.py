@@ -38,7 +38,7 @@ def test_near_threshold_is_a_zone_of_three_standard_errors():
 
 def _run(test_errors):
     seeds = list(range(len(test_errors)))
-    return claims._Run(seeds, np.ones((3, len(seeds))), np.zeros(len(seeds)),
+    return claims.runs._Run(seeds, np.ones((3, len(seeds))), np.zeros(len(seeds)),
                        np.asarray(test_errors, dtype=np.float64),
                        torch.zeros(len(seeds), 1, 2), torch.zeros(len(seeds), 1, dtype=bool))
 
@@ -47,7 +47,7 @@ def _no_normalisation(differences):
     """Claim 7 on 40 seeds whose raw − standardised test errors are ``differences``."""
     standardised = np.full(40, 0.02)
     runs = {"baseline": _run(standardised + differences), "standardised": _run(standardised)}
-    record, _ = claims._claim_no_normalisation(runs, TINY, "cpu")
+    record, _ = claims.normalisation.claim_no_normalisation(runs, TINY, "cpu")
     return record
 
 
