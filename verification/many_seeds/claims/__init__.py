@@ -21,10 +21,10 @@ reproduction's.
 
 Rules, one module per claim, each stating its own (``config`` holds their numbers, ``rules``
 the pure functions they apply, ``runs`` the training, ``records`` what the claims share,
-``ledger`` the whole):
+``assembly`` the ledger of them all):
 
 1. ``reproduction``: the report's errors, judged by the many-seed reproduction.
-2. ``stagnation``: the loss stagnates.
+2. ``loss_stagnates``: the loss stagnates.
 3. ``border``: the errors lie on the border of the disk.
 4. ``pytorch``: the results are comparable to PyTorch's, with SGD and with Adam.
 5. ``xavier``: Xavier initialisation beats std 10⁻⁶ and trains a deeper network.
@@ -41,8 +41,7 @@ and 10 seeds, 20 epochs) about 12 s. The deep network with std-10⁻⁶ weights 
 run: its activations are subnormal floats.
 """
 
-# ``ledger`` and ``stagnation`` name both a module of this package and a function; importing
-# ``ledger`` (which loads every claim module) before ``rules`` leaves the functions here.
+from verification.many_seeds.claims.assembly import ledger, run_claims
 from verification.many_seeds.claims.config import (
     ADAM_LR,
     ALPHA,
@@ -66,7 +65,6 @@ from verification.many_seeds.claims.config import (
     ClaimsConfig,
     config_for,
 )
-from verification.many_seeds.claims.ledger import ledger, run_claims
 from verification.many_seeds.claims.reproduction import reproduction_claim
 from verification.many_seeds.claims.rules import (
     border_summary,

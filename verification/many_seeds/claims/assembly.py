@@ -3,6 +3,7 @@
 from verification.many_seeds.claims.border import claim_errors_on_border
 from verification.many_seeds.claims.config import config_for
 from verification.many_seeds.claims.dropout import claim_dropout_overfitting
+from verification.many_seeds.claims.loss_stagnates import claim_loss_stagnates
 from verification.many_seeds.claims.mse import claim_mse
 from verification.many_seeds.claims.normalisation import claim_no_normalisation
 from verification.many_seeds.claims.pytorch import claim_comparable_to_pytorch
@@ -12,7 +13,6 @@ from verification.many_seeds.claims.reproduction import (
     reproduction_figure,
 )
 from verification.many_seeds.claims.runs import train_runs
-from verification.many_seeds.claims.stagnation import claim_loss_stagnates
 from verification.many_seeds.claims.xavier import claim_xavier_initialisation
 
 __all__ = ["ledger", "run_claims"]
