@@ -9,14 +9,10 @@ import pytest
 import torch
 
 from verification import Target, TargetError, load_target
-from verification.checks.optimizer import (
-    DETECTED,
-    check_optimizer,
-    setting_cases,
-    settings_label,
-)
+from verification.checks.optimizer import DETECTED, check_optimizer
 from verification.suite.conformance import planned_cases, run_cases
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.optimizer_settings import setting_cases, settings_label
 
 FRAMEWORKS = Path(__file__).parent / "frameworks"
 SGD_SETTINGS = ("momentum", "dampening", "nesterov", "weight_decay")

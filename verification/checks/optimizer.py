@@ -8,7 +8,8 @@ are compared. No network is involved, so a discrepancy belongs to the optimiser 
 correction, a swapped β, an ascent, momentum applied wrongly).
 
 Settings. An optimiser is checked at torch's defaults and at other values of the settings it
-takes (torch.optim's keywords): ``setting_cases`` gives one case per setting at its value in
+takes (torch.optim's keywords): ``setting_cases``
+(``verification/vocabulary/optimizer_settings.py``) gives one case per setting at its value in
 ``SETTING_VALUES`` (the first candidate that differs from the class's default), together with
 what it ``REQUIRES`` (dampening and Nesterov momentum only act with a momentum; Nesterov needs
 dampening 0), and one case with every setting at once. Every setting is given explicitly in
@@ -48,7 +49,6 @@ without bias correction is off by a factor √(1 − β₂)/(1 − β₁) ≈ 0.
 sign error by 2|Δθ|; a momentum applied as θ −= η·μ·b by (1 − μ)|Δθ| at the first step.
 """
 
-import inspect
 import math
 from dataclasses import dataclass, replace
 
@@ -57,10 +57,9 @@ import torch
 from verification.checks.compare import compare
 from verification.checks.reference import SAFETY, guarded, unit_roundoff
 from verification.targets.protocol import call
+from verification.vocabulary.optimizer_settings import torch_defaults
 
-__all__ = ["check_optimizer", "setting_cases", "settings_label", "settings_problems",
-           "torch_defaults", "DETECTED", "OPERATIONS", "EXTRA_OPERATIONS", "SETTING_VALUES",
-           "REQUIRES"]
+__all__ = ["check_optimizer", "DETECTED", "OPERATIONS", "EXTRA_OPERATIONS"]
 
 KIND = "trajectory"
 OPERATIONS = 8
@@ -72,98 +71,10 @@ EXTRA_OPERATIONS = {"weight_decay": 2, "momentum": 3, "dampening": 1, "nesterov"
 """Roundings a setting away from its default adds to one update: g + λθ (2), the momentum
 buffer μb + (1 − d)g (3), Nesterov's g + μb (2), the centred variance v − ḡ² and its average
 (3), the running maximum (1), η/(1 + (t − 1)·decay) (3), NAdam's μ_t schedule (2)."""
-SETTING_VALUES = {
-    "momentum": (0.9,), "dampening": (0.1,), "nesterov": (True,), "weight_decay": (0.01, 0.1),
-    "betas": ((0.8, 0.99),), "eps": (1e-3, 1e-2), "lr_decay": (0.01,),
-    "initial_accumulator_value": (0.1,), "alpha": (0.9,), "centered": (True,),
-    "amsgrad": (True,), "maximize": (True,), "rho": (0.8,), "momentum_decay": (0.01,),
-    "decoupled_weight_decay": (True,),
-}
-"""Candidate non-default values per ``torch.optim`` keyword; a case uses the first that
-differs from the class's default (AdamW's weight decay is 0.01 by default: it gets 0.1). ε is
-1e-3, not 1e-6: against √v̂ ≈ 1 an ε of 1e-6 moves a float32 update by less than its
-rounding, so an ignored or misplaced ε would pass."""
-REQUIRES = {"dampening": {"momentum": 0.9}, "nesterov": {"momentum": 0.9, "dampening": 0.0},
-            "decoupled_weight_decay": {"weight_decay": 0.01}}
-"""Settings a setting needs to act at all (dampening without momentum changes nothing) or to
-be valid (torch refuses Nesterov momentum with dampening); applied after the others."""
 DETECTED = {(torch.float64, 1): 1e-12, (torch.float64, 20): 1e-10,
             (torch.float32, 1): 1e-3, (torch.float32, 20): 0.05}
 """``{(dtype, step): r}``: a relative error r in that step's update is flagged (measured,
 module docstring)."""
-_NOT_SETTINGS = ("params", "lr")
-
-
-def torch_defaults(torch_class, keywords):
-    """``{keyword: torch_class's default}`` for each of ``keywords``."""
-    parameters = inspect.signature(torch_class).parameters
-    return {keyword: parameters[keyword].default for keyword in keywords}
-
-
-def _non_default(torch_class, keyword):
-    default = torch_defaults(torch_class, (keyword,))[keyword]
-    return next(value for value in SETTING_VALUES[keyword] if value != default)
-
-
-def settings_problems(torch_class, keywords):
-    """What is wrong with declaring ``keywords`` as the settings of an implementation of
-    ``torch_class``, one sentence each (empty when nothing): a keyword the class does not
-    take, one the harness has no value for (``foreach``, ``fused``: not part of the update
-    rule) or one that needs another that is not declared (Nesterov needs momentum)."""
-    parameters = inspect.signature(torch_class).parameters
-    name = torch_class.__name__
-    problems = []
-    for keyword in keywords:
-        if keyword in _NOT_SETTINGS or keyword not in parameters:
-            takes = [k for k in parameters if k in SETTING_VALUES]
-            problems.append(f"{keyword!r} is not a setting of torch.optim.{name} (its "
-                            f"settings: {takes})")
-        elif keyword not in SETTING_VALUES:
-            problems.append(f"{keyword!r} of torch.optim.{name} does not change the update "
-                            f"rule; the settings checked are {sorted(SETTING_VALUES)}")
-        else:
-            defaults = torch_defaults(torch_class, [k for k in REQUIRES.get(keyword, {})
-                                                    if k in parameters])
-            missing = [k for k, value in REQUIRES.get(keyword, {}).items()
-                       if k in defaults and value != defaults[k] and k not in keywords]
-            if missing:
-                problems.append(f"{keyword!r} acts only with {missing} declared too")
-    return problems
-
-
-def setting_cases(torch_class, keywords):
-    """The settings an optimiser with ``keywords`` is checked at, each a full
-    ``{keyword: value}`` (every keyword given): torch's defaults first, then each keyword at
-    its non-default value with what it ``REQUIRES``, then every keyword at once (when that
-    differs from the cases before).
-
-    Args:
-        torch_class: the ``torch.optim`` class, e.g. ``torch.optim.SGD``.
-        keywords: its keywords the implementation takes (``settings_problems`` is empty).
-    """
-    defaults = torch_defaults(torch_class, keywords)
-    cases = [dict(defaults)]
-    for keyword in keywords:
-        cases.append(_with_requirements(torch_class, defaults, (keyword,)))
-    cases.append(_with_requirements(torch_class, defaults, keywords))
-    return [case for index, case in enumerate(cases) if case not in cases[:index]]
-
-
-def _with_requirements(torch_class, defaults, changed):
-    settings = dict(defaults) | {k: _non_default(torch_class, k) for k in changed}
-    for keyword in changed:
-        settings |= {k: v for k, v in REQUIRES.get(keyword, {}).items() if k in settings}
-    return settings
-
-
-def settings_label(name, torch_class, settings):
-    """``name`` followed by the settings away from torch's defaults, e.g.
-    ``sgd[momentum=0.9,nesterov=True]``; ``name`` alone at the defaults."""
-    defaults = torch_defaults(torch_class, settings)
-    changed = [f"{k}={v}".replace(" ", "") for k, v in settings.items() if v != defaults[k]]
-    return f"{name}[{','.join(changed)}]" if changed else name
-
-
 def _amplification(torch_class, settings, lr):
     """``(M, F_per_step, n)``: the state's memory 1/(1 − ρ), the weight decay's growth per
     step exp(η·λ·M), and the roundings per update (module docstring)."""

@@ -81,7 +81,7 @@ from verification.checks.loss import (
     loss_kind,
     measure_normalisation,
 )
-from verification.checks.optimizer import check_optimizer, setting_cases, settings_label
+from verification.checks.optimizer import check_optimizer
 from verification.checks.reference import (
     check_against_reference,
     guarded,
@@ -104,6 +104,7 @@ from verification.targets import spec
 from verification.targets.adapter import CHECK_DTYPES, POSITIONAL_SETTINGS
 from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.optimizer_settings import setting_cases, settings_label
 
 __all__ = ["Case", "Skipped", "target_cases", "planned_cases", "course_cases", "run_cases",
            "check_target", "rerun", "dtype_name",

@@ -49,9 +49,10 @@ eps)``                                              (the module, ``optimizer_tak
 ==================================================  ============================================
 
 Every optimiser is compared with its ``torch.optim`` class at torch's defaults and at other
-values of its settings (``verification/checks/optimizer.py``, ``setting_cases``): ``betas`` and
-``eps`` for ``adam``, and what ``optimizer_settings`` declares. Each declared setting is passed
-in every case, its default included, so the framework's own defaults never matter.
+values of its settings (``setting_cases`` of ``verification/vocabulary/optimizer_settings.py``):
+``betas`` and ``eps`` for ``adam``, and what ``optimizer_settings`` declares. Each declared
+setting is passed in every case, its default included, so the framework's own defaults never
+matter.
 
 A factory whose signature names a parameter ``features`` receives the width of the module's
 input (for constructors that need the input size), and one that names ``name`` a name unique
@@ -96,11 +97,11 @@ from pathlib import Path
 import torch
 
 from verification.checks.loss import loss_kind
-from verification.checks.optimizer import settings_problems, torch_defaults
 from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.spec import Function, FunctionError
 from verification.targets.spec import build as build_component
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.optimizer_settings import settings_problems, torch_defaults
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
            "OPTIONAL", "LOSSES", "HOOKS", "CHECK_DTYPES"]
