@@ -552,10 +552,7 @@ def _evaluate(view, kind, item, *, backward=False):
     """The loss's forward at ``item`` (a raise leaves ``value`` None: its own result names it)
     with S and T from float64 copies; with ``backward``, its backward right after, kept as the
     protocol pass the value and gradient checks judge (the forward is not run twice)."""
-    wide_prediction, wide_target = _wide(item.prediction, item.target)
-    terms = kind.terms(wide_prediction, wide_target)
-    sums = _unnormalised(kind, wide_prediction, wide_target).reshape(-1)
-    magnitudes = kind.magnitude(wide_prediction, wide_target, terms).reshape(-1)
+    sums, magnitudes = _sums_and_magnitudes(kind, item)
     try:
         value = view.forward(item.prediction, item.target)
     except ProtocolError as error:
@@ -746,10 +743,17 @@ def _all_pass(view, kind, evaluated, declared, name):
 
 def _weighed(kind, evaluated):
     """``evaluated`` with S and T of ``kind`` (the loss's own value and pass kept)."""
-    wide_prediction, wide_target = _wide(evaluated.item.prediction, evaluated.item.target)
+    sums, magnitudes = _sums_and_magnitudes(kind, evaluated.item)
+    return replace(evaluated, sums=sums, magnitudes=magnitudes)
+
+
+def _sums_and_magnitudes(kind, item):
+    """S and T of ``kind`` at ``item`` (one per replica), from float64 copies of its
+    prediction and target."""
+    wide_prediction, wide_target = _wide(item.prediction, item.target)
     terms = kind.terms(wide_prediction, wide_target)
-    return replace(evaluated, sums=_unnormalised(kind, wide_prediction, wide_target).reshape(-1),
-                   magnitudes=kind.magnitude(wide_prediction, wide_target, terms).reshape(-1))
+    return (_unnormalised(kind, wide_prediction, wide_target).reshape(-1),
+            kind.magnitude(wide_prediction, wide_target, terms).reshape(-1))
 
 
 def _input_checks(view, kind, evaluated, fit, name, seed):

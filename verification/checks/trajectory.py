@@ -476,9 +476,9 @@ def _train_and_compare(component, x, targets, batches, settings, name, loss, bui
         for (value, _), kept in zip(component.view.param(), saved, strict=True):
             value.copy_(kept)
     length = SAFETY * summation_length(component.layer, batches.shape[-1])
-    unit = unit_roundoff(computed_dtype(x, *saved, *got.loss_gradients))
-    loss_unit = unit_roundoff(computed_dtype(x, *saved, *got.losses, *got.loss_gradients))
     dtype = computed_dtype(x, *saved, *got.loss_gradients)
+    unit = unit_roundoff(dtype)
+    loss_unit = unit_roundoff(computed_dtype(x, *saved, *got.losses, *got.loss_gradients))
     settings = replace(settings, epsilon=length * unit, loss_epsilon=length * loss_unit,
                        unit=unit, loss_unit=loss_unit,
                        underflow=max(EXACT_ATOL, length * _smallest_subnormal(dtype)))

@@ -102,4 +102,4 @@ def _rule(check_id, module, kind, passed, sentence, evidence):
         shown.append(f"… and {len(evidence) - len(shown)} more")
     ratio = 0.0 if passed else math.inf
     return CheckResult(check_id, module, kind, passed, 0.0, 0.0, 0.0, ratio,
-                       "\n".join([sentence, *shown]))
+                       "\n".join([sentence, *shown]), diagnosis="" if passed else sentence)

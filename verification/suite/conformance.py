@@ -788,13 +788,11 @@ def run_cases(selected, progress=None):
 
 
 def _diagnosis(result):
-    """A failing result's diagnosis (``checks/diagnosis.py``): its own, the sentence of a
-    course's rule, else, for a failure no comparison diagnosed (a check that measures no
+    """A failing result's diagnosis (``checks/diagnosis.py``; a course rule's is its
+    sentence): its own, else, for a failure no comparison diagnosed (a check that measures no
     tensor against another), that no pattern was recognised; ``""`` for a pass."""
     if result.passed or result.diagnosis:
         return result.diagnosis
-    if result.kind in (RULE, REQUIRED):
-        return result.detail.partition("\n")[0]
     return "no recognisable pattern (no tensors compared: see the detail)"
 
 
