@@ -2,19 +2,14 @@
 inside (the course runs it with autograd off): right numbers, a broken rule
 (``rule/torch.autograd/source`` and ``rule/torch.autograd/run``)."""
 
+import handmade
 import torch
 
 
-class Tanh:
-    def param(self):
-        return []
-
-    def zero_grad(self):
-        pass
-
+class Tanh(handmade.Tanh):
     def forward(self, x):
         self.x = x
-        return torch.tanh(x)
+        return super().forward(x)
 
     def backward(self, gradient):
         with torch.enable_grad():
