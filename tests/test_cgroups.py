@@ -6,6 +6,7 @@ group is left behind."""
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -79,7 +80,9 @@ def test_a_fork_bomb_never_holds_more_than_the_process_total_and_its_row_names_i
     run = _run(_adapter(tmp_path, "forker", _FORKER))
     assert run.status == "limit", run
     assert "more than 64 processes and threads at once" in run.message, run.message
-    assert "seen in case" in run.message, run.message  # the case it was seen in, not always
+    # the parent's poll (every 0.1 s) may see it while a case runs or between two: either way
+    # the row names a case ("seen in case 'relu'", "seen after case 'linear 3→4'")
+    assert re.search(r"seen (in|after) case '", run.message), run.message
     [peak] = measured
     assert peak["pids"] <= 64, f"{peak['pids']} processes at once under a total of 64"
     assert run.sandbox["totals"]["processes"] == 64, run.sandbox
