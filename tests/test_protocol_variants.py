@@ -15,6 +15,7 @@ import torch
 from verification import Target, check_loss, load_target
 from verification.checks.loss import measure_normalisation
 from verification.suite.conformance import planned_cases, run_cases
+from verification.targets import spec
 from verification.targets.protocol import (
     GradientProbe,
     Hooks,
@@ -559,3 +560,97 @@ def test_loss_flat_may_name_the_losses_that_take_1d_predictions():
     assert target.loss("mse_loss").hooks.loss_flat and target.facts.flat("mse_loss")
     assert not target.facts.flat("cross_entropy_loss")
     assert not _variant_results(Adapter())
+
+
+# --- gradients created by the first backward; a container that takes its own name -----------
+
+def _lazy_linear(fw, gradient_factor=1.0):
+    """A handout Linear whose gradients are created by its first backward: until then
+    ``grad()``, and ``param()`` through it, raise. ``gradient_factor`` scales dL/dW (a planted
+    bug when it is not 1)."""
+
+    class LazyLinear(fw.Linear):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.dw = self.db = None
+
+        def backward(self, *gradwrtoutput):
+            if self.dw is None:
+                self.dw, self.db = torch.zeros_like(self.w), torch.zeros_like(self.b)
+            gradient = gradwrtoutput[0]
+            self.dw.add_(gradient_factor * gradient.t() @ self.x)
+            self.db.add_(gradient.sum(0))
+            return gradient @ self.w
+
+        def grad(self):
+            if self.dw is None:
+                raise RuntimeError("no gradient before the first backward")
+            return [self.dw, self.db]
+
+        def param(self):
+            return list(zip([self.w, self.b], self.grad(), strict=True))
+
+    return LazyLinear
+
+
+def _lazy_adapter(gradient_factor=1.0):
+    lazy = _lazy_linear(_handout_module(), gradient_factor)
+
+    class Adapter(type(_handout())):
+        def linear(self, in_features, out_features, generator):
+            return lazy(in_features, out_features, generator)
+
+    return Adapter()
+
+
+def test_gradients_created_by_the_first_backward_are_allocated_by_a_pass_of_zeros():
+    target = Target.from_adapter(_lazy_adapter())
+    component = target.component(spec.report_network("tanh"), seed=0, dtype=F64)
+    weight = component.view.module.modules[0].w.clone()
+    pairs = component.view.param()
+    assert len(pairs) == 8 and all(not gradient.any() for _, gradient in pairs)
+    assert torch.equal(pairs[0][0], weight)  # the values did not move
+    assert any("before the first backward failed" in note and "no gradient before" in note
+               for note in component.view.notes), component.view.notes
+    assert not _variant_results(_lazy_adapter())
+
+
+def test_a_planted_bug_is_still_caught_behind_gradients_created_by_the_first_backward():
+    failing = _variant_results(_lazy_adapter(gradient_factor=2.0))
+    assert any(name.startswith("finite_difference/Linear") for name in failing), sorted(failing)
+
+
+def test_parameters_unreadable_even_after_a_pass_of_zeros_name_both_failures():
+    fw = _handout_module()
+
+    class NeverReadable(fw.Linear):
+        def param(self):
+            raise RuntimeError("no parameters today")
+
+    view = ModuleView(NeverReadable(3, 2), "Linear(3, 2)", zero_sample=torch.zeros(1, 3, dtype=F32))
+    with pytest.raises(ProtocolError, match="no parameters today") as raised:
+        view.param()
+    assert "forward and backward of zeros" not in str(raised.value)  # read twice, same error
+    too_wide = torch.zeros(1, 4, dtype=F32)
+    broken = ModuleView(_lazy_linear(fw)(3, 2), "Linear(3, 2)", zero_sample=too_wide)
+    with pytest.raises(ProtocolError, match="no gradient before .* of zeros, to create the "
+                       "gradients, failed too"):
+        broken.param()
+
+
+def test_a_container_that_takes_its_own_name_gets_a_unique_one():
+    fw = _handout_module()
+    names = []
+
+    class Named(fw.Sequential):
+        def __init__(self, name, *modules):
+            names.append(name)
+            super().__init__(*modules)
+
+    class Adapter(type(_handout())):
+        def sequential(self, *modules, name):
+            return Named(name, *modules)
+
+    assert not _variant_results(Adapter())
+    assert names and len(set(names)) == len(names) and all(
+        name.startswith("sequential_") for name in names), names

@@ -12,7 +12,8 @@ fact or a hook (``Hooks``, read by ``verification/targets/adapter.py``):
   per layer, a dict, parameter objects with ``.data`` and ``.grad``; or the adapter's
   ``params(module)`` hook for anything else (``parameters()``, a separate ``grad()``,
   ``(w, b, dw, db)`` tuples, a bias folded into the weight matrix, returned as views). They
-  are read afresh at every use, so a framework that rebinds its gradient tensors is fine;
+  are read afresh at every use, so a framework that rebinds its gradient tensors is fine, and
+  one that creates them in its first backward gets a backward of zeros first (``param``);
 - no ``zero_grad``: the gradients are zeroed in place instead (a note says so; the
   ``zero_grad`` check is then not run);
 - one sample at a time (``per_sample``): a batch ``[B, in]`` is fed row by row and stacked; for
@@ -279,15 +280,21 @@ class ModuleView:
         hooks: the adapter's ``Hooks`` (``per_sample`` alone when none are given).
         per_sample: feed one row at a time.
         returns_grad: whether ``backward`` is due to return dL/dx.
+        zero_sample: a zero input of one sample ([1, in], the dtype the module was built in),
+            where known; it lets ``param`` allocate gradients that a framework creates in its
+            first backward.
         notes: the protocol variants met, one sentence each (for reports).
     """
 
-    def __init__(self, module, name, *, per_sample=False, returns_grad=True, hooks=None):
+    def __init__(self, module, name, *, per_sample=False, returns_grad=True, hooks=None,
+                 zero_sample=None):
         self.module, self.name = module, name
         self.hooks = hooks if hooks is not None else Hooks(per_sample=per_sample)
         self.per_sample, self.returns_grad = self.hooks.per_sample, returns_grad
+        self.zero_sample = zero_sample
         self.notes = []
         self._rows = None
+        self._backward_called = False
 
     def __repr__(self):
         return self.name
@@ -339,6 +346,7 @@ class ModuleView:
         returned (``None`` included), as a view in the harness's layout."""
         given = (_columns(gradient, self.per_sample) if self.hooks.column_vectors
                  else gradient)
+        self._backward_called = True
         returned = call(self.name, "backward", _bound(self.hooks.module_backward, self.module,
                                                       "backward"), given)
         if returned is None or not self.hooks.column_vectors:
@@ -367,10 +375,36 @@ class ModuleView:
         return _tensor(self.name, "backward", gradient).clone()
 
     def param(self):
-        """The ``(value, gradient)`` pairs, read afresh (``param_pairs``)."""
+        """The ``(value, gradient)`` pairs, read afresh (``param_pairs``).
+
+        A framework may create its gradients in its first backward, so that ``param()`` (or
+        the ``grad()`` a ``params`` hook calls) raises before it. Where reading fails before
+        any backward and the view has a ``zero_sample``, it runs one forward of that sample
+        and one backward of a zero gradient, then reads again: every module of the protocol
+        has a dL/dθ linear in the incoming gradient, so the pass accumulates dL/dθ = 0 and
+        creates the gradients without moving them.
+        """
         if self.hooks.params is None and not callable(getattr(self.module, "param", None)):
             self._note("param is an attribute, not a method")
+        try:
+            return param_pairs(self.module, self.name, self.hooks)
+        except ProtocolError as error:
+            if self._backward_called or self.zero_sample is None:
+                raise
+            self._allocate_gradients(error)
         return param_pairs(self.module, self.name, self.hooks)
+
+    def _allocate_gradients(self, error):
+        """One forward and backward of zeros, after ``error`` (reading the parameters failed
+        before the first backward); a ``ProtocolError`` naming both when they fail."""
+        try:
+            output = self.forward(self.zero_sample.clone())
+            self.backward(torch.zeros_like(output))
+        except ProtocolError as failure:
+            raise ProtocolError(f"{error}; a forward and backward of zeros, to create the "
+                                f"gradients, failed too: {failure}") from failure
+        self._note(f"reading the parameters before the first backward failed ({error}): the "
+                   "harness ran one forward and backward of zeros first")
 
     def parameter_names(self):
         """The public attribute path that leads from the module to each ``param()`` value

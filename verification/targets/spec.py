@@ -320,8 +320,17 @@ def build(target, layer, generator, name=None, dtype=None):
     module = make(layer)
     facts = target.facts
     view = ModuleView(module, describe(layer) if name is None else name, hooks=target.hooks,
-                      returns_grad=layer.kind != "sequential" or facts.sequential_returns_grad)
+                      returns_grad=layer.kind != "sequential" or facts.sequential_returns_grad,
+                      zero_sample=_zero_sample(layer, target.facts.dtypes[0] if dtype is None
+                                               else dtype))
     return Component(view, layer, built, facts.weight_layout)
+
+
+def _zero_sample(layer, dtype):
+    """One zero sample of ``layer``'s input (``None`` where its width is unknown: a lone
+    element-wise module built without one)."""
+    width = next(leaves(layer)).in_features
+    return torch.zeros(1, width, dtype=dtype) if width else None
 
 
 def _module(node, returned):
