@@ -12,8 +12,9 @@ from verification import (
     check_report_literal_pair,
     report_literal_ratio,
 )
-from verification.checks.loss import extreme_inputs, grid_input, loss_kind
+from verification.checks.loss import extreme_inputs, grid_input
 from verification.targets.adapter import Target, TargetError
+from verification.vocabulary.losses import loss_kind
 
 F32, F64 = torch.float32, torch.float64
 

@@ -1,7 +1,8 @@
 """Loss checks: a loss checked as a function, over a grid of shapes and at extreme inputs.
 
 A loss follows the protocol ``forward(prediction, target) -> loss`` and ``backward() ->
-dL/dprediction``. Its kind (``LossKind``, ``loss_kind``) says what it must equal: MSE,
+dL/dprediction``. Its kind (``LossKind``, ``loss_kind``: verification/vocabulary/losses.py)
+says what it must equal: MSE,
 cross-entropy (logits, one-hot or index targets), binary cross-entropy (probabilities, 0/1
 targets), or any element-wise loss of ``torch.nn.functional`` named with its keyword arguments
 (``loss_kind("huber_loss", {"delta": 1.0})``, an adapter's ``extra_losses``). ``check_loss``
@@ -65,7 +66,7 @@ replica's prediction), each a few operations, in their own order: ``rtol =
 SAFETY·(N + ELEMENTWISE_TERMS)·u`` (``autograd_tolerance``, verification/checks/reference.py).
 
 - Value: the error of the sum is at most n·u·Σ(term error scales) = n·u·k·c·T, T
-  (``LossKind.magnitude``) bounding each term's own error in units of u: MSE, T = S (x − t,
+  (``_magnitude``) bounding each term's own error in units of u: MSE, T = S (x − t,
   then its square: relative errors); cross-entropy, T = Σ_b (max_j |x_bj| + |x_b,target| +
   log C) (log-sum-exp minus the target logit cancels: its error is relative to the logits, not
   to the loss, 0 at a confident right answer); BCE, T = S + N (the log of a rounded p or
@@ -95,7 +96,6 @@ fixture, the README's table, asserted by tests/test_detection_power.py with an e
 size planted): as ``finite_difference`` and ``autograd`` (the README's table).
 """
 
-import inspect
 import math
 from dataclasses import dataclass, replace
 
@@ -114,11 +114,12 @@ from verification.checks.reference import (
 from verification.checks.result import CheckResult
 from verification.targets.protocol import LossView, ProtocolError
 from verification.targets.refnet_target import one_line_label
+from verification.vocabulary.losses import STABILISERS, LossKind, loss_kind
 
 __all__ = [
     "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss", "LossAsModule",
     "measured_reduction", "measure_normalisation", "Normalisation", "as_normalisation",
-    "LOSS_KINDS", "LossKind", "loss_kind", "LossInput", "grid_input", "extreme_inputs",
+    "loss_terms", "LossInput", "grid_input", "extreme_inputs",
     "check_report_literal_pair", "report_literal_ratio",
 ]
 
@@ -171,104 +172,38 @@ def torch_mse(prediction, target, reduction):
                         for replica in replicas])
 
 
-LOSS_KINDS = ("mse", "cross_entropy", "bce")
-"""The built-in losses ``check_loss`` knows; any other kind names a ``torch.nn.functional``
-loss (``loss_kind``)."""
-
-_LABELS = {"mse": "MSE", "cross_entropy": "cross-entropy", "bce": "binary cross-entropy"}
-_NOT_OPTIONS = ("input", "target", "reduction", "size_average", "reduce")
-"""Parameters of a torch loss function that the check sets itself (never options)."""
-
-
-@dataclass(frozen=True)
-class LossKind:
-    """What a loss must equal: a built-in kind (``LOSS_KINDS``) or the ``torch.nn.functional``
-    function ``name`` with the keyword arguments ``options`` (``(key, value)`` pairs).
-
-    Attributes:
-        name: ``"mse"``, ``"cross_entropy"``, ``"bce"``, or a torch function's name.
-        options: the torch function's keyword arguments, as sorted pairs.
-    """
-
-    name: str
-    options: tuple = ()
-    stabiliser: tuple = ()
-
-    @property
-    def label(self):
-        """The loss's name in messages: ``"cross-entropy"``, ``"huber_loss(delta=1.0)"``,
-        ``"binary cross-entropy, log(p + 1e-12)"`` with a stabiliser."""
-        if self.name in _LABELS:
-            return _LABELS[self.name] + (f", {self.stabilised}" if self.stabiliser else "")
-        return f"{self.name}({', '.join(f'{key}={value!r}' for key, value in self.options)})"
-
-    @property
-    def stabilised(self):
-        """The stabiliser as a formula (``STABILISERS``), ``""`` for none."""
-        if not self.stabiliser:
-            return ""
-        family, epsilon, *_ = self.stabiliser
-        return STABILISERS[family].format(epsilon=f"{epsilon:g}")
-
-    @property
-    def inputs(self):
-        """What its predictions and targets are: ``"classes"`` (logits, one class per row),
-        ``"probabilities"`` or ``"logits"`` (with 0/1 targets), or ``"real"`` (regression)."""
-        if self.name == "cross_entropy":
-            return "classes"
-        if self.name in ("bce", "binary_cross_entropy"):
-            return "probabilities"
-        return "logits" if self.name.endswith("_with_logits") else "real"
-
-    @property
-    def threshold(self):
-        """τ of a regression loss: its ``delta`` or ``beta`` (its formula switches there),
-        else 1."""
-        options = dict(self.options)
-        return float(options.get("delta", options.get("beta", 1.0)))
-
-    def terms(self, prediction, target):
-        """The loss terms of float64 tensors, unreduced: one per row for cross-entropy
-        ([…, B]), one per element otherwise (differentiable)."""
-        if self.name == "mse":
-            return (prediction - target) ** 2
-        if self.name == "bce":  # the formula, not F.binary_cross_entropy (module docstring)
-            return _bce_terms(prediction, target, self.stabiliser)
-        if self.name == "cross_entropy":
-            if target.dtype == torch.int64:
-                target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
-            return -(target * functional.log_softmax(prediction, dim=-1)).sum(dim=-1)
-        return getattr(functional, self.name)(prediction, target, reduction="none",
-                                              **dict(self.options))
-
-    def magnitude(self, prediction, target, terms):
-        """T per replica: the scale of the round-off of the sum of ``terms`` (module
-        docstring), from float64 tensors."""
-        if self.name == "mse":
-            return _total(terms)
-        if self.name == "bce":
-            return _total(terms + 1)
-        if self.name == "cross_entropy":
-            if target.dtype == torch.int64:
-                target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
-            row = (prediction.abs().amax(dim=-1) + (target * prediction).abs().sum(dim=-1)
-                   + math.log(prediction.shape[-1]))
-            return row.sum(dim=-1)
-        slope = 2 * max(1.0, self.threshold)
-        return _total(terms.abs() + slope * (prediction.abs() + target.abs()))
-
-    def count(self, shape, per_sample):
-        """The number of terms ``"mean"`` divides by at a prediction of ``shape``."""
-        batch = 1 if per_sample else shape[-2]
-        return batch if self.name == "cross_entropy" else batch * shape[-1]
+def loss_terms(kind, prediction, target):
+    """The loss terms of ``kind`` (a ``LossKind``) at float64 tensors, unreduced: one per row
+    for cross-entropy ([…, B]), one per element otherwise (differentiable)."""
+    if kind.name == "mse":
+        return (prediction - target) ** 2
+    if kind.name == "bce":  # the formula, not F.binary_cross_entropy (module docstring)
+        return _bce_terms(prediction, target, kind.stabiliser)
+    if kind.name == "cross_entropy":
+        if target.dtype == torch.int64:
+            target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
+        return -(target * functional.log_softmax(prediction, dim=-1)).sum(dim=-1)
+    return getattr(functional, kind.name)(prediction, target, reduction="none",
+                                          **dict(kind.options))
 
 
-STABILISERS = {"add": "log(p + {epsilon}) and log(1 − p + {epsilon})",
-               "clamp": "p clamped to [{epsilon}, 1 − {epsilon}]",
-               "denominator": "p(1 − p) clamped below at {epsilon} in the gradient"}
-"""The ways a binary cross-entropy is commonly kept finite near p = 0 and 1, each with its ε:
-inside the logs; clamping p; clamping the gradient's denominator p(1 − p) (torch's BCELoss
-does this at ε = 1e-12, and clamps its logs at −100, which no input here reaches)."""
+def _magnitude(kind, prediction, target, terms):
+    """T per replica: the scale of the round-off of the sum of ``terms`` (module docstring),
+    from float64 tensors."""
+    if kind.name == "mse":
+        return _total(terms)
+    if kind.name == "bce":
+        return _total(terms + 1)
+    if kind.name == "cross_entropy":
+        if target.dtype == torch.int64:
+            target = functional.one_hot(target, prediction.shape[-1]).to(prediction.dtype)
+        row = (prediction.abs().amax(dim=-1) + (target * prediction).abs().sum(dim=-1)
+               + math.log(prediction.shape[-1]))
+        return row.sum(dim=-1)
+    slope = 2 * max(1.0, kind.threshold)
+    return _total(terms.abs() + slope * (prediction.abs() + target.abs()))
+
+
 EPSILONS = tuple(10.0 ** -power for power in range(16, 2, -1))
 """The ε a stabiliser is looked for at: every power of ten from 1e-16 to 1e-3."""
 
@@ -294,41 +229,6 @@ def _bce_terms(p, t, stabiliser):
 def _total(tensor):
     """The sum over the last two axes ([B, C]; one per replica with [R, B, C])."""
     return tensor.sum(dim=(-2, -1))
-
-
-def loss_kind(kind, options=None):
-    """A ``LossKind`` from a built-in kind or a torch function's name and its options.
-
-    Args:
-        kind: one of ``LOSS_KINDS``, a ``torch.nn.functional`` loss's name
-            (``"huber_loss"``), or a ``LossKind``.
-        options: that function's keyword arguments (``{"delta": 1.0}``); none for a
-            built-in kind.
-
-    Raises:
-        ValueError: an unknown name, a function without a ``reduction`` argument (not a
-            loss), or an option it does not take; the message says which.
-    """
-    if isinstance(kind, LossKind):
-        return kind
-    options = dict(options or {})
-    if kind in LOSS_KINDS:
-        if options:
-            raise ValueError(f"the built-in loss kind {kind!r} takes no options, got {options}")
-        return LossKind(kind)
-    function = getattr(functional, kind, None) if isinstance(kind, str) else None
-    if not callable(function):
-        raise ValueError(f"{kind!r} is neither a built-in loss kind {LOSS_KINDS} nor a "
-                         "function of torch.nn.functional")
-    parameters = inspect.signature(function).parameters
-    if "reduction" not in parameters:
-        raise ValueError(f"torch.nn.functional.{kind} takes no reduction: not a loss")
-    unknown = sorted(key for key in options if key not in parameters or key in _NOT_OPTIONS)
-    if unknown:
-        takes = [key for key in parameters if key not in _NOT_OPTIONS][2:]
-        raise ValueError(f"torch.nn.functional.{kind} takes no option(s) {unknown}; its "
-                         f"options are {takes}")
-    return LossKind(kind, tuple(sorted(options.items())))
 
 
 @dataclass(frozen=True)
@@ -458,7 +358,7 @@ def _protocol_pass(loss, prediction, target):
 
 def _unnormalised(kind, prediction, target):
     """S: the sum of the loss terms per replica (0-d, or [R]), in float64, differentiable."""
-    terms = kind.terms(prediction, target)
+    terms = loss_terms(kind, prediction, target)
     return terms.sum(dim=-1) if kind.name == "cross_entropy" else _total(terms)
 
 
@@ -508,7 +408,7 @@ def as_normalisation(reduction, kind="mse"):
 @dataclass(frozen=True)
 class _Evaluated:
     """A loss's forward at one input: its value (float64, one per replica; ``None`` when the
-    forward raised), S and T there (``LossKind.magnitude``), the value's rtol, and the protocol
+    forward raised), S and T there (``_magnitude``), the value's rtol, and the protocol
     pass (forward then backward) as the loss returned it, or the exception it raised (``None``
     where the backward was not asked for)."""
 
@@ -751,9 +651,9 @@ def _sums_and_magnitudes(kind, item):
     """S and T of ``kind`` at ``item`` (one per replica), from float64 copies of its
     prediction and target."""
     wide_prediction, wide_target = _wide(item.prediction, item.target)
-    terms = kind.terms(wide_prediction, wide_target)
+    terms = loss_terms(kind, wide_prediction, wide_target)
     return (_unnormalised(kind, wide_prediction, wide_target).reshape(-1),
-            kind.magnitude(wide_prediction, wide_target, terms).reshape(-1))
+            _magnitude(kind, wide_prediction, wide_target, terms).reshape(-1))
 
 
 def _input_checks(view, kind, evaluated, fit, name, seed):

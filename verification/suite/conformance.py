@@ -78,7 +78,6 @@ from verification.checks.kink import check_kink, find_kinks
 from verification.checks.loss import (
     check_loss,
     extreme_inputs,
-    loss_kind,
     measure_normalisation,
 )
 from verification.checks.optimizer import check_optimizer
@@ -104,6 +103,7 @@ from verification.targets import spec
 from verification.targets.adapter import CHECK_DTYPES, POSITIONAL_SETTINGS
 from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.losses import loss_kind
 from verification.vocabulary.optimizer_settings import setting_cases, settings_label
 
 __all__ = ["Case", "Skipped", "target_cases", "planned_cases", "course_cases", "run_cases",

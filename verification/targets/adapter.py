@@ -96,11 +96,11 @@ from pathlib import Path
 
 import torch
 
-from verification.checks.loss import loss_kind
 from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.spec import Function, FunctionError
 from verification.targets.spec import build as build_component
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.losses import loss_kind
 from verification.vocabulary.optimizer_settings import settings_problems, torch_defaults
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",
