@@ -1,4 +1,4 @@
-"""MSELoss against F.mse_loss and autograd, and the report's literal eq. 14/15 pair (loss.py)."""
+"""MSELoss against F.mse_loss and autograd, and the report's literal eq. 14/15 pair (loss/)."""
 
 import pytest
 import torch

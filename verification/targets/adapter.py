@@ -31,7 +31,7 @@ eps)``                                              (the module, ``optimizer_tak
                                                     name, its keyword arguments); the adapter's
                                                     factory of that name builds the loss (the
                                                     protocol of ``mse_loss()``), checked against
-                                                    that function (verification/checks/loss.py)
+                                                    that function (verification/checks/loss/)
 ``extra_activations``                               ``{"leaky_relu": ("leaky_relu",
                                                     {"negative_slope": 0.01}), "prelu": "prelu",
                                                     …}``: the adapter's factory name → the

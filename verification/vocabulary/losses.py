@@ -12,7 +12,7 @@ Shared by the adapter contract (``verification/targets/adapter.py``: an adapter'
 ``extra_losses`` are refused here, before any case) and the checks
 (``verification/checks/loss/``, ``verification/checks/figures.py``,
 ``verification/suite/conformance.py``), below both. The formulas a kind must equal, its terms
-and their round-off, are the loss check's (``verification/checks/loss.py``).
+and their round-off, are the loss check's (``verification/checks/loss/formulas.py``).
 """
 
 import inspect
