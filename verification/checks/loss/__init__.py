@@ -23,7 +23,8 @@ One module per idea: ``formulas.py`` (S and the terms of each kind in float64, a
 defines them; T, the scale of their round-off; the rtol of a loss value), ``inputs.py`` (the
 grid and the extreme inputs), ``evaluation.py`` (the loss called once per input: its value,
 S, T and the protocol pass the checks judge), ``normalisation.py`` (the fit of L = k·c·S and
-its result), ``comparisons.py`` (value and gradient at one input), ``stabilisers.py``,
+its result), ``comparisons.py`` (value and gradient at one input), ``judgement.py`` (a kind
+judged once at every input: the fit and every value and gradient), ``stabilisers.py``,
 ``check.py`` (``check_loss``: the steps above, in order), ``report_literal.py`` (the report's
 eq. 14 with eq. 15, the negative control ``autograd/report-literal-eq14-eq15``).
 

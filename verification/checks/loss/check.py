@@ -1,7 +1,9 @@
 """``check_loss``: a loss judged at every input of the grid and at its extreme inputs.
 
-1. Each input evaluated once (``evaluation.py``); the stabiliser a binary cross-entropy
-   follows measured where the plain formula fails (``stabilisers.py``).
+1. Each input evaluated once (``evaluation.py``) and the plain formula judged once at all of
+   them (``judgement.py``: the normalisation, every value and gradient); only where that
+   judgement fails for a binary cross-entropy, the stabiliser it follows is measured and its
+   judgement reported instead (``stabilisers.py``).
 2. **Normalisation** (``autograd/<name>/loss``): one L = k·c·S over all inputs
    (``normalisation.py``).
 3. Per grid input ``<tag>`` (``6x3`` for a prediction [6, 3]), a group of three results:
@@ -18,16 +20,12 @@
 """
 
 from verification.checks.finite_difference import check_backward
-from verification.checks.loss.comparisons import value_and_gradient
-from verification.checks.loss.evaluation import evaluate, weighed
+from verification.checks.loss.evaluation import evaluate
 from verification.checks.loss.formulas import KIND
 from verification.checks.loss.inputs import checked_inputs
-from verification.checks.loss.normalisation import (
-    declared_reduction,
-    fit_normalisation,
-    normalisation_result,
-)
-from verification.checks.loss.stabilisers import stabilised_kind
+from verification.checks.loss.judgement import judge
+from verification.checks.loss.normalisation import declared_reduction, normalisation_result
+from verification.checks.loss.stabilisers import stabilised
 from verification.checks.reference import guarded
 from verification.targets.protocol import LossView
 from verification.targets.refnet_target import one_line_label
@@ -99,35 +97,30 @@ def check_loss(loss, prediction, target, *, kind="mse", options=None, reduction=
     name = view.name if name is None else name
     declared = declared_reduction(view.loss, reduction)
     inputs = checked_inputs(prediction, target, also_at, extremes)
-    evaluated, fits = [], []
+    judgements = []
 
     def measure():
-        evaluated.extend(evaluate(view, kind, item, backward=True) for item in inputs)
-        stabilised = stabilised_kind(view, kind, evaluated, declared, name)
-        if stabilised is not None:
-            kinds[0] = stabilised
-            evaluated[:] = [weighed(stabilised, e) for e in evaluated]
-        fits.append(fit_normalisation(evaluated, kinds[0], declared, view.per_sample))
-        return [normalisation_result(name, kinds[0], fits[0], declared)]
+        evaluated = [evaluate(view, kind, item, backward=True) for item in inputs]
+        judgement = judge(view, kind, evaluated, declared, name)
+        if not judgement.passed:
+            judgement = stabilised(view, judgement, declared, name) or judgement
+        judgements.append(judgement)
+        return [normalisation_result(name, judgement.kind, judgement.fit, declared)]
 
-    kinds = [kind]
     results = guarded(f"{KIND}/{name}/raised", name, KIND, measure)
-    if not fits:  # an input or the fit raised: the result above says so
+    if not judgements:  # an input or the fit raised: the result above says so
         return results
-    for item in evaluated:
-        results += _input_checks(view, kinds[0], item, fits[0], name, seed)
+    [judgement] = judgements
+    for evaluated, compared in zip(judgement.evaluated, judgement.comparisons, strict=True):
+        results += _consistency(view, evaluated.item, name, seed) + compared
     return results
 
 
-def _input_checks(view, kind, evaluated, fit, name, seed):
-    """The group of one input: consistency (grid inputs only), value, gradient."""
-    item = evaluated.item
+def _consistency(view, item, name, seed):
+    """``finite_difference/<name>/<tag>/input`` at a grid input (none at an extreme one)."""
+    if item.extreme:
+        return []
     group = f"{name}/{item.tag}"
-    results = []
-    if not item.extreme:
-        results += guarded(f"finite_difference/{group}/raised", name, "finite_difference",
-                           lambda: check_backward(LossAsModule(view, item.target),
-                                                  item.prediction, seed=seed, row_wise=False,
-                                                  name=group))
-    return results + guarded(f"{KIND}/{group}/raised", name, KIND,
-                             lambda: value_and_gradient(view, kind, evaluated, fit, name, group))
+    return guarded(f"finite_difference/{group}/raised", name, "finite_difference",
+                   lambda: check_backward(LossAsModule(view, item.target), item.prediction,
+                                          seed=seed, row_wise=False, name=group))
