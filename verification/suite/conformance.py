@@ -53,7 +53,8 @@ extra optimisers            and gradients, 20 steps (on a Linear's parameters fo
 ==========================  ===================================================================
 
 Finite differences take the protocol path (one element at a time) for any framework but
-refnet, whose own classes have a faster exact twin (verification/checks/finite_difference.py).
+refnet, whose own classes have a faster exact twin
+(verification/checks/finite_difference/replica_path.py).
 Every result carries its ``component``. A case that raises is one failed result; the run goes
 on (``run_cases``).
 """
