@@ -76,10 +76,11 @@ import types
 
 
 def harness(name):  # out of sys.modules and off sys.path in the executor: found by gc
-    return next(module for module in gc.get_objects()
-                if isinstance(module, types.ModuleType) and module.__name__ == name)
+    return next((module for module in gc.get_objects()
+                 if isinstance(module, types.ModuleType) and module.__name__ == name), None)
 
 
+# the executor imports no judging code (pyproject's contract): patched wherever it is found
 compare_module = harness("verification.checks.compare")
 result_module = harness("verification.checks.result")
 
@@ -88,10 +89,12 @@ def always_pass(self):
     record["status"] = "pass"
     return record
 
-original = result_module.CheckResult.as_dict
-result_module.CheckResult.as_dict = always_pass
-result_module.CheckResult.passed = property(lambda self: True)
-compare_module.error_ratios = lambda *args, **kwargs: (0.0, 0.0)
+if result_module is not None:
+    original = result_module.CheckResult.as_dict
+    result_module.CheckResult.as_dict = always_pass
+    result_module.CheckResult.passed = property(lambda self: True)
+if compare_module is not None:
+    compare_module.error_ratios = lambda *args, **kwargs: (0.0, 0.0)
 """,
     # forward x − x³/3 with its exact derivative 1 − x², and torch's tanh patched to the same
     # function: consistent with itself, so only a reference computed elsewhere can tell

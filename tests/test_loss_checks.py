@@ -1,4 +1,4 @@
-"""MSELoss against F.mse_loss and autograd, and the report's literal eq. 14/15 pair (loss.py)."""
+"""MSELoss against F.mse_loss and autograd, and the report's literal eq. 14/15 pair (loss/)."""
 
 import pytest
 import torch
@@ -12,8 +12,9 @@ from verification import (
     check_report_literal_pair,
     report_literal_ratio,
 )
-from verification.checks.loss import extreme_inputs, grid_input, loss_kind
+from verification.checks.loss import extreme_inputs, grid_input
 from verification.targets.adapter import Target, TargetError
+from verification.vocabulary.losses import loss_kind
 
 F32, F64 = torch.float32, torch.float64
 
@@ -467,6 +468,31 @@ def test_a_stabilised_bce_passes_with_its_epsilon_as_a_convention(loss, formula,
         assert convention == "", convention
     else:
         assert f"stabilised: {formula}, measured" in convention, convention
+
+
+@pytest.mark.parametrize("loss, searched", [(_BCE, False), (_LogsPlusEpsilon, True)],
+                         ids=["plain", "stabilised"])
+def test_a_bce_is_judged_once_per_input_and_searched_only_where_the_plain_formula_fails(
+        monkeypatch, loss, searched):
+    from verification.checks.loss import judgement
+    judged = []
+
+    def counted(view, kind, evaluated, fit, name, group):
+        judged.append((kind.stabiliser, group))
+        return value_and_gradient(view, kind, evaluated, fit, name, group)
+
+    value_and_gradient = judgement.value_and_gradient
+    monkeypatch.setattr(judgement, "value_and_gradient", counted)
+    p, t, extremes = _bce_inputs(F64)
+    results = check_loss(loss(), p, t, kind="bce", name="bce", extremes=extremes)
+    assert_all_pass(results)
+    groups = ["bce/6x3", *(f"bce/{e.tag}" for e in extremes)]
+    plain = [group for stabiliser, group in judged if not stabiliser]
+    assert plain == groups, f"the plain formula is judged once at each input: {plain}"
+    tried = {stabiliser for stabiliser, _ in judged if stabiliser}
+    assert bool(tried) == searched, f"searched only where the plain formula fails: {tried}"
+    found = [group for stabiliser, group in judged if searched and stabiliser == judged[-1][0]]
+    assert found == (groups if searched else []), f"the one found judged once: {found}"
 
 
 @pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])

@@ -25,6 +25,7 @@ from dataclasses import replace
 import torch
 
 from verification.checks.compare import computed_dtype, error_ratios, unit_roundoff
+from verification.checks.loss import loss_terms
 from verification.checks.reference import ELEMENTWISE_TERMS, SAFETY, torch_twin
 from verification.checks.result import CheckResult
 
@@ -182,7 +183,7 @@ def loss_slice_figure(view, kind, prediction, target, normalisation, *, name, dt
         slopes.append(float((gradient.to(torch.float64) * direction).sum()))
         with torch.enable_grad():
             leaf = point.clone().requires_grad_()
-            loss = factor * kind.terms(leaf, wide_target).sum()
+            loss = factor * loss_terms(kind, leaf, wide_target).sum()
             (grad,) = torch.autograd.grad(loss, leaf)
         expected_values.append(float(loss.detach()))
         expected_slopes.append(float((grad * direction).sum()))

@@ -53,7 +53,8 @@ extra optimisers            and gradients, 20 steps (on a Linear's parameters fo
 ==========================  ===================================================================
 
 Finite differences take the protocol path (one element at a time) for any framework but
-refnet, whose own classes have a faster exact twin (verification/checks/finite_difference.py).
+refnet, whose own classes have a faster exact twin
+(verification/checks/finite_difference/replica_path.py).
 Every result carries its ``component``. A case that raises is one failed result; the run goes
 on (``run_cases``).
 """
@@ -78,7 +79,6 @@ from verification.checks.kink import check_kink, find_kinks
 from verification.checks.loss import (
     check_loss,
     extreme_inputs,
-    loss_kind,
     measure_normalisation,
 )
 from verification.checks.optimizer import check_optimizer
@@ -104,6 +104,7 @@ from verification.targets import spec
 from verification.targets.adapter import CHECK_DTYPES, POSITIONAL_SETTINGS
 from verification.targets.protocol import ProtocolError
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.losses import loss_kind
 from verification.vocabulary.optimizer_settings import setting_cases, settings_label
 
 __all__ = ["Case", "Skipped", "target_cases", "planned_cases", "course_cases", "run_cases",

@@ -31,7 +31,7 @@ eps)``                                              (the module, ``optimizer_tak
                                                     name, its keyword arguments); the adapter's
                                                     factory of that name builds the loss (the
                                                     protocol of ``mse_loss()``), checked against
-                                                    that function (verification/checks/loss.py)
+                                                    that function (verification/checks/loss/)
 ``extra_activations``                               ``{"leaky_relu": ("leaky_relu",
                                                     {"negative_slope": 0.01}), "prelu": "prelu",
                                                     …}``: the adapter's factory name → the
@@ -96,11 +96,11 @@ from pathlib import Path
 
 import torch
 
-from verification.checks.loss import loss_kind
 from verification.targets.protocol import GradientProbe, Hooks, LossView
 from verification.targets.spec import Function, FunctionError
 from verification.targets.spec import build as build_component
 from verification.targets.state import torch_state_kept
+from verification.vocabulary.losses import loss_kind
 from verification.vocabulary.optimizer_settings import settings_problems, torch_defaults
 
 __all__ = ["Facts", "Target", "TargetError", "load_target", "target_name", "COMPONENTS",

@@ -3,8 +3,8 @@ parameter tensor as a replica of a shallow twin of the module, in one forward ca
 
 Two places use it, each on refnet modules of its own process:
 
-- ``finite_difference._replica_losses``, when a check runs in the caller's process on a tree of
-  refnet's classes (``verification.check_target``, ``check_backward``);
+- ``finite_difference.replica_path._replica_losses``, when a check runs in the caller's
+  process on a tree of refnet's classes (``verification.check_target``, ``check_backward``);
 - ``protocol.ModuleView.forward_each`` (``replicated_outputs``), in the executor, where a
   target's module is a tree of refnet's classes: the outputs the judge asked for, for each
   value of a parameter, come from one replicated forward instead of one forward per value.
