@@ -112,8 +112,7 @@ from verification.checks.reference import (
     guarded,
 )
 from verification.checks.result import CheckResult
-from verification.targets.protocol import LossView, ProtocolError
-from verification.targets.refnet_target import one_line_label
+from verification.targets.protocol import LossView, ProtocolError, one_line_label
 
 __all__ = [
     "REPORT_LITERAL_ID", "ReportLiteralMSE", "torch_mse", "check_loss", "LossAsModule",
