@@ -38,9 +38,9 @@ import subprocess
 
 import torch
 
-from verification.targets import wire
+from verification.confined import wire
+from verification.confined.launch import exit_status
 from verification.targets.adapter import COMPONENTS, HOOKS, Facts, Target, TargetError
-from verification.targets.launch import exit_status
 from verification.targets.protocol import Hooks, LossView, ModuleView, ProtocolError
 from verification.targets.spec import Component, layer_to_data
 
