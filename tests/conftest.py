@@ -83,7 +83,7 @@ class Scoreboard:
 def zygote():
     """One judge zygote (``isolation.judge_zygote``) for the tests that run targets one at a
     time: each run then forks its judge instead of starting an interpreter and torch."""
-    from verification.targets.isolation import judge_zygote
+    from verification.confined.isolation import judge_zygote
 
     with judge_zygote() as shared:
         yield shared

@@ -1,4 +1,4 @@
-"""Totals across a target's processes (``verification/targets/cgroups.py``): each hostile
+"""Totals across a target's processes (``verification/confined/cgroups.py``): each hostile
 target below is test data written into ``tmp_path``, run through ``run_all`` or
 ``run_conform`` and measured from outside, by the test process that made its control group:
 what its processes used together stays within the total, the row names the total, and no
@@ -15,10 +15,10 @@ import pytest
 from check_helpers import HANG_GUARD
 from check_helpers import hostile_adapter as _adapter
 
+from verification.confined import cgroups
+from verification.confined.cgroups import Support, Totals
+from verification.confined.isolation import run_all
 from verification.conform import ConformOptions, run_conform
-from verification.targets import cgroups
-from verification.targets.cgroups import Support, Totals
-from verification.targets.isolation import run_all
 
 _FOUND = cgroups.support()
 needs_cgroups = pytest.mark.skipif(

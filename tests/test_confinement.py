@@ -1,4 +1,4 @@
-"""What a submission's executor can see and be (``verification/targets/confinement.py``),
+"""What a submission's executor can see and be (``verification/confined/confinement.py``),
 measured from outside: a hostile student in a class graded with ``refnet conform`` looks for a
 classmate's source, the grader's files, environment and sockets, an earlier scoreboard, its own
 privileges and signs that it is being graded, and writes what it found to its stdout and into
@@ -13,9 +13,9 @@ import threading
 import pytest
 from check_helpers import HANG_GUARD, handout_beside
 
+from verification.confined import confinement
+from verification.confined.isolation import run_isolated, sandbox
 from verification.conform import ConformOptions, run_conform
-from verification.targets import confinement
-from verification.targets.isolation import run_isolated, sandbox
 
 SECRETS = {"classmate": "BOB-SOURCE-4f1c", "home": "HOME-FILE-77aa", "token": "TOKEN-91d3",
            "board": "EARLIER-BOARD-5e02", "pythonpath": "GRADER-LIB-c0de"}

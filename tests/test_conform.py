@@ -16,11 +16,11 @@ import torch
 from check_helpers import FIXTURE_NAMES, FRAMEWORKS, JUDGED, fixture_spec
 
 from verification.cli import main
+from verification.confined.isolation import TargetRun
 from verification.conform import ConformOptions, _target_results, run_conform
 from verification.report.components import failure_lines
 from verification.report.results import validate
 from verification.suite.conformance import check_target
-from verification.targets.isolation import TargetRun
 
 CORRECT = ("refnet", *(f"{name}_adapter.py" for name in FIXTURE_NAMES))
 BUGGY = {"handout_adapter.py:WrongTanhDerivative": {"tanh", "sequential", "training"},

@@ -13,12 +13,12 @@ import pytest
 import torch
 from check_helpers import FRAMEWORKS
 
+from verification.confined.remote import _reply_problem
 from verification.conform import ConformError, ConformOptions, run_conform
 from verification.course.profile import BUILTIN, COURSE_COMPONENTS, Course, CourseError, load_course
 from verification.course.sources import MAX_BYTES, scan
 from verification.suite.conformance import check_target, planned_cases
 from verification.targets.adapter import COMPONENTS, load_target
-from verification.targets.remote import _reply_problem
 
 COURSE = Path(__file__).parent / "course"
 EE559 = BUILTIN["ee559"]

@@ -14,8 +14,8 @@ from verification import load_target
 from verification.checks import diagnosis
 from verification.checks.compare import compare
 from verification.checks.diagnosis import Size
+from verification.confined.isolation import _valid_check
 from verification.suite.conformance import run_cases, target_cases
-from verification.targets.isolation import _valid_check
 
 F64 = torch.float64
 

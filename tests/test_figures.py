@@ -12,10 +12,10 @@ import torch
 from verification import load_target
 from verification.checks.figures import MAX_POINTS, figure_problem, panel, with_figure
 from verification.checks.result import CheckResult
+from verification.confined.isolation import _valid_check
 from verification.conform import ConformOptions, run_conform
 from verification.report.figures import figure_svg
 from verification.suite.conformance import QUICK_STEPS, run_cases, target_cases
-from verification.targets.isolation import _valid_check
 
 HANDOUT = "tests/frameworks/handout_adapter.py"
 

@@ -13,6 +13,7 @@ from verification.checks.finite_difference import (
 )
 from verification.checks.kink import check_kink
 from verification.checks.result import CheckFailure
+from verification.targets.refnet_target import refnet_component
 
 F64 = torch.float64
 
@@ -299,7 +300,7 @@ def test_activation_reused_at_two_positions_fails_the_network_check(container):
 # --- the batched paths ---------------------------------------------------------------------
 
 def test_replica_twin_gives_the_protocol_path_numbers():
-    net, x = _report(), _uniform(8, 2)
+    net, x = refnet_component(_report()), _uniform(8, 2)
     fast = finite_differences(net, x, param_path="replica")
     generic = finite_differences(net, x, param_path="protocol")
     # Both evaluate the same function, at most in another summation order: two roundings of
@@ -324,13 +325,22 @@ def test_twin_whose_replica_path_differs_is_not_used(monkeypatch):
     def forward(self, x):
         return original(self, x) + (1.0 if x.ndim == 3 else 0.0)
     monkeypatch.setattr(refnet.Linear, "forward", forward)
-    results = assert_backward_matches(_report(), _uniform(8, 2))
-    assert "replica twin not used" in results[1].detail, results[1].detail
+    results = assert_backward_matches(refnet_component(_report()), _uniform(8, 2))
+    assert "its unperturbed replica computes another loss" in results[1].detail, (
+        results[1].detail)
 
 
 def test_replica_path_on_an_unsupported_module_is_refused():
     with pytest.raises(ValueError, match="replica twin not used"):
-        check_backward(_reused_tanh(_Chain), _uniform(4, 2), param_path="replica")
+        check_backward(refnet_component(_reused_tanh(_Chain)), _uniform(4, 2),
+                       param_path="replica")
+
+
+def test_replica_path_needs_a_view_with_twins():
+    """A bare refnet module is viewed as any module: the twins are refnet_component's."""
+    with pytest.raises(ValueError, match="replica twin not used"):
+        check_backward(_report(), _uniform(4, 2), param_path="replica")
+    assert "replica twin," in check_backward(refnet_component(_report()), _uniform(4, 2))[1].detail
 
 
 def test_random_projections_pass_and_catch_a_bug(monkeypatch):
@@ -371,7 +381,7 @@ def _torch_copy(net):
 def test_whole_network_needs_far_fewer_forward_calls_than_gradcheck(monkeypatch):
     net, x = _report(), _uniform(8, 2)
     calls = _count_calls(monkeypatch, refnet.Sequential, "forward")
-    assert_backward_matches(net, x)
+    assert_backward_matches(refnet_component(net), x)
     model = _torch_copy(net)
     gradcheck_calls = _count_calls(monkeypatch, torch.nn.Sequential, "forward")
     leaf = x.clone().requires_grad_(True)

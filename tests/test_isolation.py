@@ -1,4 +1,4 @@
-"""The worker's sandbox (``verification/targets/isolation.py``): each hostile target below is
+"""The worker's sandbox (``verification/confined/isolation.py``): each hostile target below is
 test data, written into ``tmp_path``; each misbehaves in one way and must end as a row that
 says so, with the harness, the caller's files and the machine's processes unharmed."""
 
@@ -14,8 +14,7 @@ import pytest
 from check_helpers import HANG_GUARD, stop_with
 from check_helpers import hostile_adapter as _adapter
 
-from verification.conform import ConformOptions, _target_results, run_conform
-from verification.targets.isolation import (
+from verification.confined.isolation import (
     CAPTURE_LIMIT,
     MEMORY_LIMIT,
     _Record,
@@ -23,6 +22,7 @@ from verification.targets.isolation import (
     run_isolated,
     sandbox,
 )
+from verification.conform import ConformOptions, _target_results, run_conform
 
 
 def _alive(pid):
@@ -94,7 +94,7 @@ def test_an_output_flood_keeps_only_a_bounded_tail_in_a_parent_that_stays_small(
         """)
     parent = textwrap.dedent(f"""
         import json, resource
-        from verification.targets.isolation import run_isolated
+        from verification.confined.isolation import run_isolated
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         run = run_isolated({spec!r}, timeout={HANG_GUARD}, quick=True)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,4 +1,4 @@
-"""The verdict comes from the judge, not from the target (``verification/targets/remote.py``,
+"""The verdict comes from the judge, not from the target (``verification/confined/remote.py``,
 ``executor.py``, ``worker.py``): each cheat below was run against the previous design and made
 a target with a wrong Tanh derivative PASS; each is written here as a target, and none passes.
 Also: the wire format refuses what it cannot read, and the judge's verdicts on the fixtures
@@ -14,8 +14,8 @@ import pytest
 import torch
 from check_helpers import JUDGED, JUDGED_PLANTED, fixture_spec, hostile_adapter
 
-from verification.targets import wire
-from verification.targets.isolation import run_all, sandbox
+from verification.confined import wire
+from verification.confined.isolation import run_all, sandbox
 
 HANG_GUARD = 300  # seconds: only against a test that would otherwise never end
 
@@ -141,7 +141,7 @@ for entry in os.listdir("/proc"):
         command = open(f"/proc/{entry}/cmdline", "rb").read()
     except OSError:
         continue
-    if b"verification.targets.worker" in command:
+    if b"verification.confined.worker" in command:
         raise RuntimeError(f"found the judge, process {entry}")
 Adapter = Base
 """,
@@ -213,7 +213,7 @@ def test_the_judge_is_not_dumpable():
     """Without bubblewrap the judge is in the target's /proc: being non-dumpable closes its
     /proc/PID/mem and fd to a target run as the same ordinary user (not to root, whose
     CAP_SYS_PTRACE overrides it: the README says so)."""
-    probe = ("import ctypes; from verification.targets.worker import _not_dumpable; "
+    probe = ("import ctypes; from verification.confined.worker import _not_dumpable; "
              "_not_dumpable(); print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))")
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                check=True)

@@ -21,6 +21,7 @@ import refnet
 from verification.checks.finite_difference import check_backward
 from verification.checks.reference import check_against_reference, upstream_gradient
 from verification.suite.registry import replica_equivalence
+from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
 LEAVES = ("Linear", "ReLU", "Tanh", "Sigmoid", "Dropout")
@@ -125,14 +126,14 @@ scale with the sizes of the terms (1 + y²), not with the largest gradient value
 @example(REPORT_LIKE)
 def test_finite_differences_agree_in_float64(spec):
     model, x = _model_and_input(spec)
-    _assert_all_pass(check_backward(model, x, seed=spec.seed))
+    _assert_all_pass(check_backward(refnet_component(model), x, seed=spec.seed))
 
 
 @given(specs())
 @example(REPORT_LIKE._replace(dtype=F32))
 def test_autograd_twin_agrees_in_float32_and_float64(spec):
     model, x = _model_and_input(spec)
-    _assert_all_pass(check_against_reference(model, x, seed=spec.seed))
+    _assert_all_pass(check_against_reference(refnet_component(model), x, seed=spec.seed))
 
 
 @given(specs(replicas=st.integers(2, 3)))

@@ -18,6 +18,7 @@ from verification.checks.reference import (
     term_magnitudes,
     upstream_gradient,
 )
+from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
 
@@ -54,9 +55,10 @@ def _input(features, batch, dtype, replicas=None, seed=1):
     return 4 * torch.rand(shape, generator=_generator(seed), dtype=dtype) - 2
 
 
-def _case(name, dtype, batch):
+def _case(name, dtype, batch, label=None):
+    """``(Component, input)``: the module of ``CASES[name]`` as the checks receive it."""
     factory, features, replicas = CASES[name]
-    return factory(dtype), _input(features, batch, dtype, replicas)
+    return refnet_component(factory(dtype), label), _input(features, batch, dtype, replicas)
 
 
 @pytest.mark.parametrize("batch", [1, 7])
@@ -67,8 +69,8 @@ def test_module_matches_autograd_twin(name, dtype, batch):
 
 
 def test_one_result_per_tensor_with_stable_ids():
-    module, x = _case("Sequential", F64, 4)
-    ids = [result.id for result in check_against_reference(module, x, name="net")]
+    module, x = _case("Sequential", F64, 4, label="net")
+    ids = [result.id for result in check_against_reference(module, x)]
     expected = [f"autograd/net/{tensor}" for tensor in (
         "output", "grad_input", "grad_0.weight", "grad_0.bias", "grad_2.weight", "grad_2.bias")]
     assert ids == expected, f"ids {ids} differ from {expected}"
@@ -81,7 +83,7 @@ def test_one_result_per_tensor_with_stable_ids():
     (refnet.Sigmoid(), torch.tensor([[-80.0, 0.0, 80.0]], dtype=F32)),
 ], ids=["relu-kink", "sigmoid-extreme", "tanh-extreme", "sigmoid-extreme-float32"])
 def test_hand_picked_points(module, x):
-    assert_all_pass(check_against_reference(module, x))
+    assert_all_pass(check_against_reference(refnet_component(module), x))
 
 
 @st.composite
@@ -115,14 +117,14 @@ def _nested_sequentials(draw, depth=0):
 def test_random_nested_sequential_matches_twin(model, batch, input_scale, seed):
     sequential, width, _ = model
     x = input_scale * _input(width, batch, F64, seed=seed)
-    assert_all_pass(check_against_reference(sequential, x, seed=seed))
+    assert_all_pass(check_against_reference(refnet_component(sequential), x, seed=seed))
 
 
 def test_term_magnitudes_hand_worked_linear():
     linear = _linear(2, 1, F64)
     linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
     linear.bias.fill_(0.5)
-    bounds = term_magnitudes(linear, torch.tensor([[2.0, -3.0]], dtype=F64),
+    bounds = term_magnitudes(refnet_component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
                              lambda _output, _bound: torch.tensor([[4.0]], dtype=F64))
     # dL/dW = g xᵀ: the error of g times |x| (4·[2, 3]) plus the terms of g times the
     # error scale of x, which is |x| for an input (4·[2, 3] again).
@@ -150,7 +152,8 @@ def test_term_magnitudes_bound_every_value():
 
 def test_twin_parameters_follow_param_order():
     module = report_network("relu", generator=_generator(), dtype=F64)
-    twin_values = [parameter.detach() for parameter in torch_twin(module).parameters()]
+    twin_values = [parameter.detach()
+                   for parameter in torch_twin(refnet_component(module)).parameters()]
     values = [value for value, _ in module.param()]
     assert len(twin_values) == len(values), "twin and param() differ in parameter count"
     for index, (twin_value, value) in enumerate(zip(twin_values, values, strict=True)):
@@ -158,10 +161,10 @@ def test_twin_parameters_follow_param_order():
 
 
 def test_check_leaves_parameter_values_unchanged():
-    module, x = _case("report-relu", F64, 5)
-    before = [value.clone() for value, _ in module.param()]
-    check_against_reference(module, x)
-    after = [value for value, _ in module.param()]
+    component, x = _case("report-relu", F64, 5)
+    before = [value.clone() for value, _ in component.view.param()]
+    check_against_reference(component, x)
+    after = [value for value, _ in component.view.param()]
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True)), (
         "check_against_reference changed parameter values")
 
@@ -169,6 +172,11 @@ def test_check_leaves_parameter_values_unchanged():
 def test_foreign_module_without_structure_is_told_to_pass_it():
     with pytest.raises(ValueError, match="structure of object is unknown.*layer="):
         torch_twin(object())
+
+
+def test_bare_refnet_module_is_told_where_its_structure_is_read():
+    with pytest.raises(ValueError, match="structure of .* unknown.*refnet_component"):
+        check_against_reference(refnet.Tanh(), _input(5, 2, F64))
 
 
 def test_same_seed_same_upstream_gradient_and_different_seed_differs():
@@ -197,13 +205,13 @@ def test_tolerance_formula_and_exact_floor():
 def test_summation_length_counts_linear_sums_and_elementwise_ulps():
     module = refnet.Sequential(_linear(2, 3, F64), refnet.ReLU(),
                                refnet.Sequential(_linear(3, 4, F64)))
-    assert summation_length(module, batch=5) == (2 + 3 + 5) + 2 + (3 + 4 + 5), (
+    assert summation_length(refnet_component(module), batch=5) == (2 + 3 + 5) + 2 + (3 + 4 + 5), (
         "summation length is not Σ(in + out + batch) + 2 per element-wise module")
 
 
 def test_describe_is_one_line():
     module = refnet.Sequential(_linear(2, 3, F64), refnet.Sequential(refnet.ReLU()))
-    assert describe(module) == "Sequential(Linear(2, 3), Sequential(ReLU()))", describe(module)
+    assert describe(refnet_component(module)) == "Sequential(Linear(2, 3), Sequential(ReLU()))"
 
 
 def test_last_scaled_mask_before_forward_raises():
@@ -231,7 +239,7 @@ def _linear_backward_weight_mean(self, grad_output):
 
 def test_planted_bias_gradient_not_summed_fails_every_bias_only(monkeypatch):
     monkeypatch.setattr(refnet.Linear, "backward", _linear_backward_bias_mean)
-    results = check_against_reference(*_case("report-relu", F64, 6), name="net")
+    results = check_against_reference(*_case("report-relu", F64, 6, label="net"))
     expected = {f"autograd/net/grad_{layer}.bias" for layer in (0, 2, 4, 6)}
     assert failed_ids(results) == expected, f"failed {failed_ids(results)}, not {expected}"
     failure = next(result for result in results if result.id == "autograd/net/grad_2.bias")
@@ -240,7 +248,7 @@ def test_planted_bias_gradient_not_summed_fails_every_bias_only(monkeypatch):
 
 def test_planted_weight_gradient_mean_fails_weights_with_replicas(monkeypatch):
     monkeypatch.setattr(refnet.Linear, "backward", _linear_backward_weight_mean)
-    results = check_against_reference(*_case("Linear-replicas", F64, 5), name="lin")
+    results = check_against_reference(*_case("Linear-replicas", F64, 5, label="lin"))
     assert failed_ids(results) == {"autograd/lin/grad_weight"}, failed_ids(results)
 
 
@@ -253,7 +261,8 @@ def test_planted_tanh_derivative_fails_input_gradient(monkeypatch):
 
 def test_planted_relu_kink_derivative_points_at_zero_input(monkeypatch):
     monkeypatch.setattr(refnet.ReLU, "_apply", lambda self, x: (x.clamp_min(0), (x >= 0) * 1.0))
-    results = check_against_reference(refnet.ReLU(), torch.tensor([[-1.0, 1.0, 0.0]], dtype=F64))
+    results = check_against_reference(refnet_component(refnet.ReLU()),
+                                      torch.tensor([[-1.0, 1.0, 0.0]], dtype=F64))
     assert failed_ids(results) == {"autograd/ReLU()/grad_input"}, failed_ids(results)
     assert "worst element [0, 2]" in results[1].detail, results[1].detail
 
@@ -271,7 +280,7 @@ def test_planted_unscaled_dropout_backward_fails_input_gradient(monkeypatch):
 
 
 def test_refnet_error_becomes_failed_result_with_its_message():
-    results = check_against_reference(_linear(3, 4, F64), _input(3, 2, F32))
+    results = check_against_reference(refnet_component(_linear(3, 4, F64)), _input(3, 2, F32))
     assert len(results) == 1 and not results[0].passed, results
     assert results[0].id == "autograd/Linear(3, 4)/raised", results[0].id
     assert "TypeError" in results[0].detail and "dtype" in results[0].detail, results[0].detail

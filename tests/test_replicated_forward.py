@@ -1,12 +1,14 @@
-"""``ModuleView.forward_each`` on refnet's own classes: one replicated forward, the same outputs
-as one forward per value; anything else (a class that only claims to be refnet's, a twin that
-disagrees with the module) gets one forward per value (``verification/targets/replicas.py``)."""
+"""``ModuleView.forward_each`` of a view holding refnet's twins, on refnet's own classes: one
+replicated forward, the same outputs as one forward per value; anything else (a class that only
+claims to be refnet's, a twin that disagrees with the module) gets one forward per value
+(``verification/targets/replicas.py``)."""
 
+import pytest
 import torch
 
 import refnet
-from verification.targets import replicas
-from verification.targets.protocol import ModuleView
+from verification.targets.protocol import ModuleView, NoTwin
+from verification.targets.replicas import refnet_twin
 
 
 def _network():
@@ -33,7 +35,7 @@ def _one_at_a_time(view, tensor, values, x):
 
 
 def test_refnet_modules_give_the_outputs_of_one_forward_per_value_in_one_call(monkeypatch):
-    view = ModuleView(_network(), "net")
+    view = ModuleView(_network(), "net", twins=refnet_twin)
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     calls = []
     monkeypatch.setattr(view, "call_forward", lambda given, original=view.call_forward: (
@@ -61,15 +63,22 @@ def test_a_class_that_only_claims_to_be_refnets_gets_one_forward_per_value():
             return x @ self.weight.T + self.bias
 
     module = Linear()
+    x = torch.ones(4, 3, dtype=torch.float64)
+    with pytest.raises(NoTwin, match="refnet's own classes only"):
+        refnet_twin(module, module.weight, x)
+    view = ModuleView(module, "claims", twins=refnet_twin)
     values = _perturbed(module.weight)
-    assert replicas.replicated_outputs(module, module.weight, values,
-                                       torch.ones(4, 3, dtype=torch.float64),
-                                       module.forward) is None
+    torch.testing.assert_close(view.forward_each(module.weight, values, x),
+                               _one_at_a_time(view, module.weight, values, x), rtol=0, atol=0)
 
 
-def test_a_twin_that_disagrees_with_the_module_is_discarded():
+def test_a_twin_that_disagrees_with_the_module_is_discarded(monkeypatch):
     network = _network()
     weight = network.modules[0].weight
     x = torch.ones(2, 3, dtype=torch.float64)
-    assert replicas.replicated_outputs(network, weight, _perturbed(weight), x,
-                                       lambda given: network.forward(given) + 1.0) is None
+    view = ModuleView(network, "net", twins=refnet_twin)
+    original = view.call_forward
+    monkeypatch.setattr(view, "call_forward", lambda given: original(given) + 1.0)
+    values = _perturbed(weight)
+    torch.testing.assert_close(view.forward_each(weight, values, x),
+                               _one_at_a_time(view, weight, values, x), rtol=0, atol=0)

@@ -11,6 +11,8 @@ import refnet
 from refnet.network import report_network
 from verification import check_trajectory, load_target, target_cases
 from verification.suite.conformance import run_cases
+from verification.suite.registry import refnet_trajectory
+from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
 LEARNING_RATES = {"sgd": 0.01, "adam": 1e-3}
@@ -28,9 +30,9 @@ def _network(activation, dtype, replicas=None):
 
 
 def _check(optimizer, activation="relu", dtype=F64, replicas=None, **options):
-    return check_trajectory(_network(activation, dtype, replicas), *_data(dtype, replicas),
-                            optimizer=optimizer, lr=LEARNING_RATES[optimizer], name="net",
-                            **options)
+    return refnet_trajectory(_network(activation, dtype, replicas), *_data(dtype, replicas),
+                             optimizer=optimizer, lr=LEARNING_RATES[optimizer], name="net",
+                             **options)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -50,7 +52,7 @@ def test_trajectory_with_dropout_uses_the_same_masks():
     model = refnet.Sequential(refnet.Linear(2, 8, generator=generator, dtype=F64), refnet.ReLU(),
                               refnet.Dropout(0.3, generator=generator),
                               refnet.Linear(8, 2, generator=generator, dtype=F64))
-    assert_all_pass(check_trajectory(model, *_data(F64), optimizer="adam", lr=0.01))
+    assert_all_pass(refnet_trajectory(model, *_data(F64), optimizer="adam", lr=0.01))
 
 
 def test_batch_size_one():
@@ -69,14 +71,16 @@ def test_one_result_for_the_loss_and_two_per_parameter():
 def test_model_is_not_trained_by_the_check():
     model = _network("relu", F64)
     before = [value.clone() for value, _ in model.param()]
-    check_trajectory(model, *_data(F64), optimizer="sgd", lr=0.1)
+    refnet_trajectory(model, *_data(F64), optimizer="sgd", lr=0.1)
     for index, ((value, _), old) in enumerate(zip(model.param(), before, strict=True)):
         assert torch.equal(value, old), f"parameter {index} changed during the check"
 
 
 def test_unknown_optimizer_is_a_value_error():
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        check_trajectory(_network("relu", F64), *_data(F64), optimizer="rmsprop", lr=0.1)
+        check_trajectory(refnet_component(_network("relu", F64)), *_data(F64),
+                         optimizer="rmsprop", lr=0.1, loss=refnet.MSELoss("sum"),
+                         build_optimizer=refnet.SGD)
 
 
 # --- planted bugs ----------------------------------------------------------------------------
@@ -155,8 +159,8 @@ def test_frozen_float32_weights_fail_every_update_check_under_both_optimizers():
 def test_a_tolerance_never_goes_below_the_dtypes_underflow():
     """SGD at rate 5 on a summed loss drives float32 gradients towards 2e−51, where float32
     holds 0: the rounding's absolute part (gradual underflow) is within the tolerance."""
-    assert_all_pass(check_trajectory(_network("relu", F32), *_data(F32, samples=40),
-                                     optimizer="sgd", lr=5.0, reduction="sum", name="net"))
+    assert_all_pass(refnet_trajectory(_network("relu", F32), *_data(F32, samples=40),
+                                      optimizer="sgd", lr=5.0, reduction="sum", name="net"))
 
 
 SUMMED = str(Path(__file__).parent / "frameworks" / "handout_adapter.py") + ":SummedMSE"

@@ -1,4 +1,4 @@
-"""Judges forked from a preloaded process (``verification/targets/zygote.py``): ``run_all``'s
+"""Judges forked from a preloaded process (``verification/confined/zygote.py``): ``run_all``'s
 judges are the zygote's children, each in a session of its own; a zygote that cannot start
 leaves the fresh-interpreter path; a zygote that ends takes its judges with it, and their rows
 say so. Crashes, timeouts and interruptions of forked judges are covered by
@@ -12,9 +12,9 @@ from pathlib import Path
 from check_helpers import FRAMEWORKS, HANG_GUARD
 from check_helpers import hostile_adapter as _adapter
 
-from verification.targets import isolation
-from verification.targets.isolation import run_all, run_isolated
-from verification.targets.zygote import Zygote
+from verification.confined import isolation
+from verification.confined.isolation import run_all, run_isolated
+from verification.confined.zygote import Zygote
 
 HANDOUT = str(FRAMEWORKS / "handout_adapter.py")
 

@@ -2,6 +2,7 @@
 
 The folders say what each part does: ``checks/`` compare one component with a ground truth,
 ``targets/`` is how an implementation plugs in (an adapter, loaded by ``load_target``),
+``confined/`` runs one in processes of its own (a judge and an executor),
 ``suite/`` runs many checks (every component of a target, refnet's registry, the mutation
 self-test, benchmarks), ``many_seeds/`` holds the statistics of the reproduction and the claims,
 ``report/`` writes ``results.json`` and the HTML report. ``verify.py`` is ``refnet verify``.

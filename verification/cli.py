@@ -18,7 +18,7 @@ from refnet.network import ACTIVATIONS
 from refnet.single_run import single_run
 from refnet.training import TRAIN_DEFAULTS
 from verification.arguments import CONFORM_DTYPES, number
-from verification.targets.cgroups import MEMORY_TOTAL, PROCESS_TOTAL
+from verification.confined.cgroups import MEMORY_TOTAL, PROCESS_TOTAL
 
 __all__ = ["main"]
 

@@ -2,7 +2,7 @@
 
 Steps: prepare (validate the arguments, create the output folder, read the baseline); run every
 target in its own process, at most ``jobs`` at a time, each under ``timeout``
-(``verification/targets/isolation.py``); assemble each target's ``results.json`` (the schema of
+(``verification/confined/isolation.py``); assemble each target's ``results.json`` (the schema of
 ``refnet verify`` plus ``target``, ``components``, ``conventions`` and ``cases``: the cases
 built, and those skipped for lack of an optional component); compare with the
 baseline; write the reports atomically (one target: ``DIR/index.html`` and
@@ -34,6 +34,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from refnet._io import write_atomically
+from verification.confined.cgroups import MEMORY_TOTAL, PROCESS_TOTAL, Totals
+from verification.confined.confinement import DEFAULT_PRIVATE_SIZE
+from verification.confined.isolation import run_all
 from verification.course.profile import CourseError, load_course
 from verification.course.rules import (
     REQUIRED,
@@ -57,9 +60,6 @@ from verification.report.results import (
 )
 from verification.report.student import student_copy, submission_spec
 from verification.targets.adapter import target_name
-from verification.targets.cgroups import MEMORY_TOTAL, PROCESS_TOTAL, Totals
-from verification.targets.confinement import DEFAULT_PRIVATE_SIZE
-from verification.targets.isolation import run_all
 
 __all__ = ["ConformOptions", "ConformError", "run_conform", "distinguishing_names",
            "reproducer", "run_flags"]

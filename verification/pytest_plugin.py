@@ -91,9 +91,9 @@ def pytest_collection_modifyitems(session, config, items):
     if not specs:
         return
     # only now: see verification/__init__
+    from verification.confined.isolation import run_all
     from verification.conform import distinguishing_names
     from verification.course.profile import CourseError, load_course
-    from verification.targets.isolation import run_all
 
     try:
         course = (load_course(config.getoption("conform_course"))

@@ -24,7 +24,7 @@ from verification.checks.reference import (
     summation_length,
     upstream_gradient,
 )
-from verification.targets.refnet_target import as_component
+from verification.targets.spec import as_component
 
 __all__ = ["check_accumulation"]
 

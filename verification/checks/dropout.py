@@ -40,7 +40,7 @@ import torch
 
 from verification.checks.compare import EXACT, compare
 from verification.checks.reference import guarded, unit_roundoff, upstream_gradient
-from verification.targets.refnet_target import as_component
+from verification.targets.spec import as_component
 
 __all__ = ["Z_THRESHOLD", "check_dropout"]
 

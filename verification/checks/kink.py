@@ -36,7 +36,7 @@ import torch
 
 from verification.checks.compare import EXACT, compare, computed_dtype
 from verification.checks.reference import guarded, unit_roundoff
-from verification.targets.refnet_target import as_component
+from verification.targets.spec import as_component
 
 __all__ = ["check_kink", "find_kinks", "Kinks"]
 

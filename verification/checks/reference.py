@@ -78,8 +78,7 @@ from verification.checks.compare import EXACT, compare, computed_dtype, unit_rou
 from verification.checks.diagnosis import diagnose_shape, prediction_sizes
 from verification.checks.result import CheckResult
 from verification.targets.protocol import ProtocolError
-from verification.targets.refnet_target import as_component
-from verification.targets.spec import Layer, instances, leaves
+from verification.targets.spec import Layer, as_component, instances, leaves
 from verification.targets.spec import describe as describe_layer
 from verification.targets.state import TorchState, state_changes, torch_state_kept
 
@@ -127,7 +126,7 @@ def autograd_tolerance(dtype, terms, scale):
 
 
 def _layer_of(module):
-    """The structure of a ``Layer``, a ``Component`` or a module (refnet's, or ``ValueError``)."""
+    """The structure of a ``Layer`` or a ``Component`` (``ValueError`` where unknown)."""
     if isinstance(module, Layer):
         return module
     component = as_component(module)
@@ -137,16 +136,16 @@ def _layer_of(module):
 
 
 def _unknown_structure(component):
-    return (f"the structure of {component.name} is unknown: refnet modules are recognised, any "
-            "other module needs layer=verification.targets.spec.… (or check it through a "
-            "Target, which knows what it built)")
+    return (f"the structure of {component.name} is unknown: give layer=verification.targets."
+            "spec.…, or a Component that knows it (a Target's, which knows what it built; "
+            "verification.targets.refnet_target.refnet_component(module) for refnet's modules)")
 
 
 def summation_length(module, batch):
     """The number of terms n that one output or gradient element accumulates along the chain.
 
     Args:
-        module: a ``Layer``, a ``Component`` or a refnet module (nested to any depth).
+        module: a ``Layer`` or a ``Component`` (nested to any depth).
         batch: samples per replica, the length of the batch sums of dL/dθ.
 
     Returns:
@@ -355,8 +354,9 @@ def torch_twin(module, layer=None, *, weight_layout="out_in"):
     """The float64 torch twin of a module of known structure (see the module docstring).
 
     Args:
-        module: a refnet module, a ``Component``, or any module with ``layer`` given.
-        layer: its structure (``verification.targets.spec``); read from refnet's classes when
+        module: a ``Component`` (``refnet_target.refnet_component`` for a refnet module), or
+            any module with ``layer`` given.
+        layer: its structure (``verification.targets.spec``); the ``Component``'s when
             ``None``.
         weight_layout: how ``param()`` stores weights, ``"out_in"`` or ``"in_out"``.
 
@@ -646,7 +646,7 @@ def term_magnitudes(module, x, grad_output_bound_of):
     latest forward, so run the module's forward first.
 
     Args:
-        module: a ``Component`` or a refnet module.
+        module: a ``Component`` of known structure.
         x: input, [batch, features] or [R, batch, features].
         grad_output_bound_of: ``(output, output bound) -> bound``: maps the output's value and
             its error scale to a bound on dL/dy's terms and on its error scale, shaped like
@@ -768,12 +768,13 @@ def check_against_reference(module, x, *, seed=0, name=None, layer=None, weight_
     are left unchanged.
 
     Args:
-        module: a refnet module, a ``Component`` (what a ``Target`` builds), or any module with
+        module: a ``Component`` (what a ``Target`` builds;
+            ``refnet_target.refnet_component`` for a refnet module), or any module with
             ``layer`` given. Dropout in training mode is checked under its own mask.
         x: input, [batch, features] or [R, batch, features] with replicas; float32 or float64.
         seed: seed of the random upstream gradient g.
         name: the module's name in the ids; ``describe(module)`` when ``None``.
-        layer: the structure of a module that is not refnet's.
+        layer: the structure of a module that is no ``Component``.
         weight_layout: ``"out_in"`` or ``"in_out"`` for such a module.
 
     Returns:

@@ -19,7 +19,7 @@ import torch
 
 from verification.checks.compare import EXACT, compare
 from verification.checks.reference import guarded, upstream_gradient
-from verification.targets.refnet_target import as_component
+from verification.targets.spec import as_component
 
 __all__ = ["check_side_effects"]
 

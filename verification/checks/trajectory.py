@@ -2,9 +2,9 @@
 judged against torch (autograd and ``torch.optim``) from the same point.
 
 The framework trains freely for K mini-batches drawn from ``seed``: forward, its loss,
-zero_grad, backward, its optimiser's step (through the module protocol; refnet's loss and
-optimiser by default). At every step k, from the framework's parameters θ_k (read through
-``param()``; float32 values are exact in float64), three things are compared:
+zero_grad, backward, its optimiser's step (through the module protocol; the caller hands over
+the framework's loss and optimiser). At every step k, from the framework's parameters θ_k
+(read through ``param()``; float32 values are exact in float64), three things are compared:
 
 - the loss at θ_k, against the twin (``torch_twin``: the structure, in float64) evaluating
   the loss normalised as the framework's (``"mean"``, ``"sum"``, ``"batch_mean"``, or one of
@@ -78,7 +78,6 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-import refnet
 from verification.checks.compare import (
     compare,
     comparison_power,
@@ -101,8 +100,7 @@ from verification.checks.reference import (
     torch_twin,
 )
 from verification.targets.protocol import LossView, call
-from verification.targets.refnet_target import as_component
-from verification.targets.spec import leaves
+from verification.targets.spec import as_component, leaves
 
 __all__ = ["OPTIMIZERS", "ADAM_BETAS", "ADAM_EPS", "ADAM_ROUNDINGS", "check_trajectory"]
 
@@ -137,19 +135,16 @@ def _adam_rounding(step, unit, lr):
 
 @dataclass(frozen=True)
 class _Optimizer:
-    """A refnet optimiser, its torch.optim counterpart, and the round-off of its update,
+    """A torch.optim optimiser and the round-off of its update,
     ``rounding(step, u, lr) -> (atol, rtol)``."""
 
-    build_refnet: object
     build_torch: object
     rounding: object
 
 
 OPTIMIZERS = {
-    "sgd": _Optimizer(lambda params, lr: refnet.SGD(params, lr),
-                      lambda params, lr: torch.optim.SGD(params, lr=lr), _sgd_rounding),
+    "sgd": _Optimizer(lambda params, lr: torch.optim.SGD(params, lr=lr), _sgd_rounding),
     "adam": _Optimizer(
-        lambda params, lr: refnet.Adam(params, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS),
         lambda params, lr: torch.optim.Adam(params, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS),
         _adam_rounding),
 }
@@ -399,9 +394,9 @@ def _compare_trajectories(name, labels, expected, got, settings, context):
     return [results[position] for position in order]
 
 
-def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=10,
-                     reduction="sum", seed=0, name=None, loss=None, build_optimizer=None,
-                     layer=None, weight_layout="out_in"):
+def check_trajectory(model, x, targets, *, optimizer, lr, loss, build_optimizer, steps=20,
+                     batch_size=10, reduction="sum", seed=0, name=None, layer=None,
+                     weight_layout="out_in"):
     """Train ``model`` for ``steps`` steps; judge each step against torch from the same
     parameters.
 
@@ -411,12 +406,16 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
     the tolerances of the module docstring; put the model's parameter values back.
 
     Args:
-        model: a refnet module (any ``Sequential`` of Linear, activations and Dropout), or a
-            ``Component`` of any framework.
+        model: a ``Component`` of any framework (``refnet_target.refnet_component`` for a
+            refnet module), or any module with ``layer`` given.
         x: inputs, [N, features] or [R, N, features] with replicas.
         targets: targets, [N, outputs] or [R, N, outputs].
-        optimizer: ``"sgd"`` or ``"adam"`` (see ``OPTIMIZERS``).
+        optimizer: ``"sgd"`` or ``"adam"`` (see ``OPTIMIZERS``): torch's side.
         lr: the learning rate.
+        loss: the framework's MSE loss object, normalised as ``reduction``, or a ``LossView``
+            of it (as ``Target.loss`` builds it).
+        build_optimizer: the framework's ``optimizer``, ``build(params, lr)`` (``params`` is
+            the module itself for a view with ``optimizer_takes_module``).
         steps: number of updates K.
         batch_size: rows per batch, drawn with replacement (the same rows for every replica).
         reduction: the loss's normalisation: ``"sum"`` (the report's eq. 15, refnet's
@@ -424,12 +423,7 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
             these times a constant, as ``measure_normalisation`` found it).
         seed: seed of the batch draw.
         name: the model's name in the ids; its description when ``None``.
-        loss: the framework's MSE loss object, or a ``LossView`` of it (as
-            ``Target.loss`` builds it); ``refnet.MSELoss(reduction)`` when ``None``.
-        build_optimizer: the framework's optimiser, ``build(params, lr)`` (``params`` is the
-            module itself for a view with ``optimizer_takes_module``); refnet's
-            ``optimizer`` when ``None``.
-        layer: the structure of a model that is not refnet's (``verification.targets.spec``).
+        layer: the structure of a model that is no ``Component`` (``verification.targets.spec``).
         weight_layout: ``"out_in"`` or ``"in_out"`` for such a model.
 
     Returns:
@@ -444,13 +438,13 @@ def check_trajectory(model, x, targets, *, optimizer, lr, steps=20, batch_size=1
     name = component.name
     normalisation = as_normalisation(reduction)
     if not isinstance(loss, LossView):
-        loss = LossView(refnet.MSELoss(reduction) if loss is None else loss, "loss")
-    build = OPTIMIZERS[optimizer].build_refnet if build_optimizer is None else build_optimizer
+        loss = LossView(loss, "loss")
     batches = _draw_batches(x.shape[-2], steps, batch_size, seed)
     settings = _Settings(optimizer, lr, normalisation)
 
     def run():
-        return _train_and_compare(component, x, targets, batches, settings, name, loss, build,
+        return _train_and_compare(component, x, targets, batches, settings, name, loss,
+                                  build_optimizer,
                                   f"worst of {steps} steps, each from the model's own "
                                   f"parameters; {optimizer} lr={lr:.6g}, loss "
                                   f"{normalisation.describe()}, batch {batch_size}, batch "

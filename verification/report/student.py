@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from verification.targets.confinement import SUBMISSION
+from verification.confined.confinement import SUBMISSION
 
 __all__ = ["submission_spec", "sanitise", "student_copy"]
 

@@ -190,9 +190,10 @@ def finite_difference_workload(*, batch=8, seed=0):
     finite-difference check against ``torch.autograd.gradcheck`` (slow mode) on its twin."""
     from verification.checks.finite_difference import check_backward
     from verification.checks.reference import torch_twin
+    from verification.targets.refnet_target import refnet_component
 
-    model = refnet.report_network("tanh", dtype=torch.float64,
-                                  generator=torch.Generator().manual_seed(seed))
+    model = refnet_component(refnet.report_network(
+        "tanh", dtype=torch.float64, generator=torch.Generator().manual_seed(seed)))
     x = torch.rand(batch, 2, generator=torch.Generator().manual_seed(seed + 1),
                    dtype=torch.float64)
     twin = torch_twin(model)

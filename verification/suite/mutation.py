@@ -36,9 +36,9 @@ import torch
 import refnet
 from verification.checks.finite_difference import check_backward
 from verification.checks.reference import check_against_reference
-from verification.checks.trajectory import check_trajectory
 from verification.suite import registry
-from verification.suite.registry import run_cases
+from verification.suite.registry import refnet_trajectory, run_cases
+from verification.targets.refnet_target import refnet_component
 
 __all__ = [
     "Mutant", "MUTANTS", "CONTROLS", "UnmutatedSuiteFails", "cases_for", "first_failure",
@@ -368,10 +368,12 @@ def _network_and_data():
 
 
 _PROBES = {
-    "finite_difference": lambda model, x, targets: check_backward(model, x[:8]),
-    "autograd": lambda model, x, targets: check_against_reference(model, x[:8]),
-    "trajectory": lambda model, x, targets: check_trajectory(model, x, targets, optimizer="sgd",
-                                                             lr=0.05, steps=20),
+    "finite_difference": lambda model, x, targets: check_backward(refnet_component(model),
+                                                                  x[:8]),
+    "autograd": lambda model, x, targets: check_against_reference(refnet_component(model),
+                                                                  x[:8]),
+    "trajectory": lambda model, x, targets: refnet_trajectory(model, x, targets, optimizer="sgd",
+                                                              lr=0.05, steps=20),
 }
 """Per kind, the check run on the report network (tanh, float64) and 40 disk samples."""
 

@@ -23,19 +23,19 @@ from verification.checks.finite_difference import check_backward
 from verification.checks.loss import check_loss
 from verification.checks.reference import (
     check_against_reference,
-    describe,
     summation_length,
     term_magnitudes,
     unit_roundoff,
 )
-from verification.checks.trajectory import check_trajectory
+from verification.checks.trajectory import ADAM_BETAS, ADAM_EPS, check_trajectory
 from verification.suite.conformance import Case, run_cases, target_cases
 from verification.suite.conformance import uniform_input as _input
 from verification.targets.adapter import load_target
+from verification.targets.refnet_target import refnet_component
 
 __all__ = ["Case", "cases", "run_cases", "covered_classes", "public_module_classes",
            "random_architecture", "replica_equivalence", "train_replica_equivalence",
-           "REFNET_CLASSES"]
+           "refnet_trajectory", "REFNET_CLASSES", "REFNET_OPTIMIZERS"]
 
 F64 = torch.float64
 PROPERTY_ARCHITECTURES = 12
@@ -46,6 +46,11 @@ REFNET_CLASSES = {
     "mse_loss": refnet.MSELoss, "sgd": refnet.SGD, "adam": refnet.Adam,
 }
 """The refnet class behind each component of the target path."""
+REFNET_OPTIMIZERS = {
+    "sgd": lambda params, lr: refnet.SGD(params, lr),
+    "adam": lambda params, lr: refnet.Adam(params, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS),
+}
+"""refnet's optimiser for each of ``check_trajectory``'s, ``build(params, lr)``."""
 
 
 def _linear(inputs, outputs, seed, replicas=None):
@@ -59,8 +64,19 @@ def _report_network(activation, seed, replicas=None):
 
 
 def _gradient_checks(module, x, seed=0):
-    """Finite differences and the autograd twin on one module and input."""
-    return check_backward(module, x, seed=seed) + check_against_reference(module, x, seed=seed)
+    """Finite differences and the autograd twin on one refnet module and input."""
+    component = refnet_component(module)
+    return check_backward(component, x, seed=seed) + check_against_reference(component, x,
+                                                                              seed=seed)
+
+
+def refnet_trajectory(model, x, targets, *, optimizer, lr, reduction="sum", name=None,
+                      **options):
+    """``check_trajectory`` of a refnet model trained with refnet's own ``MSELoss(reduction)``
+    and optimiser (``REFNET_OPTIMIZERS[optimizer]``); ``options``: its other arguments."""
+    return check_trajectory(refnet_component(model, name), x, targets, optimizer=optimizer,
+                            lr=lr, reduction=reduction, loss=refnet.MSELoss(reduction),
+                            build_optimizer=REFNET_OPTIMIZERS[optimizer], **options)
 
 
 def _as_kind(kind, results):
@@ -72,8 +88,8 @@ def _trajectory_checks(optimizer, lr, replicas, seed):
     generator = torch.Generator().manual_seed(seed)
     x, labels = refnet.disk_dataset(40, replicas=replicas, generator=generator, dtype=F64)
     model = _report_network("tanh", seed, replicas)
-    results = check_trajectory(model, x, refnet.one_hot(labels, dtype=F64), optimizer=optimizer,
-                               lr=lr, steps=20, seed=seed)
+    results = refnet_trajectory(model, x, refnet.one_hot(labels, dtype=F64), optimizer=optimizer,
+                                lr=lr, steps=20, seed=seed)
     optimizer_class = {"sgd": "SGD", "adam": "Adam"}[optimizer]
     return [replace(result, module=f"{optimizer_class} ({result.module})") for result in results]
 
@@ -96,13 +112,14 @@ def replica_equivalence(model, singles, x, seed=0):
         x: ``[R, B, in]``.
         seed: seed of the upstream gradient.
     """
-    name = describe(model)
-    rtol = 4 * summation_length(model, x.shape[-2]) * unit_roundoff(x.dtype)
+    component = refnet_component(model)
+    name = component.name
+    rtol = 4 * summation_length(component, x.shape[-2]) * unit_roundoff(x.dtype)
     output = model.forward(x)
     upstream = _input(output.shape, seed).to(output.dtype)
     model.zero_grad()
     grad_x = model.backward(upstream)
-    bounds = term_magnitudes(model, x, lambda _output, _bound: upstream.abs())
+    bounds = term_magnitudes(component, x, lambda _output, _bound: upstream.abs())
     results = []
     for r, single in enumerate(singles):
         single_output = single.forward(x[r])
@@ -156,7 +173,7 @@ def train_replica_equivalence(seeds):
     """
     batched_model, batched_losses, batched_errors = _seeded_run(seeds, len(seeds))
     name = f"train with {len(seeds)} replicas"
-    rtol = 8 * 4 * summation_length(batched_model, 10) * unit_roundoff(F64)
+    rtol = 8 * 4 * summation_length(refnet_component(batched_model), 10) * unit_roundoff(F64)
     results = []
     for r, seed in enumerate(seeds):
         model, losses, errors = _seeded_run([seed], None)
@@ -233,9 +250,10 @@ def cases(seed=0):
         Case("Dropout under its own mask, and in evaluation mode", (refnet.Dropout,),
              ("finite_difference", "autograd"),
              lambda: [*check_against_reference(
-                 refnet.Dropout(0.3, generator=torch.Generator().manual_seed(seed)),
-                 _input((6, 5), seed), seed=seed),
-                 *check_backward(refnet.Dropout(0.3).eval(), _input((6, 5), seed), seed=seed)],
+                 refnet_component(refnet.Dropout(0.3, generator=torch.Generator().manual_seed(
+                     seed))), _input((6, 5), seed), seed=seed),
+                 *check_backward(refnet_component(refnet.Dropout(0.3).eval()),
+                                 _input((6, 5), seed), seed=seed)],
              "dropout"),
         Case("MSELoss sum", (refnet.MSELoss,), ("finite_difference", "autograd"),
              lambda: check_loss(refnet.MSELoss("sum"), _input((6, 2), seed),
@@ -247,8 +265,8 @@ def cases(seed=0):
         Case("train, error and disk_dataset with replicas", (L, S, refnet.SGD), ("replica",),
              lambda: train_replica_equivalence([seed, seed + 1, seed + 2]), "replicas"),
         Case("gradient accumulation with replicas", (L,), ("accumulation",),
-             lambda: check_accumulation(_linear(3, 4, seed, replicas=2), _input((2, 5, 3), seed),
-                                        seed=seed), "linear"),
+             lambda: check_accumulation(refnet_component(_linear(3, 4, seed, replicas=2)),
+                                        _input((2, 5, 3), seed), seed=seed), "linear"),
         Case("random architectures", (L, refnet.ReLU, refnet.Tanh, refnet.Sigmoid,
                                       refnet.Dropout, S), ("property",),
              lambda: _property_checks(PROPERTY_ARCHITECTURES, seed), "sequential"),

@@ -68,6 +68,10 @@ in any structure, instead of ``param()``), ``set_training(module, training)`` (i
 themselves: ``module_forward(module, x)``, ``module_backward(module, gradient)``,
 ``loss_forward(loss, prediction, target)`` and ``loss_backward(loss)``.
 
+A fast path, optional: ``replicated_twin(module, tensor, x)``, the framework's replicated twin
+of its module for many values of one parameter tensor at once (``protocol.ModuleView.twin``),
+used by the finite differences; refnet's adapter has one (``replicas.refnet_twin``).
+
 Declared facts, read as attributes where they differ from refnet's (``Facts``):
 ``weight_layout`` (``"out_in"`` as in the report, or ``"in_out"``), ``per_sample`` (modules take
 one sample, ``[in] -> [out]``), ``column_vectors`` (samples are columns), ``dtype``
@@ -223,6 +227,8 @@ class Target:
     """``{component: LossKind}``: the extra losses (``extra_losses``)."""
     activations: dict = field(default_factory=dict)
     """``{factory name: spec.Function}``: the extra activations (``extra_activations``)."""
+    twins: object = None
+    """The adapter's ``replicated_twin``, held by the views of the modules it builds."""
     _names: object = field(default_factory=itertools.count, repr=False, compare=False)
 
     @classmethod
@@ -252,7 +258,8 @@ class Target:
         label = name or getattr(adapter, "NAME", None) or type(adapter).__name__
         settings = _optimizer_settings(adapter, optimizers, label)
         return cls(label, adapter, Facts(**values), optimizers, source, settings,
-                   _extra_losses(adapter), _extra_activations(adapter))
+                   _extra_losses(adapter), _extra_activations(adapter),
+                   getattr(adapter, "replicated_twin", None))
 
     def optimizer_classes(self):
         """``{factory: torch.optim class}``: ``sgd`` and ``adam`` (whether the adapter has

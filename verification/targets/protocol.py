@@ -38,24 +38,37 @@ fact or a hook (``Hooks``, read by ``verification/targets/adapter.py``):
 Anything else the target does wrong (it raises, returns a non-tensor, returns ``None`` where dL/dx
 is due) raises ``ProtocolError`` with a message that names the object and the call, which the
 checks turn into a failed result.
+
+A view may also hold a framework's fast path for finite differences, its ``twins``: a maker of
+replicated twins, ``twins(module, tensor, x)``, whose ``Twin`` computes the module's output for
+many values of one parameter tensor in one call (refnet's, for a tree of refnet's own classes:
+``verification/targets/replicas.py``). The checks ask the view (``twin``, ``forward_each``) and
+never learn whose fast path it is.
 """
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 
-from verification.targets.replicas import replicated_outputs
-
-__all__ = ["ProtocolError", "Hooks", "ModuleView", "LossView", "GradientProbe", "GradientAsLoss",
-           "param_pairs", "read_pairs", "call"]
+__all__ = ["ProtocolError", "NoTwin", "Hooks", "ModuleView", "LossView", "GradientProbe",
+           "GradientAsLoss", "param_pairs", "read_pairs", "call", "one_line_label"]
 
 _DEPTH = 8
 """The deepest nesting of a parameter structure that is read (deeper is a protocol error)."""
+_AGREEMENT = 8
+"""Unit roundoffs (of the output's largest magnitude) by which a twin's unperturbed replica
+may differ from the module's own forward: the replicated product sums in another order."""
 
 
 class ProtocolError(RuntimeError):
     """The target raised or broke the protocol; the message names the object and the call."""
+
+
+class NoTwin(Exception):
+    """Why a view has no replicated twin for a tensor (its caller then runs one forward per
+    value)."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +293,7 @@ class ModuleView:
         hooks: the adapter's ``Hooks`` (``per_sample`` alone when none are given).
         per_sample: feed one row at a time.
         returns_grad: whether ``backward`` is due to return dL/dx.
+        twins: the framework's maker of replicated twins (module docstring), or ``None``.
         zero_sample: a zero input of one sample ([1, in], the dtype the module was built in),
             where known; it lets ``param`` allocate gradients that a framework creates in its
             first backward.
@@ -287,8 +301,8 @@ class ModuleView:
     """
 
     def __init__(self, module, name, *, per_sample=False, returns_grad=True, hooks=None,
-                 zero_sample=None):
-        self.module, self.name = module, name
+                 twins=None, zero_sample=None):
+        self.module, self.name, self.twins = module, name, twins
         self.hooks = hooks if hooks is not None else Hooks(per_sample=per_sample)
         self.per_sample, self.returns_grad = self.hooks.per_sample, returns_grad
         self.zero_sample = zero_sample
@@ -310,13 +324,26 @@ class ModuleView:
         self._rows = x.detach().clone()
         return torch.stack([self.call_forward(row.clone()).clone() for row in self._rows])
 
+    def twin(self, tensor, x):
+        """The module's ``Twin`` for ``tensor`` (one of the ``param()`` values) at input ``x``:
+        ``twin.outputs(stack)`` is ``[replicas, *output]``, the module's output for ``x`` with
+        ``tensor`` holding each row of ``stack`` (``[replicas, *tensor.shape]``), in one call;
+        ``twin.per_replica`` the numbers one replica holds (to size the stacks).
+
+        Raises:
+            NoTwin: the view has none for this tensor, saying why.
+        """
+        if self.twins is None:
+            raise NoTwin("it serves refnet's own classes only")
+        return self.twins(self.module, tensor, x)
+
     def forward_each(self, tensor, values, x):
         """``[len(values), *output]``: the output for ``x`` with ``tensor`` (one of the
         ``param()`` values) holding each row of ``values`` in turn; ``tensor`` holds its own
-        values again afterwards, whatever happens. For a tree of refnet's classes fed as
-        given (no hooks), one replicated forward (``replicas.replicated_outputs``)."""
+        values again afterwards, whatever happens. Fed as given (no hooks), one call of the
+        view's twin where it has one that agrees with the module (``_replicated``)."""
         if not (self.per_sample or self.hooks.column_vectors or self.hooks.output is not None):
-            replicated = replicated_outputs(self.module, tensor, values, x, self.forward)
+            replicated = self._replicated(tensor, values, x)
             if replicated is not None:
                 return replicated
         saved = tensor.detach().clone()
@@ -328,6 +355,27 @@ class ModuleView:
             return torch.stack(outputs)
         finally:
             tensor.copy_(saved)
+
+    def _replicated(self, tensor, values, x):
+        """``forward_each``'s outputs from the twin, its replica 0 holding ``tensor``'s own
+        values; ``None`` where there is no twin, or replica 0 disagrees with ``forward(x)``,
+        the module's own forward, by more than ``_AGREEMENT`` roundoffs."""
+        if x.ndim != 2 or len(values) == 0:
+            return None
+        try:
+            twin = self.twin(tensor, x)
+        except NoTwin:
+            return None
+        stack = torch.cat([tensor.detach().unsqueeze(0),
+                           values.reshape(len(values), *tensor.shape).to(tensor.dtype)])
+        outputs = twin.outputs(stack)
+        own = self.forward(x)
+        scale = float(own.abs().max()) if own.numel() else 0.0
+        if outputs.shape[1:] != own.shape or not bool(
+                ((outputs[0] - own).abs() <= _AGREEMENT * torch.finfo(own.dtype).eps * scale)
+                .all()):
+            return None
+        return outputs[1:]
 
     def call_forward(self, x):
         """One call of the target's ``forward`` on ``x`` itself (no copy), in the target's
@@ -566,3 +614,15 @@ class LossView:
                 gradient = _rows(gradient, self.per_sample)
             gradient = gradient.reshape(prediction.shape)
         return gradient.clone()
+
+
+def one_line_label(module):
+    """A one-line description of any object: its ``repr`` without line breaks, or its class
+    name (when it has no ``repr`` of its own, or its ``repr`` raises)."""
+    if type(module).__repr__ is object.__repr__:
+        return type(module).__name__
+    try:
+        text = " ".join(repr(module).split())
+    except Exception:  # a foreign __repr__ that raises must not break the harness
+        return type(module).__name__
+    return re.sub(r",? \)", ")", re.sub(r"\( ", "(", text))

@@ -1,19 +1,21 @@
 """refnet as one target among others, and the structure of a refnet module already built.
 
 ``RefnetAdapter`` is the adapter of ``load_target("refnet")``: a few lines per component, like
-any user's. ``as_component`` turns a module handed to a public check function into a
-``Component``: refnet modules have a known structure (read from their classes, which is
-refnet's own business), any other module has none unless the caller passes ``layer=``.
+any user's, and refnet's fast path for finite differences (``replicated_twin``,
+``replicas.py``). ``refnet_component`` turns a refnet module into the ``Component`` a public
+check function receives: its structure read from refnet's classes (refnet's own business, which
+the checks never see), its view holding refnet's twins. Any other module is a ``Component``
+through ``spec.as_component`` with the structure its caller gives.
 """
 
-import re
 from importlib import metadata
 
 import refnet
-from verification.targets.protocol import ModuleView
+from verification.targets.protocol import ModuleView, one_line_label
+from verification.targets.replicas import refnet_twin
 from verification.targets.spec import Component, Layer, describe
 
-__all__ = ["RefnetAdapter", "as_component", "structure_of", "one_line_label"]
+__all__ = ["RefnetAdapter", "refnet_component", "structure_of"]
 
 
 def _refnet_version():
@@ -30,6 +32,7 @@ class RefnetAdapter:
     VERSION = _refnet_version()
     relu_slope_at_zero = 0.0  # eq. 9: "otherwise" 0, as torch
     mse_reduction = "mean"  # MSELoss("mean") divides by batch × outputs, as torch
+    replicated_twin = staticmethod(refnet_twin)  # finite differences in one call per tensor
 
     def linear(self, in_features, out_features, generator):
         import torch
@@ -82,29 +85,11 @@ def structure_of(module):
     return None
 
 
-def as_component(module, layer=None, *, weight_layout="out_in", per_sample=False, name=None):
-    """A ``Component`` for ``module``: itself if it is one; the structure from ``layer``, else
-    from refnet's classes (``structure_of``); ``layer`` stays ``None`` for a foreign module
-    given without one (finite differences need no structure; twins do)."""
-    if isinstance(module, Component):
-        return module
-    known = structure_of(module)
-    leaves = None
-    if layer is None and known is not None:
-        layer, leaves = known
+def refnet_component(module, name=None):
+    """The ``Component`` of a refnet module (nested to any depth), as a public check receives
+    it: its structure and leaves read from refnet's classes (``structure_of``; ``None`` where
+    a part is not refnet's), its view holding refnet's twins (``replicas.refnet_twin``);
+    labelled ``name``, else by its structure, else by its ``repr``."""
+    layer, leaves = structure_of(module) or (None, None)
     label = name or (describe(layer) if layer is not None else one_line_label(module))
-    view = module if isinstance(module, ModuleView) else ModuleView(module, label,
-                                                                  per_sample=per_sample)
-    return Component(view, layer, leaves, weight_layout)
-
-
-def one_line_label(module):
-    """A one-line description of any object: its ``repr`` without line breaks, or its class
-    name (when it has no ``repr`` of its own, or its ``repr`` raises)."""
-    if type(module).__repr__ is object.__repr__:
-        return type(module).__name__
-    try:
-        text = " ".join(repr(module).split())
-    except Exception:  # a foreign __repr__ that raises must not break the harness
-        return type(module).__name__
-    return re.sub(r",? \)", ")", re.sub(r"\( ", "(", text))
+    return Component(ModuleView(module, label, twins=refnet_twin), layer, leaves)

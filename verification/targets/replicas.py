@@ -1,13 +1,16 @@
 """refnet's replica axis as a fast path for finite differences: every perturbed value of one
 parameter tensor as a replica of a shallow twin of the module, in one forward call.
 
-Two places use it, each on refnet modules of its own process:
+``refnet_twin`` is refnet's maker of twins, which a ``ModuleView`` holds as its ``twins``
+(``verification/targets/protocol.py``): the view of a refnet module built for a check
+(``refnet_target.refnet_component``) and of every module of refnet as a target (its adapter's
+``replicated_twin``). Two places use it, each through the view, on refnet modules of its own
+process:
 
-- ``finite_difference.replica_path._replica_losses``, when a check runs in the caller's
-  process on a tree of refnet's classes (``verification.check_target``, ``check_backward``);
-- ``protocol.ModuleView.forward_each`` (``replicated_outputs``), in the executor, where a
-  target's module is a tree of refnet's classes: the outputs the judge asked for, for each
-  value of a parameter, come from one replicated forward instead of one forward per value.
+- ``finite_difference.replica_path._replica_losses``, when a check runs in the caller's process
+  (``verification.check_target``, ``check_backward``);
+- ``ModuleView.forward_each``, in the executor: the outputs the judge asked for, for each value
+  of a parameter, come from one replicated forward instead of one forward per value.
 
 The classes are recognised by ``isinstance`` in the process that runs them, never by a name the
 target reports: a target that only claims to be refnet gets the one-value-at-a-time loop, and a
@@ -19,25 +22,20 @@ forward discards the twin.
 
 import copy
 
-import torch
-
 import refnet
+from verification.targets.protocol import NoTwin
 
-__all__ = ["refnet_leaves", "run_copies", "twin_leaf", "replicated_outputs"]
-
-_AGREEMENT = 8
-"""Unit roundoffs (of the output's largest magnitude) by which the twin's unperturbed replica
-may differ from the module's own forward: the replicated product sums in another order."""
+__all__ = ["Twin", "refnet_twin"]
 
 
-def run_copies(leaves, x):
+def _run_copies(leaves, x):
     """Forward through shallow copies of ``leaves``, leaving the originals' caches alone."""
     for leaf in leaves:
         x = copy.copy(leaf).forward(x)
     return x
 
 
-def refnet_leaves(node):
+def _refnet_leaves(node):
     """The leaf modules, in order, of a tree made only of refnet's own classes, else ``None``.
 
     Recognised by class (``isinstance``), never by name: a foreign class called ``Linear``
@@ -46,7 +44,7 @@ def refnet_leaves(node):
     is still refnet's, and the twin runs the patched methods.
     """
     if isinstance(node, refnet.Sequential):
-        found = [refnet_leaves(child) for child in node.modules]
+        found = [_refnet_leaves(child) for child in node.modules]
         if any(part is None for part in found):
             return None
         return [leaf for part in found for leaf in part]
@@ -58,7 +56,7 @@ def refnet_leaves(node):
     return None
 
 
-def twin_leaf(leaf, replicas, perturbed, stack):
+def _twin_leaf(leaf, replicas, perturbed, stack):
     """A shallow copy of ``leaf``; a ``Linear`` holds ``replicas`` stacked parameters, the
     ``perturbed`` tensor's from ``stack`` and its other one expanded (shared, not copied)."""
     twin = copy.copy(leaf)
@@ -70,27 +68,55 @@ def twin_leaf(leaf, replicas, perturbed, stack):
     return twin
 
 
-def replicated_outputs(module, tensor, values, x, forward):
-    """``[len(values), *output]``: ``module``'s output for ``x`` ([B, in]) with ``tensor`` (a
-    ``Linear``'s weight or bias) holding each row of ``values``, from one replicated forward
-    of the layers from that ``Linear`` on; ``None`` where the module is not a tree of
-    refnet's classes, the tensor not one of its ``Linear`` parameters, or the twin's
-    unperturbed replica disagrees with ``forward(x)``, the module's own forward (then the
-    caller runs one forward per value)."""
-    leaves = refnet_leaves(module)
-    linears = [leaf for leaf in leaves or () if isinstance(leaf, refnet.Linear)]
-    owners = [index for index, leaf in enumerate(leaves or ())
-              if leaf in linears and any(tensor is own for own in (leaf.weight, leaf.bias))]
-    if len(owners) != 1 or x.ndim != 2 or len(values) == 0:
-        return None
-    entering = run_copies(leaves[:owners[0]], x)
-    stack = torch.cat([tensor.detach().unsqueeze(0),
-                       values.reshape(len(values), *tensor.shape).to(tensor.dtype)])
-    twins = [twin_leaf(leaf, len(stack), tensor, stack) for leaf in leaves[owners[0]:]]
-    outputs = run_copies(twins, entering.expand(len(stack), *entering.shape))
-    own = forward(x)
-    scale = float(own.abs().max()) if own.numel() else 0.0
-    if outputs.shape[1:] != own.shape or not bool(
-            ((outputs[0] - own).abs() <= _AGREEMENT * torch.finfo(own.dtype).eps * scale).all()):
-        return None
-    return outputs[1:]
+class Twin:
+    """The layers of a refnet tree from the ``Linear`` that owns ``tensor`` on, replicated.
+
+    The activations entering that ``Linear`` are computed once, without replicas (on first
+    use); ``outputs(stack)`` runs only the layers from there on, ``tensor`` holding one row of
+    ``stack`` in each replica and the other parameters expanded (views, not copies).
+    """
+
+    def __init__(self, leaves, position, tensor, x):
+        self.prefix, self.suffix = leaves[:position], leaves[position:]
+        self.tensor, self.x = tensor, x
+        self._entering = None
+
+    @property
+    def entering(self):
+        """``[B, in]``: the activations entering the perturbed ``Linear``."""
+        if self._entering is None:
+            self._entering = _run_copies(self.prefix, self.x)
+        return self._entering
+
+    @property
+    def per_replica(self):
+        """The numbers one replica holds: the tensor, the activations entering and the
+        outputs of every ``Linear`` from the perturbed one on."""
+        entering = self.entering
+        return self.tensor.numel() + entering.numel() + entering.shape[0] * sum(
+            leaf.out_features for leaf in self.suffix if isinstance(leaf, refnet.Linear))
+
+    def outputs(self, stack):
+        """``[replicas, B, out]``: the output with ``tensor`` holding each row of ``stack``
+        (``[replicas, *tensor.shape]``)."""
+        replicas = len(stack)
+        twins = [_twin_leaf(leaf, replicas, self.tensor, stack) for leaf in self.suffix]
+        return _run_copies(twins, self.entering.expand(replicas, *self.entering.shape))
+
+
+def refnet_twin(module, tensor, x):
+    """The ``Twin`` of ``module`` for ``tensor`` at the input ``x`` ([B, in]).
+
+    Raises:
+        NoTwin: ``module`` is not a tree of refnet's classes, ``x`` has replicas, or
+            ``tensor`` is not the weight or bias of exactly one of its ``Linear`` positions
+            (a ``Linear`` placed twice would be perturbed at one place only).
+    """
+    leaves = _refnet_leaves(module)
+    if leaves is None or x.ndim != 2:
+        raise NoTwin("it serves refnet's own classes only")
+    owners = [index for index, leaf in enumerate(leaves) if isinstance(leaf, refnet.Linear)
+              and any(tensor is own for own in (leaf.weight, leaf.bias))]
+    if len(owners) != 1:
+        raise NoTwin("param() does not list Linear weights and biases")
+    return Twin(leaves, owners[0], tensor, x)

@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 import torch
 from torch.nn import functional
 
-from verification.targets.protocol import ModuleView, ProtocolError
+from verification.targets.protocol import ModuleView, ProtocolError, one_line_label
 
 __all__ = ["Layer", "Function", "FunctionError", "linear", "relu", "tanh", "sigmoid",
            "activation", "dropout", "sequential", "shared", "report_network", "leaves",
-           "instances", "describe", "Component", "build", "layer_to_data", "layer_from_data",
-           "REPORT_SIZES", "TENSOR_ARGUMENTS"]
+           "instances", "describe", "Component", "as_component", "build", "layer_to_data",
+           "layer_from_data", "REPORT_SIZES", "TENSOR_ARGUMENTS"]
 
 REPORT_SIZES = (2, 25, 25, 25, 2)
 """The report's network (Figure 1)."""
@@ -280,6 +280,19 @@ class Component:
         return self.view.name
 
 
+def as_component(module, layer=None, *, weight_layout="out_in", per_sample=False, name=None):
+    """A ``Component`` for ``module``, as a public check receives it: itself if it is one,
+    else a ``ModuleView`` of it with the structure ``layer`` (``None``: unknown, which finite
+    differences do not need and twins do; a refnet module's is read from its classes by
+    ``refnet_target.refnet_component``)."""
+    if isinstance(module, Component):
+        return module
+    label = name or (describe(layer) if layer is not None else one_line_label(module))
+    view = module if isinstance(module, ModuleView) else ModuleView(module, label,
+                                                                  per_sample=per_sample)
+    return Component(view, layer, None, weight_layout)
+
+
 def build(target, layer, generator, name=None, dtype=None):
     """The target's module for ``layer``, built through its adapter, as a ``Component``.
 
@@ -321,6 +334,7 @@ def build(target, layer, generator, name=None, dtype=None):
     facts = target.facts
     view = ModuleView(module, describe(layer) if name is None else name, hooks=target.hooks,
                       returns_grad=layer.kind != "sequential" or facts.sequential_returns_grad,
+                      twins=target.twins,
                       zero_sample=_zero_sample(layer, target.facts.dtypes[0] if dtype is None
                                                else dtype))
     return Component(view, layer, built, facts.weight_layout)

@@ -20,7 +20,7 @@ One module per step (``check.py`` runs them in order: ``check_backward``,
 2. ``directions.py``: what is perturbed, along which directions (every element, or random
    projections);
 3. ``paths.py``: the losses at t + k·h, by the input's tall batch or one element at a time,
-   and for the parameters by ``replica_path.py`` (a replicated twin of refnet's own classes)
+   and for the parameters by ``replica_path.py`` (the view's replicated twin, where it has one)
    or ``protocol_path.py`` (one perturbed value per forward call);
 4. and 5. ``comparison.py``: the kink test where needed, and the comparison;
 

@@ -21,7 +21,7 @@ from verification.checks.finite_difference.paths import _estimate, _Paths
 from verification.checks.finite_difference.replica_path import DEFAULT_CHUNK_ELEMENTS
 from verification.checks.finite_difference.steps import _bounds, _default_eps
 from verification.checks.result import CheckFailure, CheckResult
-from verification.targets.refnet_target import as_component
+from verification.targets.spec import as_component
 
 __all__ = ["check_backward", "assert_backward_matches", "finite_differences"]
 
@@ -44,8 +44,8 @@ def check_backward(module, x, *, seed=0, eps=None, atol=None, rtol=None, row_wis
         atol: absolute tolerance; derived by ``tolerances`` when ``None``.
         rtol: relative tolerance; derived by ``tolerances`` when ``None``.
         row_wise: whether samples (rows) are independent, allowing the one-call input path.
-        param_path: ``"auto"`` (replica twin for a tree of refnet's own classes, else
-            protocol), ``"replica"`` (twin or ``ValueError``) or ``"protocol"`` (one element at
+        param_path: ``"auto"`` (the view's replica twin where it has one, else protocol),
+            ``"replica"`` (twin or ``ValueError``) or ``"protocol"`` (one element at
             a time).
         projections: ``None`` to check every element, or the number k of signed random
             directions per tensor.

@@ -1,7 +1,7 @@
 """Step 3 by the protocol alone: one perturbed value per forward call, the values restored.
 
-For modules that are not a tree of refnet's own classes, for modules with replicas of their
-own, and where the replica twin is discarded, the protocol path perturbs one element (or
+For views without a replicated twin (any module but a tree of refnet's own classes without
+replicas of its own), and where the twin is discarded, the protocol path perturbs one element (or
 direction) at a time in place: 2 forward calls per element, 2 more where the kink test runs;
 values restored. Its losses are relative to the unperturbed loss, as the replica path's are,
 so that losses of the two paths can meet in one kink test.

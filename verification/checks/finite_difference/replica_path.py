@@ -1,30 +1,24 @@
 """Step 3, fast path: every perturbation of a parameter tensor as one replica of a twin.
 
-Parameters, ``param_path="auto"``: when the module tree is made only of refnet's own
-classes (``Linear``, ``ReLU``, ``Tanh``, ``Sigmoid``, ``Dropout`` in eval mode,
-``Sequential``, recognised by ``isinstance``, never by name: refnet's methods patched
-in memory still qualify, a foreign class called ``Linear`` does not), the tree is
-flattened into its leaves and, per parameter tensor, a
-replicated twin of the layers from the tensor's own ``Linear`` on is built from
-shallow copies whose ``Linear`` layers carry ``replicas=K`` stacked parameters:
-replica k holds one perturbed element of the tensor, the other parameters are the
-unperturbed ones expanded (views, not copies). The activations entering that layer
-are computed once, without replicas; one forward call of the twin on them, expanded
-to ``[K, B, in]``, gives every loss of the tensor (in chunks of at most
-``chunk_elements`` stacked numbers): one call per parameter tensor, and the layers
-before a perturbed one never run K times. Replica 0 is unperturbed; if its loss
-differs from the module's own by more than two roundings (the class's replica path
+Parameters, ``param_path="auto"``: when the view has a replicated twin (``ModuleView.twin``;
+refnet's views do, for a tree made only of refnet's own classes,
+``verification/targets/replicas.py``), one replica of the twin per perturbed value: replica k
+holds one perturbed element of the tensor, the other parameters are the unperturbed ones. The
+activations entering the tensor's own layer are computed once, without replicas; one forward
+call of the twin from that layer on, expanded to ``[K, B, in]``, gives every loss of the
+tensor (in chunks of at most ``chunk_elements`` stacked numbers): one call per parameter
+tensor, and the layers before a perturbed one never run K times. Replica 0 is unperturbed; if
+its loss differs from the module's own by more than two roundings (the class's replica path
 computes another function), the twin is discarded, and the protocol path
-(``protocol_path.py``) computes the losses instead.
+(``protocol_path.py``) computes the losses instead, as it does for views without a twin.
 """
 
 from dataclasses import dataclass
 
 import torch
 
-import refnet
 from verification.checks.finite_difference.steps import _roundoff
-from verification.targets.replicas import refnet_leaves, run_copies, twin_leaf
+from verification.targets.protocol import NoTwin
 
 __all__ = ["DEFAULT_CHUNK_ELEMENTS"]
 
@@ -59,24 +53,21 @@ class _Plan:
 
 
 def _replica_losses(module, point, targets, multiples, chunk_elements):
-    """Every parameter perturbation as one replica of a twin; ``(None, reason)`` if unusable.
+    """Every parameter perturbation as one replica of the view's twin (``ModuleView.twin``:
+    refnet's, for a tree of its own classes); ``(None, reason)`` where it has none.
 
-    The module tree is flattened into its leaves. For each parameter tensor, the unperturbed
-    activations entering its layer are computed once, and only the layers from there on run
-    with replicas: perturbation p of a chunk is replica p + 1, replica 0 is unperturbed.
-    Layers other than the perturbed one see their parameters expanded (a view, no copy).
+    For each parameter tensor, the twin computes the unperturbed activations entering its
+    layer once, and only the layers from there on run with replicas: perturbation p of a
+    chunk is replica p + 1, replica 0 is unperturbed.
     """
-    leaves = refnet_leaves(module.module)
-    if leaves is None or point.x.ndim != 2:
-        return None, "replica twin not used: it serves refnet's own classes only"
-    linears = [leaf for leaf in leaves if isinstance(leaf, refnet.Linear)]
-    if not _parameters_are_linears(linears, targets):
-        return None, "replica twin not used: param() does not list Linear weights and biases"
     steps = tuple(multiple for multiple in multiples if multiple)
     try:
-        chunk_losses = [losses for target in targets
-                        for losses in _target_losses(leaves, point, target, steps,
+        twins = [module.twin(target.tensor, point.x) for target in targets]
+        chunk_losses = [losses for target, twin in zip(targets, twins, strict=True)
+                        for losses in _target_losses(twin, point, target, steps,
                                                      chunk_elements)]
+    except NoTwin as reason:
+        return None, f"replica twin not used: {reason}"
     except Exception as error:  # the twin is an optimisation: any failure falls back
         return None, f"replica twin not used: it raised {type(error).__name__}: {error}"
     base_losses = torch.stack([base for base, _ in chunk_losses])
@@ -90,7 +81,7 @@ def _replica_losses(module, point, targets, multiples, chunk_elements):
             "relative to the unperturbed replica")
 
 
-def _target_losses(leaves, point, target, steps, chunk_elements):
+def _target_losses(twin, point, target, steps, chunk_elements):
     """One tensor's perturbations, per chunk: the unperturbed replica's loss and the changes
     ``Σ w ⊙ (y_k − y_0)`` of the others (``[chunk length]``).
 
@@ -99,30 +90,14 @@ def _target_losses(leaves, point, target, steps, chunk_elements):
     losses would carry the rounding of sums of size ``S``. Every consumer of these losses
     (central differences, the kink test) uses only differences, so the unperturbed loss is 0.
     """
-    position = next(index for index, leaf in enumerate(leaves) if isinstance(leaf, refnet.Linear)
-                    and (target.tensor is leaf.weight or target.tensor is leaf.bias))
-    entering = run_copies(leaves[:position], point.x)
-    suffix = leaves[position:]
     plan = _Plan.build([target], steps)
-    per_replica = target.tensor.numel() + entering.numel() + entering.shape[0] * sum(
-        leaf.out_features for leaf in suffix if isinstance(leaf, refnet.Linear))
     losses = []
-    for chunk in plan.chunks(max(1, chunk_elements // per_replica)):
+    for chunk in plan.chunks(max(1, chunk_elements // twin.per_replica)):
         replicas = 1 + chunk.stop - chunk.start
-        stack = _replica_stack(target, 0, plan, chunk, replicas)
-        twins = [twin_leaf(leaf, replicas, target.tensor, stack) for leaf in suffix]
-        y = run_copies(twins, entering.expand(replicas, *entering.shape))
+        y = twin.outputs(_replica_stack(target, 0, plan, chunk, replicas))
         losses.append(((point.weights * y[0]).sum(),
                        (point.weights * (y[1:] - y[0])).sum(dim=(-2, -1))))
     return losses
-
-
-def _parameters_are_linears(linears, targets):
-    """Every Linear has its own weight and bias, and each target is one of them (the kink
-    test asks for a subset of the tensors)."""
-    tensors = [id(t) for linear in linears for t in (linear.weight, linear.bias)]
-    return len(set(tensors)) == len(tensors) and {id(target.tensor) for target in targets} <= set(
-        tensors)
 
 
 def _replica_stack(target, j, plan, chunk, replicas):

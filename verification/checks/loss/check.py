@@ -27,8 +27,7 @@ from verification.checks.loss.judgement import judge
 from verification.checks.loss.normalisation import declared_reduction, normalisation_result
 from verification.checks.loss.stabilisers import stabilised
 from verification.checks.reference import guarded
-from verification.targets.protocol import LossView
-from verification.targets.refnet_target import one_line_label
+from verification.targets.protocol import LossView, one_line_label
 from verification.vocabulary.losses import loss_kind
 
 __all__ = ["LossAsModule", "check_loss"]

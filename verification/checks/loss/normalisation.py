@@ -29,8 +29,7 @@ from verification.checks.loss.formulas import KIND
 from verification.checks.loss.inputs import checked_inputs, grid_input
 from verification.checks.reference import EXACT_ATOL
 from verification.checks.result import CheckResult
-from verification.targets.protocol import LossView
-from verification.targets.refnet_target import one_line_label
+from verification.targets.protocol import LossView, one_line_label
 from verification.vocabulary.losses import LossKind, loss_kind
 
 __all__ = ["NAMED", "DIVISOR", "candidates", "Normalisation", "as_normalisation", "Fit",

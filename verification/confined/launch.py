@@ -1,6 +1,6 @@
 """Starting a target's executor (``executor.py``), from a module that imports no torch.
 
-A judge started as a fresh interpreter (``python -m verification.targets.worker``) starts its
+A judge started as a fresh interpreter (``python -m verification.confined.worker``) starts its
 executor first, with this module alone imported, and only then imports torch and the checks:
 the two interpreters import torch side by side, on two cores, instead of one after the other
 (about 1.5 s of a lone ``refnet conform TARGET``). A judge forked by the zygote has everything
@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from verification.targets import cgroups, confinement
+from verification.confined import cgroups, confinement
 
 __all__ = ["IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "StartedExecutor",
            "command", "exit_status", "start", "leave"]

@@ -1,5 +1,5 @@
 """The process that runs a target's code and nothing else: ``python -m
-verification.targets.executor SPEC --requests FD --replies FD --memory B --file-size B
+verification.confined.executor SPEC --requests FD --replies FD --memory B --file-size B
 --cpu-seconds S``.
 
 It sets its resource limits and turns on ``faulthandler`` before the target is imported, loads
@@ -52,12 +52,12 @@ import sys
 
 import torch
 
+from verification.confined import wire
+from verification.confined.launch import IMPORT_FAILED, MEMORY_EXHAUSTED, leave
 from verification.course.profile import Course
 from verification.course.watch import Watch
 from verification.targets import spec as layers
-from verification.targets import wire
 from verification.targets.adapter import COMPONENTS, HOOKS, TargetError, load_target
-from verification.targets.launch import IMPORT_FAILED, MEMORY_EXHAUSTED, leave
 from verification.targets.protocol import ModuleView, ProtocolError
 
 __all__ = ["main", "MODULE_METHODS", "LOSS_METHODS", "MODULE_ATTRIBUTES"]
@@ -80,7 +80,7 @@ _DEPTH = 16
 
 def main(argv=None):
     """Load the target and answer requests until the judge closes the pipe; the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m verification.targets.executor")
+    parser = argparse.ArgumentParser(prog="python -m verification.confined.executor")
     parser.add_argument("spec")
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--replies", type=int, required=True)

@@ -12,11 +12,11 @@ import sys
 
 import torch
 
+from verification.confined.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.confined.remote import ExecutorGone, connect
 from verification.course.profile import Course
 from verification.suite.conformance import planned_cases, run_cases
 from verification.targets.adapter import TargetError
-from verification.targets.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
-from verification.targets.remote import ExecutorGone, connect
 
 __all__ = ["judge"]
 

@@ -192,6 +192,6 @@ def bootstrap(harness, argv):
     """The program the executor's interpreter reads from its stdin: ``harness`` on
     ``sys.path``, then ``executor.main(argv)``."""
     return (f"import sys\nsys.path.insert(0, {json.dumps(harness)})\n"
-            "from verification.targets.executor import main\n"
-            "from verification.targets.launch import leave\n"
+            "from verification.confined.executor import main\n"
+            "from verification.confined.launch import leave\n"
             f"leave(main({json.dumps(argv)}))\n").encode()

@@ -1,4 +1,4 @@
-"""The judge of one target: ``python -m verification.targets.worker SPEC --record-fd N``.
+"""The judge of one target: ``python -m verification.confined.worker SPEC --record-fd N``.
 
 It never imports the target. It starts the target's executor first (``launch.start``, before
 it imports torch and the checks, ``judge.py``: the executor
@@ -38,8 +38,8 @@ import json
 import os
 import sys
 
-from verification.targets import confinement, launch
-from verification.targets.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.confined import confinement, launch
+from verification.confined.launch import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
 
 __all__ = ["main", "IMPORT_FAILED", "MEMORY_EXHAUSTED", "EXECUTOR_BROKEN", "CHECK_DTYPE_NAMES"]
 
@@ -53,7 +53,7 @@ _PR_SET_DUMPABLE = 4
 def main(argv=None):
     """Judge one target; return the exit status. The executor starts before torch and the
     checks are imported here (``launch.py``)."""
-    parser = argparse.ArgumentParser(prog="python -m verification.targets.worker")
+    parser = argparse.ArgumentParser(prog="python -m verification.confined.worker")
     parser.add_argument("spec")
     parser.add_argument("--record-fd", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
@@ -84,7 +84,7 @@ def main(argv=None):
                                cpu_seconds=args.cpu_seconds, bwrap=args.bwrap,
                                course=args.course, private_size=args.private_size,
                                user=args.user, totals=args.totals)
-        from verification.targets.judge import judge  # torch and the checks: see ``launch``
+        from verification.confined.judge import judge  # torch and the checks: see ``launch``
         return judge(args, started, lambda message: _send(record, message))
 
 

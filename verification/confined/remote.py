@@ -38,9 +38,9 @@ import subprocess
 
 import torch
 
-from verification.targets import wire
+from verification.confined import wire
+from verification.confined.launch import exit_status
 from verification.targets.adapter import COMPONENTS, HOOKS, Facts, Target, TargetError
-from verification.targets.launch import exit_status
 from verification.targets.protocol import Hooks, LossView, ModuleView, ProtocolError
 from verification.targets.spec import Component, layer_to_data
 
@@ -323,6 +323,7 @@ class RemoteModuleView(ModuleView):
     def __init__(self, channel, info):
         self.channel, self.number = channel, info["view"]._number
         self.module, self.name = info["module"], str(info["name"])
+        self.twins = None  # the executor's view holds the target's (``forward_each``)
         self.per_sample, self.returns_grad = bool(info["per_sample"]), bool(info["returns_grad"])
         self.hooks = Hooks(per_sample=self.per_sample)
         self._rows = None

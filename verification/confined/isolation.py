@@ -3,12 +3,12 @@ reached is a row, with the results of every case that finished before it.
 
 Frameworks clash in module names and change torch's global state, and a target's code may hang,
 kill its interpreter, eat memory, flood its output or leave processes behind. ``run_isolated``
-starts ``verification.targets.worker``, the target's judge, in a new session (and process
+starts ``verification.confined.worker``, the target's judge, in a new session (and process
 group); the judge never imports the target, and starts the target's executor, the one process
 that runs the target's code (``worker.py``, ``executor.py``, ``remote.py``). The judge is
 forked by a zygote (``zygote.py``: a process that imported torch and the judge's modules once,
 ``run_all``'s shared by all its targets); where the zygote cannot start or fork, and for a lone
-target, it is started as a fresh interpreter (``python -m verification.targets.worker``), with
+target, it is started as a fresh interpreter (``python -m verification.confined.worker``), with
 the same arguments, environment, folder and pipes, and starts its executor before it imports
 torch (``launch.py``). The executor is always a fresh interpreter. The run has:
 
@@ -66,10 +66,10 @@ from pathlib import Path
 
 from verification.checks.figures import figure_problem
 from verification.checks.result import CheckResult
-from verification.targets import cgroups, confinement
-from verification.targets.cgroups import Totals
-from verification.targets.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
-from verification.targets.zygote import Zygote
+from verification.confined import cgroups, confinement
+from verification.confined.cgroups import Totals
+from verification.confined.worker import EXECUTOR_BROKEN, IMPORT_FAILED, MEMORY_EXHAUSTED
+from verification.confined.zygote import Zygote
 
 __all__ = ["TargetRun", "run_isolated", "run_all", "judge_zygote", "sandbox", "STATUSES",
            "MEMORY_LIMIT", "FILE_SIZE_LIMIT", "CPU_SLACK", "CAPTURE_LIMIT", "Totals"]
@@ -552,7 +552,7 @@ def _start_judge(zygote, arguments, folder, writes, stop):
         if judge is not None or (stop is not None and stop.is_set()):
             return judge
     return _PopenJudge(subprocess.Popen(
-        [sys.executable, "-m", "verification.targets.worker", *arguments,
+        [sys.executable, "-m", "verification.confined.worker", *arguments,
          "--record-fd", str(record_fd)],
         stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=folder,
         env=_environment(folder), pass_fds=(record_fd,), start_new_session=True))

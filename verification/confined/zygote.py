@@ -1,7 +1,7 @@
 """Judges forked from a preloaded process: one interpreter start and one import of torch for a
 whole scoreboard, not one per target.
 
-``python -m verification.targets.zygote CONTROL_FD`` (the zygote) imports torch and everything
+``python -m verification.confined.zygote CONTROL_FD`` (the zygote) imports torch and everything
 a judge needs (``_PRELOADED``: ``judge``, and through it ``verification.suite.conformance`` and
 ``remote``; and ``torch._dynamo``, which ``torch.optim`` imports when a judge builds its first
 reference optimiser), sets torch to one thread, and then only forks. It never runs a torch
@@ -48,7 +48,7 @@ import traceback
 
 import torch
 
-from verification.targets import worker
+from verification.confined import worker
 
 __all__ = ["Zygote", "ForkedJudge", "START_TIMEOUT", "main"]
 
@@ -65,7 +65,7 @@ _MESSAGE_LIMIT = 2**20
 
 _PR_SET_PDEATHSIG = 1
 
-_PRELOADED = ("verification.targets.judge", "torch._dynamo")
+_PRELOADED = ("verification.confined.judge", "torch._dynamo")
 """What every judge imports, imported by the zygote once before it forks (in ``main``: the
 parent imports this module too, for ``Zygote``, and needs neither): the checks, and
 ``torch._dynamo``, which ``torch.optim`` imports when a judge builds its first reference
@@ -185,7 +185,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "verification.targets.zygote", str(theirs.fileno())],
+                [sys.executable, "-m", "verification.confined.zygote", str(theirs.fileno())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 cwd=self.cwd, env=dict(self.environment, **_ONE_THREAD),
                 pass_fds=(theirs.fileno(),),
