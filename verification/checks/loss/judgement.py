@@ -3,8 +3,8 @@ and each input's value and gradient results (``comparisons.py``).
 
 ``check_loss`` judges the plain formula (``judge``) and reports that judgement, unless it
 failed for a binary cross-entropy and a stabilised formula passes everywhere
-(``stabilisers.py``, which judges each candidate with ``passing_judgement``: the same
-results, built input by input and given up at the first failure). Either way no kind is
+(``stabilisers.py``, which judges each candidate with ``judge(…, passing_only=True)``:
+the same results, built input by input and given up at the first failure). Either way no kind is
 judged twice and the loss is never called again: every judgement reads the protocol passes
 of ``evaluation.py``.
 """
@@ -17,7 +17,7 @@ from verification.checks.loss.normalisation import Fit, fit_normalisation
 from verification.checks.reference import guarded
 from verification.vocabulary.losses import LossKind
 
-__all__ = ["Judgement", "judge", "passing_judgement"]
+__all__ = ["Judgement", "judge"]
 
 
 @dataclass(frozen=True)
@@ -39,25 +39,23 @@ class Judgement:
                 and all(result.passed for results in self.comparisons for result in results))
 
 
-def judge(view, kind, evaluated, declared, name):
-    """``kind`` judged at every input of ``evaluated`` (``Evaluated``, weighed for ``kind``)."""
-    fit = fit_normalisation(evaluated, kind, declared, view.per_sample)
-    return Judgement(kind, evaluated, fit,
-                     [_compared(view, kind, e, fit, name) for e in evaluated])
+def judge(view, kind, evaluated, declared, name, *, passing_only=False):
+    """``kind`` judged at every input of ``evaluated`` (``Evaluated``, weighed for ``kind``).
 
-
-def passing_judgement(view, kind, evaluated, declared, name):
-    """``judge``'s judgement of ``kind`` where it passes (``Judgement.passed``), else
-    ``None``, decided at the first input that fails."""
-    if not _complete(evaluated):
+    With ``passing_only`` the judgement is given up, and ``None`` returned, at the first thing
+    that fails (an input without a finite loss or a backward, no normalisation that fits, an
+    input whose value or gradient check fails): a stabiliser's candidate is only of use where
+    it passes everywhere.
+    """
+    if passing_only and not _complete(evaluated):
         return None
     fit = fit_normalisation(evaluated, kind, declared, view.per_sample)
-    if fit.normalisation is None:
+    if passing_only and fit.normalisation is None:
         return None
     comparisons = []
     for e in evaluated:
         comparisons.append(_compared(view, kind, e, fit, name))
-        if not all(result.passed for result in comparisons[-1]):
+        if passing_only and not all(result.passed for result in comparisons[-1]):
             return None
     return Judgement(kind, evaluated, fit, comparisons)
 

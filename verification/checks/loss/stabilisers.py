@@ -13,7 +13,7 @@ from dataclasses import replace
 import torch
 
 from verification.checks.loss.evaluation import weighed
-from verification.checks.loss.judgement import passing_judgement
+from verification.checks.loss.judgement import judge
 from verification.vocabulary.losses import STABILISERS
 
 __all__ = ["EPSILONS", "stabilised"]
@@ -39,9 +39,8 @@ def stabilised(view, judgement, declared, name):
             low, high = float(rounded), float(1 - rounded)
             for family in STABILISERS:
                 candidate = replace(kind, stabiliser=(family, epsilon, low, high))
-                found = passing_judgement(view, candidate,
-                                          [weighed(candidate, e) for e in evaluated],
-                                          declared, name)
+                found = judge(view, candidate, [weighed(candidate, e) for e in evaluated],
+                              declared, name, passing_only=True)
                 if found is not None:
                     return found
     return None
