@@ -217,3 +217,20 @@ def test_the_diagnosis_reaches_results_json_and_the_html_beside_the_detail(tmp_p
     assert all(check["diagnosis"] == "" for check in checks if check["status"] == "pass")
     page = (tmp_path / "index.html").read_text()
     assert "diagnosis: from step 1: no update at all" in page
+
+
+# --- the slack of a named factor, pinned from both sides ---------------------------------
+
+
+@pytest.mark.parametrize(("factor", "allowed", "named"), [
+    (2.09, 0.1, True),  # 4.5 % off 2, a loose check (4r = 0.13): within MAX_SLACK = 5 %
+    (2.12, 0.1, False),  # 6 % off: beyond it, though 4r would allow 13 %
+    (2 * (1 + 5e-7), 1e-12, True),  # a tight check: within the 1e-6 floor
+    (2 * (1 + 5e-6), 1e-12, False),  # 5e-6 off: beyond the floor
+])
+def test_a_factor_is_named_within_the_slack_and_not_beyond(factor, allowed, named):
+    """s = min(MAX_SLACK, max(4r, 1e-6)) (module docstring): each bound ten times wider or
+    narrower names, or fails to name, one of these factors."""
+    expected = [1.0, 2.0, 3.0]
+    found = _diagnose(expected, [factor * value for value in expected], allowed)
+    assert ("an extra factor 2" in found) == named, (factor, allowed, found)

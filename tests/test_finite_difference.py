@@ -388,3 +388,21 @@ def test_whole_network_needs_far_fewer_forward_calls_than_gradcheck(monkeypatch)
     assert torch.autograd.gradcheck(lambda v, *_: model(v), (leaf, *model.parameters()))
     assert len(calls) <= 3, f"analytic pass, tall input batch, twin: got {len(calls)} calls"
     assert 100 * len(calls) < len(gradcheck_calls), (len(calls), len(gradcheck_calls))
+
+
+class _SlopeJustAboveOne(refnet.ReLU):
+    """ReLU whose slope at 0 is 1 + 10u: ten units of round-off above the valid interval
+    [0, 1] of subgradients, 2.5 times the kink check's rtol of 4u."""
+
+    def _apply(self, x):
+        return x.clamp_min(0), x
+
+    def _slope(self, x):
+        above = torch.full_like(x, 1 + 10 * torch.finfo(x.dtype).eps / 2)
+        return torch.where(x == 0, above, (x > 0).to(x.dtype))
+
+
+def test_a_slope_just_outside_the_valid_interval_at_the_kink_fails():
+    """The kink check's rtol (4u) from above: a slope 10u beyond [0, 1] is no convention."""
+    result = check_kink(_SlopeJustAboveOne())
+    assert not result.passed and not result.convention, (result.detail, result.convention)

@@ -505,3 +505,32 @@ def test_a_stabilised_bce_with_a_wrong_gradient_still_fails(dtype):
     results = check_loss(Doubled(), p, t, kind="bce", name="bce", extremes=extremes)
     assert "autograd/bce/6x3/grad_prediction" in failed_ids(results)
     assert "stabilised" not in results[0].convention
+
+
+class _WobblyMSE(refnet.MSELoss):
+    """A mean MSE whose value is off by a relative δ, +δ at an odd batch size and −δ at an
+    even one: its ratio L / S varies by 2δ between the inputs."""
+
+    def __init__(self, delta):
+        super().__init__("mean")
+        self.delta = delta
+
+    def forward(self, prediction, target):
+        value = super().forward(prediction, target)
+        return value * (1 + (self.delta if prediction.shape[-2] % 2 else -self.delta))
+
+
+@pytest.mark.parametrize(("delta", "fits"), [(3e-14, True), (1e-13, False)])
+def test_the_normalisation_holds_its_ratio_to_a_few_roundings(delta, fits):
+    """The normalisation's tolerance R = 2·max rtol·(1 + T/S) (``_fit``) from both sides: at
+    shapes 6×3 and 1×2 in float64 a ratio varying by 6e-14 is one normalisation and by 2e-13
+    is not; a tolerance 10 times looser would take the second for a convention."""
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    results = check_loss(_WobblyMSE(delta), draw(6, 3), draw(6, 3), kind="mse",
+                         also_at=((draw(1, 2), draw(1, 2)),))
+    (normalisation,) = [r for r in results if r.id == "autograd/MSELoss(reduction='mean')/loss"]
+    assert normalisation.passed == fits, normalisation.detail

@@ -29,7 +29,7 @@ from verification import (
     target_cases,
 )
 from verification.checks.reference import canonical_pairs
-from verification.suite.conformance import initialise, run_cases, uniform_input
+from verification.suite.conformance import initialise, planned_cases, run_cases, uniform_input
 from verification.targets import spec
 from verification.targets.protocol import ModuleView
 from verification.targets.state import torch_state_kept
@@ -551,3 +551,12 @@ def test_a_wrong_slope_at_any_declared_corner_fails_its_kink_check(corner):
     kinks = {r.id: r for r in results if r.kind == "kink" and r.component == "hardtanh"}
     failed = [check_id for check_id, result in kinks.items() if not result.passed]
     assert failed == [next(i for i in kinks if i.endswith(f"x={corner:g}"))], sorted(kinks)
+
+
+def test_a_dtype_other_than_the_declared_one_is_one_failed_check_in_this_process():
+    """The float32 fixture asked for float64: nothing is checked, and that is a failure
+    (``dtype/float64``), never a pass (through ``refnet conform``: test_conform.py)."""
+    target = _target("float32")
+    results = run_cases(planned_cases(target, dtypes=(torch.float64,))[0])
+    (conflict,) = [result for result in results if result.id == "dtype/float64"]
+    assert not conflict.passed and "declares dtype float32" in conflict.detail, conflict
