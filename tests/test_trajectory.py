@@ -130,6 +130,31 @@ def test_planted_scaled_loss_gradient_fails_the_loss_gradient_alone(monkeypatch)
         f"{failed_ids(results)}")
 
 
+def test_a_loss_gradient_three_times_its_rounding_bound_off_fails_the_loss_gradient(
+        monkeypatch):
+    """dL/dy's bound, as trajectory.py states it, is ``SAFETY``·4 = 16 roundings of its terms
+    2c(|y| + |t|): an error of 48 of them in every element fails (ratio 3), and would pass a
+    bound 10 times looser (ratio 0.3), so the bound is pinned from above. The 48 is written
+    out, not computed from the constants, which a weakened harness would change with it."""
+    from verification.checks.compare import unit_roundoff
+
+    roundings = 48
+    forward, backward = refnet.MSELoss.forward, refnet.MSELoss.backward
+
+    def remembering(self, prediction, target):
+        count = prediction.shape[-2] * prediction.shape[-1]  # "mean": c = 1/count
+        self.terms = 2 / count * (prediction.abs() + target.abs())
+        return forward(self, prediction, target)
+
+    monkeypatch.setattr(refnet.MSELoss, "forward", remembering)
+    monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: backward(self) + (
+        roundings * unit_roundoff(F64) * self.terms))
+    results = _check("sgd", activation="tanh", steps=4, reduction="mean")
+    failed = [result for result in results if not result.passed]
+    assert [result.id for result in failed] == ["trajectory/sgd/net/loss_gradient"], failed
+    assert 2 < failed[0].error_ratio < 4, failed[0].detail
+
+
 def test_refnet_error_becomes_failed_result(monkeypatch):
     def diverge(self):
         raise FloatingPointError("planted: step diverged")

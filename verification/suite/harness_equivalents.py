@@ -4,13 +4,12 @@
 function, operator, original fragment, occurrence) to the reason no test can catch it, one
 line a reviewer can check against the code: the edit changes no status and no detection power
 (a batch size, a sentence of a diagnosis, a tolerance term that is never the larger one).
-``OPEN`` lists survivors that weaken a check and still wait for their test: findings reported
-(issue 26, point 7), not tolerances changed. ``python -m verification.suite.harness_mutation``
-fails on a survivor listed in neither; it does not run the listed ones unless asked
-(``--recheck``).
+A survivor that does weaken a check is no entry here: it needs a test that kills it.
+``python -m verification.suite.harness_mutation`` fails on a survivor not listed; it does not
+run the listed ones unless asked (``--recheck``).
 """
 
-__all__ = ["EQUIVALENT", "OPEN", "LISTED"]
+__all__ = ["EQUIVALENT"]
 
 EQUIVALENT = {
     "verification.checks.dropout:<module>:×10:100#0":
@@ -19,11 +18,11 @@ EQUIVALENT = {
     "verification.checks.dropout:_eval_checks:×10:4#0":
         "widens only the match that adds the 'stale training mask' sentence to an "
         "eval-backward check that already fails (that check is exact either way)",
-    "verification.checks.finite_difference:<module>:×10:256#0":
+    "verification.checks.finite_difference.protocol_path:<module>:×10:256#0":
         "perturbed values per forward call: a batch size, the same differences",
-    "verification.checks.finite_difference:<module>:×10:2 ** 24#0":
+    "verification.checks.finite_difference.replica_path:<module>:×10:2 ** 24#0":
         "the twin forward's chunk size in numbers: memory per call, the same values",
-    "verification.checks.finite_difference:tolerances:×10:2#0":
+    "verification.checks.finite_difference.steps:tolerances:×10:2#0":
         "rtol·|dL/dθ| = 2γu·|dL/dθ| is eps·|dL/dθ|/(5S) of atol = 10γuS/eps: ×10 adds "
         "2e-6·|dL/dθ|/S (float64) or 2 %·|dL/dθ|/S (float32) to a tolerance, within the "
         "README's detection figures, which atol sets (the stated-figure tests pass)",
@@ -31,7 +30,7 @@ EQUIVALENT = {
         "δ, where the one-sided slopes are read: their slack is measured (the move between δ "
         "and 2δ), so any δ far inside the pieces (the nearest other candidate is 1 away) "
         "finds the same kinks and slopes",
-    "verification.checks.loss:<module>:×10:800.0#0":
+    "verification.checks.loss.inputs:<module>:×10:800.0#0":
         "the logit gap of the extreme cross-entropy inputs: 8000 is as far past exp's "
         "overflow (709.8) as 800, where an unstabilised softmax returns NaN alike",
     "verification.checks.trajectory:<module>:×10:1e-8#0":
@@ -44,15 +43,3 @@ EQUIVALENT = {
         "--quick's trajectory steps: 50 instead of 5 checks more steps, never fewer (a "
         "slower quick run, not a weaker one)",
 }
-
-OPEN = {
-    "verification.checks.trajectory:<module>:×10:4#0":
-        "not yet pinned from above: 40 roundings in a training step's dL/dy pass every "
-        "test; a planted dL/dy error between 16u and 160u (relative) in the training case "
-        "would kill it (reported, issue 26 point 7)",
-}
-"""Survivors no test kills yet and that do change a tolerance: reported, listed so that CI
-passes while they wait for their test."""
-
-LISTED = {**EQUIVALENT, **OPEN}
-"""Every listed key, with its reason."""

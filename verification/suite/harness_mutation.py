@@ -53,7 +53,7 @@ from queue import Queue
 
 import coverage
 
-from verification.suite.harness_equivalents import LISTED
+from verification.suite.harness_equivalents import EQUIVALENT
 from verification.suite.harness_mutants import mutants_of
 
 __all__ = ["Config", "REFNET", "run_harness_mutation", "collect_mutants", "main"]
@@ -88,7 +88,7 @@ class Config:
     pytest_args: tuple = ()
 
 
-SOURCES = ("verification/checks/*.py", "verification/suite/conformance.py",
+SOURCES = ("verification/checks/**/*.py", "verification/suite/conformance.py",
            "verification/targets/adapter.py", "verification/targets/spec.py")
 EXCLUDED = {
     "verification/checks/figures.py": "draws a failing component's curves beside torch's: "
@@ -114,7 +114,7 @@ status forced to a pass, where a buggy framework would pass (43 mutants). The ot
 time: the full run, ``python -m verification.suite.harness_mutation``."""
 
 REFNET = Config(root=ROOT, sources=SOURCES, tests=TESTS, package="verification",
-                excluded=EXCLUDED, equivalents=LISTED)
+                excluded=EXCLUDED, equivalents=EQUIVALENT)
 
 _TIMEOUT = 60
 """Seconds a mutant's tests may take beyond ``_SLOWER`` times their unmutated time (start-up,
