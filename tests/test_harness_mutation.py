@@ -148,15 +148,21 @@ def test_the_working_tree_is_untouched(fixture_run):
     assert after == before, "a mutant was written into the project instead of a copy"
 
 
-def test_every_ledger_entry_names_a_mutant_of_todays_code():
-    keys = {mutant.key for mutant in collect_mutants(REFNET)}
+@pytest.fixture(scope="module")
+def todays_mutants():
+    """Every mutant of the configured judging code, collected once for this file."""
+    return collect_mutants(REFNET)
+
+
+def test_every_ledger_entry_names_a_mutant_of_todays_code(todays_mutants):
+    keys = {mutant.key for mutant in todays_mutants}
     stale = sorted(set(REFNET.equivalents) - keys)
     assert not stale, f"ledger entries no mutant has (code moved or changed): {stale}"
     assert all(reason.strip() for reason in REFNET.equivalents.values()), "a reason is empty"
 
 
-def test_the_configured_files_exist_and_each_yields_mutants():
-    paths = {mutant.path for mutant in collect_mutants(REFNET)}
+def test_the_configured_files_exist_and_each_yields_mutants(todays_mutants):
+    paths = {mutant.path for mutant in todays_mutants}
     for pattern in REFNET.sources:
         assert any(Path(path).match(pattern) for path in paths), f"{pattern}: no mutant"
     for test in REFNET.tests:
