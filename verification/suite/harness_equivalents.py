@@ -42,4 +42,23 @@ EQUIVALENT = {
     "verification.suite.conformance:<module>:×10:5#0":
         "--quick's trajectory steps: 50 instead of 5 checks more steps, never fewer (a "
         "slower quick run, not a weaker one)",
+    "verification.checks.dropout:_eval_checks:÷10:4#0":
+        "narrows only the match that adds the 'stale training mask' sentence to an "
+        "eval-backward check that already fails (that check is exact either way)",
+    "verification.checks.finite_difference.replica_path:<module>:÷10:2 ** 24#0":
+        "the twin forward's chunk size in numbers: more calls of less memory, the same values",
+    "verification.checks.finite_difference.steps:tolerances:÷10:2#0":
+        "rtol = 2γu is never the larger term (the ×10 entry's algebra): a smaller one changes "
+        "no tolerance by more than 2e-7 of itself",
+    "verification.checks.finite_difference.steps:tolerances:÷10:8#0":
+        "8·T, the truncation term, is 3.4 % of atol at float32's step (8·1e-4/6 against "
+        "10·64·2⁻²⁴/1e-2, in units of S) and 2e-5 of it at float64's: ÷10 lowers a tolerance "
+        "by at most 3.1 %, inside the margin of the pinned float32 test (worst ratio 0.84)",
+    "verification.checks.kink:<module>:÷10:2.0 ** -26#0":
+        "δ ÷ 10 ≈ 1.5e-9·max(1, |at|): the one-sided slopes are read by autograd on torch's "
+        "float64 reference (spacing 2.2e-16 at 1), still far inside the pieces, and their "
+        "slack is measured between δ and 2δ, so the same kinks and slopes are found",
+    "verification.checks.trajectory:<module>:÷10:1e-8#0":
+        "Adam's ε, given alike to the target's Adam and to torch's twin; the update's "
+        "round-off bound C_k does not depend on it",
 }

@@ -350,10 +350,13 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             records = list(pool.map(run, mutants))
-    return _summary(records, config.equivalents, time.perf_counter() - start)
+    every_key = {mutant.key for mutant in collect_mutants(replace(config, operators=()))}
+    return _summary(records, config.equivalents, every_key, time.perf_counter() - start)
 
 
-def _summary(records, equivalents, seconds):
+def _summary(records, equivalents, every_key, seconds):
+    """The summary of ``records``; ``every_key``: the keys of every operator's mutants, for
+    the stale ledger entries (a run of some operators must not call the others' stale)."""
     for record in records:
         if record["outcome"] != "killed" and record["key"] in equivalents:
             record["outcome"], record["reason"] = "equivalent", equivalents[record["key"]]
@@ -361,13 +364,12 @@ def _summary(records, equivalents, seconds):
     for record in records:
         by[record["outcome"]].append(record)
     judged = len(records) - len(by["equivalent"])
-    keys = {record["key"] for record in records}
     return {"total": len(records), "killed": len(by["killed"]),
             "survived": by["survived"], "unreached": by["unreached"],
             "equivalent": by["equivalent"],
             "timed_out": [r["key"] for r in by["killed"] if r["caught_by"].startswith("timed")],
             "score": len(by["killed"]) / judged if judged else 1.0,
-            "stale": sorted(set(equivalents) - keys),
+            "stale": sorted(set(equivalents) - every_key),
             "seconds": round(seconds, 1), "mutants": records}
 
 
