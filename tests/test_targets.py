@@ -28,7 +28,7 @@ from verification import (
     load_target,
     target_cases,
 )
-from verification.checks.reference import canonical_pairs
+from verification.checks.reference import canonical_pairs, upstream_gradient
 from verification.suite.conformance import initialise, planned_cases, run_cases, uniform_input
 from verification.targets import spec
 from verification.targets.protocol import ModuleView
@@ -244,6 +244,46 @@ def test_point5_overwritten_gradients_are_flagged_by_the_exported_check():
     assert [r.id for r in failed] == ["accumulation/Overwriting/param[0]",
                                       "accumulation/Overwriting/param[1]"], failed
     assert "overwritten instead of added" in failed[0].detail, failed[0].detail
+
+
+class _PerSample(Linear):
+    """A correct Linear 3→1 that adds its gradients one sample at a time, in ``dtype``."""
+
+    def __init__(self, dtype):
+        super().__init__()
+        self.w, self.b = self.w[:1].to(dtype), self.b[:1].to(dtype)
+        self.dw, self.db = torch.zeros_like(self.w), torch.zeros_like(self.b)
+
+    def backward(self, gradient):
+        for row in range(gradient.shape[0]):
+            self.dw += gradient[row:row + 1].T @ self.x[row:row + 1]
+            self.db += gradient[row]
+        return gradient @ self.w
+
+
+def _cancelling_batch(seed, dtype):
+    """A batch of 8 samples of size 1e3 whose weight-gradient sum under the check's g (drawn
+    from ``seed``) is about 1e-3: the last row cancels the others' Σ g_i x_i."""
+    generator = torch.Generator().manual_seed(100 + seed)
+    x = 1e3 * torch.randn(8, 3, generator=generator, dtype=F64)
+    g = upstream_gradient(torch.zeros(8, 1, dtype=dtype), seed).to(F64)[:, 0]
+    x[-1] = -(g[:-1] @ x[:-1]) / g[-1] + 1e-3 * torch.randn(3, generator=generator, dtype=F64)
+    return x.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [F64, torch.float32], ids=["float64", "float32"])
+def test_a_per_sample_framework_whose_batch_sum_cancels_is_no_false_alarm(dtype):
+    """Its second backward sums the batch onto G, another order than G's own sum: the
+    difference from 2G is of the terms' size (1e3), not of G's (1e-3). A tolerance scaled by
+    max|2G| alone failed it by 2e4 times and more, in both dtypes; scaled by S, the sum of
+    the per-sample contributions' sizes, it passes."""
+    results = [result for seed in range(20) for result in check_accumulation(
+        spec.as_component(_PerSample(dtype), spec.linear(3, 1)), _cancelling_batch(seed, dtype),
+        seed=seed)]
+    assert not _failures(results), [r.detail for r in _failures(results)][:2]
+    assert max(result.error_ratio for result in results) > 0, "no rounding was exercised"
+    assert all("S = Σ|per-sample contribution|" in result.detail for result in results
+               if "/zero_grad/" not in result.id), results[0].detail
 
 
 class _ZeroesItsInput(Linear):
