@@ -1,8 +1,10 @@
 """The shared comparison rule |got - expected| <= atol + rtol·|expected| and its messages."""
 
+import math
+
 import torch
 
-from verification.checks.compare import compare
+from verification.checks.compare import compare, comparison_power
 
 
 def _compare(expected, got, **kwargs):
@@ -48,3 +50,28 @@ def test_json_form_uses_contract_status():
 def test_zero_tolerance_demands_exact_equality():
     assert _compare([0.0, 1.0], [0.0, 1.0], atol=0.0, rtol=0.0).passed
     assert not _compare([0.0, 1.0], [0.0, 1.0 + 2**-52], atol=0.0, rtol=0.0).passed
+
+
+def test_tolerance_relative_error_and_scale_read_negative_elements_by_their_size():
+    """The reported tolerance atol + rtol·|expected|, the relative error and the detection
+    figures of a negative worst element are those of its size."""
+    result = _compare([-2.0, 1.0], [-2.1, 1.0], atol=1e-6, rtol=1e-3)
+    assert result.tolerance == 1e-6 + 1e-3 * 2.0, result.detail
+    assert abs(result.max_rel_error - 0.05) < 1e-12, result.max_rel_error
+    assert result.scale == 2.0 and result.detectable == (1e-6 + 1e-3 * 2.0) / 2.0
+
+
+def test_an_exact_comparison_records_the_largest_size_as_its_scale():
+    result = _compare([-3.0, 1.0, 2.0], [-3.0, 1.0, 2.0], atol=0.0, rtol=0.0)
+    assert result.passed and result.scale == 3.0 and result.detectable == 0.0
+
+
+def test_detection_power_takes_the_largest_element_wise_tolerance():
+    atol = torch.tensor([1e-6, 1e-4], dtype=torch.float64)
+    result = _compare([1.0, 2.0], [1.0, 2.0], atol=atol, rtol=0.0)
+    assert result.scale == 2.0 and result.detectable == 1e-4 / 2.0
+
+
+def test_an_all_zero_reference_detects_nothing_under_a_tolerance_and_everything_exactly():
+    assert comparison_power(torch.zeros(2), torch.full((2,), 1e-6))["detectable"] == math.inf
+    assert comparison_power(torch.zeros(2), torch.zeros(2))["detectable"] == 0.0

@@ -96,6 +96,43 @@ def test_a_single_element_is_named_only_by_a_named_factor():
     assert _diagnose([0.5], [0.61]) == "no recognisable pattern (got / expected = 1.22)"
 
 
+def test_several_elements_off_by_an_unnamed_factor_are_named_by_it():
+    assert _diagnose([0.5, -1.0], [0.61, -1.22]) == "×1.22: off by a constant factor"
+
+
+def test_negative_residuals_and_factors_are_judged_by_their_size():
+    """Every residual, tolerance and scale is an absolute value: a negative one is never
+    smaller than its size."""
+    expected = torch.tensor([1.0, 2.0], dtype=F64)
+    allowed = torch.full((2,), 1e-3, dtype=F64)
+    below = torch.tensor([1.0, 2.0 - 1.0], dtype=F64)
+    assert not diagnosis.factor_fits(expected, below, 1.0, allowed)
+    # f = −3 scales the tolerance by 3: a residual of 2·allowed fits, 4·allowed does not
+    fits, too_far = (-3 * expected + torch.tensor([0.0, k * 1e-3], dtype=F64) for k in (2, 4))
+    assert diagnosis.factor_fits(expected, fits, -3.0, allowed)
+    assert not diagnosis.factor_fits(expected, too_far, -3.0, allowed)
+    square = [[1.0, 2.0], [3.0, 4.0]]
+    assert not _diagnose(square, [[1.0, 3.0 - 1.0], [2.0, 4.0]]).startswith("transposed")
+    assert _diagnose([1.0, 2.0, 3.0], [1.0, 2.0 - 1.0, 3.0 - 1.0]).startswith(
+        "no recognisable pattern (2 of 3 element(s) out of tolerance")
+    assert _diagnose([1.0, 2.0], [1.0, 2.0 - 1e-3]).startswith(
+        "no recognisable pattern (1 of 2 element(s) out of tolerance; no constant factor "
+        "fits: the best, 1, leaves 4e+05× the tolerance)")
+
+
+def test_the_slack_is_four_times_the_largest_tolerance_over_the_largest_size():
+    """s = max(4·max(allowed)/max|expected|, 1e-6), capped at 0.05: the largest of each,
+    sizes taken as absolute values."""
+    def slack(expected, allowed):
+        return diagnosis._slack(torch.tensor(expected, dtype=F64),
+                                torch.tensor(allowed, dtype=F64))
+
+    assert slack([-100.0, 1.0], [1e-3, 1e-2]) == 4 * 1e-2 / 100
+    assert slack([1.0, 100.0], [1e-3, 1e-3]) == 4 * 1e-3 / 100
+    assert slack([1.0], [1e-9]) == 1e-6
+    assert slack([1.0], [1.0]) == 0.05
+
+
 def test_shapes_and_non_finite_values():
     assert diagnosis.diagnose_shape([4, 3], [3, 4]).startswith("transposed: shape [3, 4]")
     assert diagnosis.diagnose_shape([4, 3], [4, 2]) == (
