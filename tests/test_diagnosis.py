@@ -118,6 +118,9 @@ def test_negative_residuals_and_factors_are_judged_by_their_size():
     assert _diagnose([1.0, 2.0], [1.0, 2.0 - 1e-3]).startswith(
         "no recognisable pattern (1 of 2 element(s) out of tolerance; no constant factor "
         "fits: the best, 1, leaves 4e+05× the tolerance)")
+    # the best factor 1.0004 leaves −4e-4 and +2e-4: the worst residual is the negative one
+    assert _diagnose([1.0, 2.0], [1.0, 2.0 + 1e-3]).endswith(
+        "the best, 1, leaves 4e+05× the tolerance)")
 
 
 def test_the_slack_is_four_times_the_largest_tolerance_over_the_largest_size():

@@ -47,6 +47,14 @@ def test_mode_is_restored(training):
     assert dropout.training is training, f"mode changed from training={training}"
 
 
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_a_correct_eval_backward_blames_no_stale_mask(p):
+    """The "stale training mask" sentence is for a backward that differs from dL/dy: at
+    p = 0 the stale mask is all ones, and an eval backward returning dL/dy must not get it."""
+    [result] = [r for r in _check(_dropout(p)) if r.id.endswith("/eval-backward")]
+    assert result.passed and "stale" not in result.detail, result.detail
+
+
 def test_reference_uses_refnet_mask():
     dropout = _dropout(0.5)
     x = _input((4, 3), F64)

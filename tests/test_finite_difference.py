@@ -11,6 +11,7 @@ from verification.checks.finite_difference import (
     check_backward,
     finite_differences,
 )
+from verification.checks.finite_difference.directions import _Projections
 from verification.checks.kink import check_kink
 from verification.checks.result import CheckFailure
 from verification.targets.refnet_target import refnet_component
@@ -122,6 +123,10 @@ def test_same_seed_same_results_and_other_seed_other_numbers():
 
 POINTS = {
     "ReLU at -1, 0, 1": (refnet.ReLU, [[-1.0, 0.0, 1.0]], 1),
+    # half a step h = 1e-6 either side of the kink: the stencil t ± h straddles it, and only
+    # the five points' second differences see it (those of four points cancel at h/2); the
+    # random dL/dy gives the jumps both signs
+    "ReLU at ±h/2, ±1": (refnet.ReLU, [[-5e-7, 5e-7, 1.0], [5e-7, -5e-7, -1.0]], 4),
     "Tanh at -30, 0, 30": (refnet.Tanh, [[-30.0, 0.0, 30.0]], 0),
     "Sigmoid at -30, 0, 30": (refnet.Sigmoid, [[-30.0, 0.0, 30.0]], 0),
     "Linear at large inputs": (lambda: _linear(3, 2), [[1e3, -1e3, 3e2]], 0),
@@ -259,6 +264,7 @@ def test_module_mixing_samples_is_told_to_pass_row_wise_false():
 
     [result] = check_backward(BatchSum(), _uniform(4, 3))
     assert not result.passed and "row_wise=False" in result.detail, result.detail
+    assert "returned [1, 3], not one row per input row" in result.detail, result.detail
     assert_backward_matches(BatchSum(), _uniform(4, 3), row_wise=False)
 
 
@@ -315,8 +321,34 @@ def test_row_wise_input_gives_the_one_at_a_time_numbers():
     net, x = _report(replicas=3, sizes=(2, 6, 2)), _uniform(3, 4, 2)
     tall = finite_differences(net, x)["input"]
     single = finite_differences(net, x, row_wise=False)["input"]
-    atol = check_backward(net, x)[0].tolerance / 5
-    torch.testing.assert_close(tall, single, rtol=0, atol=atol)
+    [result, *_] = check_backward(net, x)
+    assert "one tall batch of perturbed rows (1 forward call)" in result.detail, result.detail
+    torch.testing.assert_close(tall, single, rtol=0, atol=result.tolerance / 5)
+
+
+def test_random_directions_are_scaled_by_each_elements_size():
+    """d = s ⊙ v / √n, s = max(1, |t|): a negative element moves as far as a positive one."""
+    tensor = torch.tensor([[-4.0, 0.5], [2.0, -1.0]], dtype=F64)
+    directions = _Projections(tensor, 1e-6, 3, _generator()).directions
+    assert torch.equal(directions.abs(), torch.tensor([[4.0, 1.0, 2.0, 1.0]] * 3) / 2)
+
+
+def test_twin_whose_later_chunk_computes_another_loss_is_not_used(monkeypatch):
+    """Every chunk's unperturbed replica must give the module's loss, not only the first's:
+    a twin right in its first chunk and doubled after it is refused."""
+    original, calls = refnet.Linear.forward, []
+
+    def forward(self, x):
+        y = original(self, x)
+        if x.ndim == 3:
+            calls.append(x.shape[0])
+            return y if len(calls) <= 4 else 2 * y
+        return y
+    monkeypatch.setattr(refnet.Linear, "forward", forward)
+    results = assert_backward_matches(refnet_component(_report()), _uniform(8, 2),
+                                      chunk_elements=256)
+    assert "its unperturbed replica computes another loss" in results[1].detail, (
+        results[1].detail)
 
 
 def test_twin_whose_replica_path_differs_is_not_used(monkeypatch):

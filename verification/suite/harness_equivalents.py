@@ -61,4 +61,21 @@ EQUIVALENT = {
     "verification.checks.trajectory:<module>:÷10:1e-8#0":
         "Adam's ε, given alike to the target's Adam and to torch's twin; the update's "
         "round-off bound C_k does not depend on it",
+    "verification.checks.loss.inputs:<module>:÷10:1e18#0":
+        "the large regression inputs' magnitude M: they probe an intermediate that overflows "
+        "(exp, cosh, a fourth power: past 89 in float32, 1e77 in float64 for d⁴), which 1e17 "
+        "reaches as 1e18 does; only a square scaled by 75–7500 before its reduction would tell "
+        "them apart, and no loss of the vocabulary computes one",
+    "verification.checks.finite_difference.comparison:_compare_target:drop abs:numeric.abs()#0":
+        "the kink test's threshold atol + rtol·numeric instead of rtol·|numeric|: they differ "
+        "by 2·rtol·|numeric|, under 2e-7 of atol in float64 (the ÷10 rtol entry's algebra: "
+        "rtol is never the larger term), so the same elements are left out",
+    "verification.checks.finite_difference.replica_path:_target_losses:max↔min:"
+    "max(1, chunk_elements // twin.per_replica)#0":
+        "one replica per twin forward call instead of as many as fit: more calls of less "
+        "memory, the same values (the chunk-size entries)",
+    "verification.checks.kink:_sides:drop abs:abs(at)#0":
+        "δ at a negative candidate at < −1 becomes 2⁻²⁶ instead of 2⁻²⁶·|at|: the candidates "
+        "are 0, ±1 and declared numeric options (|at| ≤ 20 in torch's defaults), where δ is "
+        "still far inside the pieces and above float64's spacing at |at| (the ÷10 δ entry)",
 }
