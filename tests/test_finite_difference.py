@@ -12,7 +12,7 @@ from verification.checks.finite_difference import (
     finite_differences,
 )
 from verification.checks.finite_difference.directions import _Projections
-from verification.checks.kink import check_kink
+from verification.checks.kink import Kinks, check_kink, find_kinks
 from verification.checks.result import CheckFailure
 from verification.targets.refnet_target import refnet_component
 
@@ -179,6 +179,131 @@ def test_kink_check_catches_the_other_convention(monkeypatch):
     undeclared = check_kink(refnet.ReLU())
     assert undeclared.passed and "derivative 1 at x = 0" in undeclared.convention, (
         undeclared.convention)
+
+
+U = torch.finfo(F64).eps / 2
+"""float64's unit round-off, 2⁻⁵³; the kink check's rtol is 4u."""
+
+
+class _Bent(refnet.ReLU):
+    """The element-wise ``function`` with torch's slope everywhere but exactly at ``at``,
+    where the backward uses ``slope`` (a number, or one per element of the input)."""
+
+    def __init__(self, function=torch.relu, slope=1.0, at=0.0):
+        super().__init__()
+        self.function, self.slope, self.at = function, slope, at
+
+    def _apply(self, x):
+        return self.function(x), x
+
+    def _slope(self, x):
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_(True)
+            (own,) = torch.autograd.grad(self.function(leaf).sum(), leaf)
+        return torch.where(x == self.at, torch.as_tensor(self.slope, dtype=x.dtype), own)
+
+
+def _falling_relu(x):
+    return torch.relu(-x)
+
+
+def _negated_relu(x):
+    return -torch.relu(x)
+
+
+def _elu2(x):
+    return torch.nn.functional.elu(x, alpha=2.0)
+
+
+def _leaky_relu_falling_left(x):
+    return torch.nn.functional.leaky_relu(x, negative_slope=-0.5)
+
+
+def _hardtanh2(x):
+    return torch.nn.functional.hardtanh(x, -2.0, 2.0)
+
+
+def test_a_slope_just_outside_the_valid_interval_at_the_kink_fails():
+    """The kink check's rtol (4u) from above: a slope 10u beyond [0, 1] is no convention."""
+    result = check_kink(_Bent(slope=1 + 10 * U))
+    assert not result.passed and not result.convention, (result.detail, result.convention)
+
+
+@pytest.mark.parametrize(("function", "slope", "used"), [
+    (torch.relu, 0.5, "0.5 at x = 0, where torch.autograd's relu uses 0"),
+    # within rtol = 4u of the steeper one-sided slope, whatever its sign: g·s/g rounds s = 1 + 2u
+    # to 1 + 2u or 1 + 4u, never to 1, so the margin rtol·max(|L|, |R|) is what admits it
+    (torch.relu, 1 + 2 * U, "1 at x = 0, where torch.autograd's relu uses 0"),
+    (_falling_relu, -1 - 2 * U, "-1 at x = 0, where torch.autograd's _falling_relu uses -0"),
+    (_negated_relu, -1 - 2 * U, "-1 at x = 0, where torch.autograd's _negated_relu uses 0"),
+    # torch's value is the larger one-sided slope here, the module's the smaller one
+    (_elu2, 1.0, "1 at x = 0, where torch.autograd's _elu2 uses 2"),
+    # one-sided slopes of both signs (-0.5 and 1): the module's 0 lies between them
+    (_leaky_relu_falling_left, 0.0,
+     "0 at x = 0, where torch.autograd's _leaky_relu_falling_left uses -0.5"),
+], ids=["relu-half", "relu-2u-above-one", "falling-left", "falling-right", "elu-right-hand",
+        "leaky-negative-slope-zero"])
+def test_a_single_slope_between_the_one_sided_ones_is_a_named_convention(function, slope,
+                                                                         used):
+    result = check_kink(_Bent(function, slope), function)
+    assert result.passed, result.detail
+    assert result.convention == f"derivative {used} (both valid subgradients)", (
+        result.convention)
+
+
+@pytest.mark.parametrize(("module", "reference", "at", "dtype", "said"), [
+    (_Bent(_hardtanh2, 2.0, at=-2.0), _hardtanh2, -2.0, F64,
+     "(x = -2 ∓ 0.00195), wrong only at the kink x = -2: slope 2, where the one-sided slopes "
+     "are 0 and 1"),
+    # the first element is the largest: the others all lie below it
+    (_Bent(slope=torch.tensor([[2.0, 1.5, 1.75], [1.5, 2.0, 1.6]])), torch.relu, 0.0, F64,
+     "(x = 0 ∓ 0.000977), wrong only at the kink x = 0: slopes varying from 1.5 to 2, where "
+     "the one-sided slopes are 0 and 1"),
+    # float32's rtol (4·2⁻²⁴) times the left-hand slope -1 is larger than the 1e-12 floor
+    (_Bent(_falling_relu, 2.0), _falling_relu, 0.0, torch.float32,
+     "(x = 0 ∓ 0.000977), wrong only at the kink x = 0: slope 2, where the one-sided slopes "
+     "are -1 and -0"),
+], ids=["hardtanh-at-minus-2", "relu-varying", "falling-float32"])
+def test_a_module_wrong_only_at_the_kink_is_told_so(module, reference, at, dtype, said):
+    result = check_kink(module, reference, at=at, dtype=dtype)
+    assert not result.passed, result.detail
+    assert result.diagnosis == f"right on both sides of the kink {said}", result.diagnosis
+
+
+def test_a_module_also_wrong_beside_the_kink_is_not_said_right_on_both_sides():
+    """Half torch's slope right of the kink, 2 at it: the comparison's own diagnosis stands."""
+    result = check_kink(_Bent(lambda x: torch.relu(x) / 2, 2.0), torch.relu)
+    assert not result.passed, result.detail
+    assert result.diagnosis.startswith("no recognisable pattern"), result.diagnosis
+
+
+@pytest.mark.parametrize(("function", "candidates", "kinks", "jumps"), [
+    (lambda x: torch.nn.functional.threshold(x, 0.0, -1.0), [0.0], (), (0.0,)),
+    (lambda x: -torch.nn.functional.hardshrink(x, 0.5), [-0.5, 0.5], (), (-0.5, 0.5)),
+    (_falling_relu, [0.0], (0.0,), ()),
+    (_negated_relu, [0.0], (0.0,), ()),
+    (_hardtanh2, [-2.0, 2.0], (-2.0, 2.0), ()),
+    # smooth, with slopes σ(∓βδ) that differ by βδ/2 = 7e-6 > 1e-6: their change between δ
+    # and 2δ (βδ/4 each side, of either sign) is what tells the bend from a kink
+    (lambda x: torch.nn.functional.softplus(x, beta=1000.0), [0.0], (), ()),
+    (lambda x: -torch.nn.functional.softplus(x, beta=1000.0), [0.0], (), ()),
+], ids=["jump-at-zero", "downward-jumps", "falling-left", "falling-right", "hardtanh",
+        "steep-bend", "steep-bend-negated"])
+def test_find_kinks_tells_kinks_from_jumps_and_from_steep_smooth_bends(function, candidates,
+                                                                       kinks, jumps):
+    assert find_kinks(function, candidates) == Kinks(kinks, jumps)
+
+
+def test_slopes_within_a_curved_sides_slack_are_its_one_sided_slope():
+    """ELU (α = 2) has slope 2·e^x left of 0: read at -δ it is 2(1 - δ), and it moves by
+    2δ ≈ 3e-8 between δ and 2δ (the slack). Slopes scattered within that band (2(1 - 0.1δ)
+    and 2(1 - 1.9δ), 1.8δ from the slope read) are the left-hand one, held to the slack
+    times the largest |dL/dy|: seed 0's is -2.18 (the largest positive one is 1.54), where
+    the error is 0.9 of that tolerance."""
+    scatter = torch.tensor([[0.1, 1.9, 0.1], [1.9, 0.1, 1.9]], dtype=F64)
+    result = check_kink(_Bent(_elu2, 2 * (1 - 2.0 ** -26 * scatter)), _elu2)
+    assert result.passed, result.detail
+    assert "is the left-hand slope" in result.convention, result.convention
 
 
 # --- planted bugs fail, naming module, tensor and element --------------------------------
@@ -421,20 +546,3 @@ def test_whole_network_needs_far_fewer_forward_calls_than_gradcheck(monkeypatch)
     assert len(calls) <= 3, f"analytic pass, tall input batch, twin: got {len(calls)} calls"
     assert 100 * len(calls) < len(gradcheck_calls), (len(calls), len(gradcheck_calls))
 
-
-class _SlopeJustAboveOne(refnet.ReLU):
-    """ReLU whose slope at 0 is 1 + 10u: ten units of round-off above the valid interval
-    [0, 1] of subgradients, 2.5 times the kink check's rtol of 4u."""
-
-    def _apply(self, x):
-        return x.clamp_min(0), x
-
-    def _slope(self, x):
-        above = torch.full_like(x, 1 + 10 * torch.finfo(x.dtype).eps / 2)
-        return torch.where(x == 0, above, (x > 0).to(x.dtype))
-
-
-def test_a_slope_just_outside_the_valid_interval_at_the_kink_fails():
-    """The kink check's rtol (4u) from above: a slope 10u beyond [0, 1] is no convention."""
-    result = check_kink(_SlopeJustAboveOne())
-    assert not result.passed and not result.convention, (result.detail, result.convention)

@@ -78,4 +78,18 @@ EQUIVALENT = {
         "δ at a negative candidate at < −1 becomes 2⁻²⁶ instead of 2⁻²⁶·|at|: the candidates "
         "are 0, ±1 and declared numeric options (|at| ≤ 20 in torch's defaults), where δ is "
         "still far inside the pieces and above float64's spacing at |at| (the ÷10 δ entry)",
+    "verification.checks.kink:find_kinks:drop abs:abs(at)#0":
+        "the jump test's δ at a candidate at < −1 becomes 2⁻²⁶ instead of 2⁻²⁶·|at|: "
+        "|f(at + δ) − f(at − δ)| and its bound 2δ·steepest scale alike, so a kink "
+        "(δ·|L + R|) stays under it either way, and a jump J exceeds it once J > "
+        "4δ·steepest + 1e-6·|f(at)| at most, δ ≤ 1.5e-8·|at|: the two δ differ only on jumps "
+        "under 1e-6·|f(at)| + 6e-8·|at|·steepest, no jump of torch's activations (Hardshrink's "
+        "λ, Threshold's |value − threshold|)",
+    "verification.checks.kink:_candidates:max↔min:slack_left.max()#0":
+        "every element of x is at, so an element-wise reference gives every element the same "
+        "slack (torch's activations have scalar options; PReLU's per-channel weights have "
+        "straight sides, slack 0): the slack's min is its max",
+    "verification.checks.kink:_candidates:max↔min:slack_right.max()#0":
+        "the same as slack_left's: every element of x is at, so the slack is the same at every "
+        "element (per-channel PReLU weights: straight sides, slack 0), its min its max",
 }
