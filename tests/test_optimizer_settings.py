@@ -185,6 +185,20 @@ def test_a_failure_is_diagnosed_from_the_first_step_it_shows_in():
     assert not result.passed and result.diagnosis.startswith("from step 3: "), result.diagnosis
 
 
+@pytest.mark.parametrize(("torch_class", "settings", "charged"), [
+    (torch.optim.SGD, {"weight_decay": 0.1}, "F=1.01005 (weight-decay feedback)"),
+    (torch.optim.AdamW, {"weight_decay": 0.1}, "F=1 (weight-decay feedback)"),
+    (torch.optim.Adam, {"weight_decay": 0.1, "decoupled_weight_decay": True},
+     "F=1 (weight-decay feedback)"),
+], ids=["sgd-l2", "adamw", "adam-decoupled"])
+def test_only_an_l2_weight_decay_feeds_errors_back(torch_class, settings, charged):
+    """An L2 decay puts θ's error into the next gradient (F = exp(η·λ·M) = e^0.01 per step at
+    η = 0.1, λ = 0.1); a decoupled one only shrinks θ, and is charged F = 1."""
+    [result] = check_optimizer(lambda pairs: _TorchBacked(pairs, torch_class, settings, 0.1),
+                               torch_class, lr=0.1, options=settings, shapes=((4,),))
+    assert result.passed and charged in result.detail, result.detail
+
+
 class _RoundingUp:
     """A correct float32 ``torch_class`` whose every step's result rounds toward +∞ (IEEE 754's
     directed mode, which rounds by up to 2u): the step is taken on float64 copies, its result

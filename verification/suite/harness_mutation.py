@@ -28,8 +28,10 @@ The run, step by step:
    per mutant, at most ``jobs`` at a time: *killed* when pytest fails (a timeout counts as
    killed and is flagged), *survived* when every test passes, *unreached* when no test ran
    its lines.
-4. **Verdict.** A survivor or unreached mutant whose key the ledger lists is *equivalent*;
-   any other fails the run. The kill score is killed / (total − equivalent).
+4. **Verdict.** A survivor or unreached mutant whose key the ledger lists is *equivalent*
+   (``EQUIVALENT``) or *unpinned* (``UNPINNED``: it only makes a worst-case tolerance
+   stricter, and no correct target comes near it); any other fails the run. The kill score
+   is killed / (total − listed).
 
 ``python -m verification.suite.harness_mutation`` runs it over ``SOURCES`` with the tests of
 ``TESTS``; ``--ci`` over the subset ``.ci/run`` runs (``CI_OPERATORS``).
@@ -53,7 +55,7 @@ from queue import Queue
 
 import coverage
 
-from verification.suite.harness_equivalents import EQUIVALENT
+from verification.suite.harness_equivalents import EQUIVALENT, UNPINNED
 from verification.suite.harness_mutants import mutants_of
 
 __all__ = ["Config", "REFNET", "run_harness_mutation", "collect_mutants", "main"]
@@ -73,7 +75,9 @@ class Config:
         package: the measured package, the top folder of ``sources``.
         copied: what each scratch copy holds.
         operators: the operators run (``harness_mutants.OPERATORS``); all when empty.
-        equivalents: ``{key: reason}``, the ledger.
+        equivalents: ``{key: reason}``, the ledger of survivors that change no verdict.
+        unpinned: ``{key: reason}``, the ledger of survivors that only make a worst-case
+            tolerance stricter, with the correct targets' worst error/tolerance.
         pytest_args: added to every pytest command line.
     """
 
@@ -85,6 +89,7 @@ class Config:
     copied: tuple = ("verification", "tests", "pyproject.toml", "README.md")
     operators: tuple = ()
     equivalents: dict = field(default_factory=dict)
+    unpinned: dict = field(default_factory=dict)
     pytest_args: tuple = ()
 
 
@@ -114,7 +119,7 @@ status forced to a pass, where a buggy framework would pass (43 mutants). The ot
 time: the full run, ``python -m verification.suite.harness_mutation``."""
 
 REFNET = Config(root=ROOT, sources=SOURCES, tests=TESTS, package="verification",
-                excluded=EXCLUDED, equivalents=EQUIVALENT)
+                excluded=EXCLUDED, equivalents=EQUIVALENT, unpinned=UNPINNED)
 
 _TIMEOUT = 60
 """Seconds a mutant's tests may take beyond ``_SLOWER`` times their unmutated time (start-up,
@@ -298,16 +303,16 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
             unmutated run).
         timeout: seconds a mutant's tests may take beyond ``_SLOWER`` times what they took
             unmutated, before it counts as killed (flagged as timed out).
-        recheck: run the mutants the ledger lists too (they are reported as equivalent
-            unless killed); by default they are not run.
+        recheck: run the mutants the ledger lists too (they are reported as listed unless
+            killed); by default they are not run.
         max_seconds: run, per mutant, only the head of its tests that took at most this long
             unmutated (a quicker, weaker run: a survivor may be one a later test kills).
         progress: optional ``progress(mutant, record)``, called as each mutant finishes.
 
     Returns:
         A JSON-serialisable dict: ``total``, ``killed``, ``survived`` and ``unreached`` (the
-        unlisted ones, each a record), ``equivalent`` (listed, each with its reason),
-        ``timed_out``, ``score`` (killed / (total − equivalent)), ``stale`` (ledger keys
+        unlisted ones, each a record), ``equivalent`` and ``unpinned`` (listed, each with
+        its reason), ``timed_out``, ``score`` (killed / (total − listed)), ``stale`` (ledger keys
         no mutant has), ``seconds`` and ``mutants`` (one record each: ``key``, ``path``,
         ``line``, ``operator``, ``fragment``, ``replacement``, ``outcome``, ``caught_by``,
         ``tests``, ``seconds``).
@@ -331,7 +336,8 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
             tests = mapped.selection(mutant, uses)
             if max_seconds is not None:
                 tests = mapped.within(tests, max_seconds)
-            if not tests or (mutant.key in config.equivalents and not recheck):
+            listed = mutant.key in config.equivalents or mutant.key in config.unpinned
+            if not tests or (listed and not recheck):
                 outcome = {"outcome": "unreached" if not tests else "not run", "caught_by": "",
                            "tests": len(tests), "seconds": 0.0}
             else:
@@ -351,25 +357,29 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             records = list(pool.map(run, mutants))
     every_key = {mutant.key for mutant in collect_mutants(replace(config, operators=()))}
-    return _summary(records, config.equivalents, every_key, time.perf_counter() - start)
+    ledgers = {"equivalent": config.equivalents, "unpinned": config.unpinned}
+    return _summary(records, ledgers, every_key, time.perf_counter() - start)
 
 
-def _summary(records, equivalents, every_key, seconds):
-    """The summary of ``records``; ``every_key``: the keys of every operator's mutants, for
-    the stale ledger entries (a run of some operators must not call the others' stale)."""
+def _summary(records, ledgers, every_key, seconds):
+    """The summary of ``records``; ``ledgers``: ``{outcome: {key: reason}}`` for the listed
+    outcomes (``"equivalent"``, ``"unpinned"``); ``every_key``: the keys of every operator's
+    mutants, for the stale ledger entries (a run of some operators must not call the others'
+    stale)."""
     for record in records:
-        if record["outcome"] != "killed" and record["key"] in equivalents:
-            record["outcome"], record["reason"] = "equivalent", equivalents[record["key"]]
+        for outcome, ledger in ledgers.items():
+            if record["outcome"] != "killed" and record["key"] in ledger:
+                record["outcome"], record["reason"] = outcome, ledger[record["key"]]
     by = defaultdict(list)
     for record in records:
         by[record["outcome"]].append(record)
-    judged = len(records) - len(by["equivalent"])
+    judged = len(records) - len(by["equivalent"]) - len(by["unpinned"])
     return {"total": len(records), "killed": len(by["killed"]),
             "survived": by["survived"], "unreached": by["unreached"],
-            "equivalent": by["equivalent"],
+            "equivalent": by["equivalent"], "unpinned": by["unpinned"],
             "timed_out": [r["key"] for r in by["killed"] if r["caught_by"].startswith("timed")],
             "score": len(by["killed"]) / judged if judged else 1.0,
-            "stale": sorted(set(equivalents) - every_key),
+            "stale": sorted(set().union(*ledgers.values()) - every_key),
             "seconds": round(seconds, 1), "mutants": records}
 
 
@@ -381,7 +391,8 @@ def failed(summary):
 def report(summary):
     """The summary as lines of text: the score, then every unlisted survivor."""
     lines = [f"harness mutation: {summary['killed']} of {summary['total']} killed, "
-             f"{len(summary['equivalent'])} equivalent (listed), "
+             f"{len(summary['equivalent'])} equivalent and {len(summary['unpinned'])} "
+             "unpinned (listed), "
              f"{len(summary['survived'])} survived, {len(summary['unreached'])} unreached; "
              f"kill score {summary['score']:.1%} in {summary['seconds']:.0f} s"]
     lines += [f"  timed out (counted as killed): {key}" for key in summary["timed_out"]]
