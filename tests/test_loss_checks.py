@@ -603,6 +603,18 @@ def test_a_loss_of_the_opposite_sign_is_held_to_the_tolerance_of_its_size():
     assert _in_rtols(value) == pytest.approx(2, rel=1e-12), value.detail
 
 
+def test_a_fit_of_the_opposite_sign_names_the_input_where_it_breaks():
+    """Ratios −1, −1 and −0.5 (halved at a batch of 1): compared with the fit's |k|, the
+    inputs at −1 hold it and the one at −0.5 breaks it (against a signed k every one would
+    break it, and no input would be named)."""
+    halved_at_batch_one = _ScaledMSE(lambda prediction: 2.0 if len(prediction) == 1 else 1.0)
+    results = check_loss(_Negated(halved_at_batch_one), *_pair((6, 3)), name="m",
+                         also_at=[_pair((6, 2)), _pair((1, 2))])
+    normalisation = _named(results, "autograd/m/loss")
+    assert ("; the closest fit, -1 × the sum of the loss terms, holds at 6x3, 6x2 and breaks at "
+            "1x2 (ratio -0.5 where it needs -1)") in normalisation.detail, normalisation.detail
+
+
 def test_a_cross_entropy_value_is_held_to_its_logits_not_to_its_loss():
     """Logits (−3, 1), class 0: T = max|x| + |x_target| + log C = 3 + 3 + log 2 and
     S = −log softmax₀ = log(1 + e⁴), so the value's tolerance over |L| is rtol·(1 + T/S)
