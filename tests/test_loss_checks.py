@@ -1,5 +1,7 @@
 """MSELoss against F.mse_loss and autograd, and the report's literal eq. 14/15 pair (loss/)."""
 
+import math
+
 import pytest
 import torch
 from check_helpers import assert_all_pass, failed_ids
@@ -12,9 +14,14 @@ from verification import (
     check_report_literal_pair,
     report_literal_ratio,
 )
-from verification.checks.loss import extreme_inputs, grid_input
+from verification.checks.loss import (
+    extreme_inputs,
+    grid_input,
+    measure_normalisation,
+    measured_reduction,
+)
 from verification.targets.adapter import Target, TargetError
-from verification.vocabulary.losses import loss_kind
+from verification.vocabulary.losses import LossKind, loss_kind
 
 F32, F64 = torch.float32, torch.float64
 
@@ -249,7 +256,7 @@ def test_bce_extremes_are_representable_in_their_dtype():
     [f64] = extreme_inputs("bce", F64)
     [f32] = extreme_inputs("bce", F32)
     assert f64.prediction.min() == 1e-12 and f64.prediction.max() == 1 - 1e-12, f64.prediction
-    assert float(f32.prediction.min()) == pytest.approx(1e-12, rel=1e-7), f32.prediction
+    assert float(f32.prediction.min()) == pytest.approx(1e-12, rel=1e-7, abs=0), f32.prediction
     assert f32.prediction.max() == 1 - 2.0 ** -24 and bool((f32.prediction < 1).all()), (
         "1 - 1e-12 rounds to 1 in float32: the largest float32 below 1 is used instead")
 
@@ -534,3 +541,217 @@ def test_the_normalisation_holds_its_ratio_to_a_few_roundings(delta, fits):
                          also_at=((draw(1, 2), draw(1, 2)),))
     (normalisation,) = [r for r in results if r.id == "autograd/MSELoss(reduction='mean')/loss"]
     assert normalisation.passed == fits, normalisation.detail
+
+
+# --- the tolerances and messages, hand-worked ---------------------------------------------------
+
+RTOL_TWO_ELEMENTS = 16 * 2.0 ** -53
+"""A loss's rtol at a float64 prediction of 2 elements per replica: SAFETY·(N + 2)·u = 4·4·u."""
+
+
+def _named(results, result_id):
+    (result,) = [result for result in results if result.id == result_id]
+    return result
+
+
+def _in_rtols(result):
+    """A result's largest tolerance over its largest |expected|, in units of
+    ``RTOL_TWO_ELEMENTS``."""
+    return result.detectable / RTOL_TWO_ELEMENTS
+
+
+def _value_and_gradient(results, tag):
+    return (_named(results, f"autograd/m/{tag}/loss"),
+            _named(results, f"autograd/m/{tag}/grad_prediction"))
+
+
+def test_value_and_gradient_are_held_to_their_largest_replica_and_element():
+    """S = (1, 4) over two replicas and dL/dx = 2x = (−2, 0), (−4, 0): the value's atol is
+    rtol·c·max T = 4·rtol (T = S) and the gradient's rtol·max|dL/dx| = 4·rtol, so each
+    comparison's largest tolerance over its largest |expected| is 2·rtol (rtol alone, or 1.25·rtol,
+    with the smallest replica, the smallest or the signed largest element)."""
+    prediction = torch.tensor([[[-1.0, 0.0]], [[-2.0, 0.0]]], dtype=F64)
+    results = check_loss(refnet.MSELoss("sum"), prediction, torch.zeros_like(prediction),
+                         name="m")
+    assert_all_pass(results)
+    for result in _value_and_gradient(results, "2x1x2"):
+        assert _in_rtols(result) == pytest.approx(2, rel=1e-12), result.detail
+
+
+class _Negated:
+    """−``loss``, value and gradient: L = −1 × its normalisation."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def forward(self, prediction, target):
+        return -self.loss.forward(prediction, target)
+
+    def backward(self):
+        return -self.loss.backward()
+
+
+def test_a_loss_of_the_opposite_sign_is_held_to_the_tolerance_of_its_size():
+    """k = −1 (a ratio L / S of −1 at every input): the value's atol is rtol·|k·c|·T, so its
+    largest tolerance over |L| is 2·rtol, as for the loss itself (with k·c signed the atol
+    would be the exact one, rtol alone)."""
+    prediction = torch.tensor([[-1.0, 0.5]], dtype=F64)
+    results = check_loss(_Negated(refnet.MSELoss("sum")), prediction,
+                         torch.zeros_like(prediction), name="m")
+    value, _ = _value_and_gradient(results, "1x2")
+    assert value.passed and "L = -1 × the sum of the loss terms" in value.detail, value.detail
+    assert _in_rtols(value) == pytest.approx(2, rel=1e-12), value.detail
+
+
+def test_a_fit_of_the_opposite_sign_names_the_input_where_it_breaks():
+    """Ratios −1, −1 and −0.5 (halved at a batch of 1): compared with the fit's |k|, the
+    inputs at −1 hold it and the one at −0.5 breaks it (against a signed k every one would
+    break it, and no input would be named)."""
+    halved_at_batch_one = _ScaledMSE(lambda prediction: 2.0 if len(prediction) == 1 else 1.0)
+    results = check_loss(_Negated(halved_at_batch_one), *_pair((6, 3)), name="m",
+                         also_at=[_pair((6, 2)), _pair((1, 2))])
+    normalisation = _named(results, "autograd/m/loss")
+    assert ("; the closest fit, -1 × the sum of the loss terms, holds at 6x3, 6x2 and breaks at "
+            "1x2 (ratio -0.5 where it needs -1)") in normalisation.detail, normalisation.detail
+
+
+def test_a_cross_entropy_value_is_held_to_its_logits_not_to_its_loss():
+    """Logits (−3, 1), class 0: T = max|x| + |x_target| + log C = 3 + 3 + log 2 and
+    S = −log softmax₀ = log(1 + e⁴), so the value's tolerance over |L| is rtol·(1 + T/S)
+    (a signed or smallest logit, or a signed x_target, would give T = 4 + log 2 or log 2)."""
+    logits = torch.tensor([[-3.0, 1.0]], dtype=F64)
+    results = check_loss(_CrossEntropy(), logits, torch.tensor([[1.0, 0.0]], dtype=F64),
+                         kind="cross_entropy", name="m")
+    assert_all_pass(results)
+    value, _ = _value_and_gradient(results, "1x2")
+    ratio = (6 + math.log(2)) / math.log(1 + math.exp(4))
+    assert _in_rtols(value) == pytest.approx(1 + ratio, rel=1e-12), value.detail
+
+
+class _TorchLoss:
+    """The ``torch.nn.functional`` loss ``name`` with ``reduction="sum"`` and ``options``,
+    differentiated by autograd."""
+
+    def __init__(self, name, **options):
+        self.function = getattr(torch.nn.functional, name)
+        self.options = options
+
+    def forward(self, prediction, target):
+        self.prediction = prediction.detach().clone().requires_grad_()
+        with torch.enable_grad():
+            self.loss = self.function(self.prediction, target, reduction="sum", **self.options)
+        return self.loss.detach()
+
+    def backward(self):
+        return torch.autograd.grad(self.loss, self.prediction)[0]
+
+
+@pytest.mark.parametrize(("name", "options", "prediction", "target", "sums", "magnitude"), [
+    ("huber_loss", {"delta": 2.0}, [[-3.0, 0.0]], [[0.0, -1.0]], 4.5, 4.5 + 2 * 2 * 4),
+    ("kl_div", {}, [[-1.0, 2.0]], [[0.5, 0.5]], -(math.log(2) + 0.5), 1.5 + 2 * 4),
+], ids=["huber", "kl_div"])
+def test_an_extra_loss_value_is_held_to_its_terms_and_its_inputs(name, options, prediction,
+                                                                 target, sums, magnitude):
+    """T = Σ|terms| + 2·max(1, δ)·Σ(|x| + |t|), the value's tolerance over |L| rtol·(1 + T/|S|).
+    Huber, δ = 2, d = x − t = (−3, 1): terms 2·(3 − 1) and ½, Σ(|x| + |t|) = 4 (signed: −2 and
+    2; max(1, δ) → 1 would halve the slope). KL divergence t·(log t − x), t = ½: terms
+    ½·(1 − log 2) and −½·(2 + log 2), Σ|terms| = 1.5, S < 0, whose normalisation still fits
+    (its ratio's tolerance is relative to |S|)."""
+    kind = loss_kind(name, options)
+    prediction, target = torch.tensor(prediction, dtype=F64), torch.tensor(target, dtype=F64)
+    results = check_loss(_TorchLoss(name, **options), prediction, target, kind=kind, name="m")
+    assert_all_pass(results)
+    value, _ = _value_and_gradient(results, "1x2")
+    assert _in_rtols(value) == pytest.approx(1 + magnitude / abs(sums), rel=1e-12), (
+        value.detail)
+
+
+def test_the_report_literal_gradient_is_held_to_its_largest_element():
+    """x = (−1.5, 0.5), t = 0: dL/dx of the mean is x = (−1.5, 0.5), atol = rtol·1.5, so the
+    largest tolerance over the largest |expected| is 2·rtol (rtol·4/3 with the smallest or the
+    signed largest element)."""
+    prediction = torch.tensor([[-1.5, 0.5]], dtype=F64)
+    result = check_report_literal_pair(prediction, torch.zeros_like(prediction))
+    assert _in_rtols(result) == pytest.approx(2, rel=1e-12), result.detail
+
+
+def test_a_loss_fed_2d_predictions_is_not_said_to_be_fed_1d():
+    results = check_loss(refnet.MSELoss("sum"), *_pair((3, 2)), name="m")
+    value, gradient = _value_and_gradient(results, "3x2")
+    for result in (value, gradient):
+        assert result.detail.endswith(
+            "; at prediction [3, 2] torch.float64; MSE loss, L = the sum of the loss terms"), (
+            result.detail)
+
+
+class _FirstReplicaHalved:
+    """Σ (x − t)² of each replica, the first one's halved (a 2-D prediction's as it is)."""
+
+    def forward(self, prediction, target):
+        self.difference = prediction - target
+        self.weights = torch.ones(prediction.shape[:-2] + (1, 1), dtype=prediction.dtype)
+        self.weights[:1] = 0.5 if prediction.ndim == 3 else 1.0
+        return self.difference.square().sum(dim=(-2, -1)) * self.weights.reshape(-1)
+
+    def backward(self):
+        return 2 * self.difference * self.weights
+
+
+def test_an_input_breaks_the_fit_where_any_of_its_replicas_does():
+    """Ratios (0.5, 1) at the replicated input, 1 at the extreme one: the replica furthest
+    from the fit, on either side, is the one named (the signed largest difference, 0, would
+    call the input a fit)."""
+    results = check_loss(_FirstReplicaHalved(), *_pair((2, 4, 2)), name="m",
+                         extremes=extreme_inputs("mse", F64))
+    normalisation = _named(results, "autograd/m/loss")
+    assert ("; the closest fit, the sum of the loss terms, holds at extreme-large and breaks "
+            "at 2x4x2 (ratio 0.5 where it needs 1)") in normalisation.detail, normalisation.detail
+
+
+def test_a_fit_broken_only_by_an_input_that_raised_names_no_input_where_it_breaks():
+    """The mean holds at every input with a loss: the message goes on to the one that raised,
+    with no 'closest fit … breaks at' and nothing after it."""
+
+    class RaisingAtBatchOne(refnet.MSELoss):
+        def forward(self, prediction, target):
+            if prediction.shape[-2] == 1:
+                raise IndexError("planted: a batch of one")
+            return super().forward(prediction, target)
+
+    with pytest.raises(ValueError) as raised:
+        measure_normalisation(RaisingAtBatchOne("mean"), [_pair((6, 3)), _pair((1, 3))])
+    message = str(raised.value)
+    assert "would fit every one; at 1x3 it raised: " in message and (
+        "closest fit" not in message), message
+
+
+def test_the_reduction_measured_at_one_point_is_a_named_one_unscaled():
+    prediction, target = _pair((6, 3))
+    assert measured_reduction(refnet.MSELoss("sum"), prediction, target) == "sum"
+    half_sum = _ScaledMSE(lambda prediction: 2.0)
+    assert measured_reduction(half_sum, prediction, target) is None, (
+        "½ × the sum is no named reduction")
+
+
+def test_a_declared_stabiliser_must_hold_and_no_other_is_searched():
+    """A log(p + 1e-12) loss checked as the p-clamped kind fails where they differ (the
+    extremes, and the gradient at 6x3); the stabiliser it does follow is not looked for."""
+    p, t, extremes = _bce_inputs(F64)
+    kind = LossKind("bce", stabiliser=("clamp", 1e-7, 1e-7, 1 - 1e-7))
+    results = check_loss(_LogsPlusEpsilon(), p, t, kind=kind, name="bce", extremes=extremes)
+    assert failed_ids(results) == {
+        "autograd/bce/loss", "autograd/bce/6x3/grad_prediction",
+        "autograd/bce/extreme-p-near-0-and-1/loss",
+        "autograd/bce/extreme-p-near-0-and-1/grad_prediction"}, failed_ids(results)
+
+
+def test_no_stabiliser_is_credited_where_the_loss_is_infinite():
+    """At p = 0, t = 1 the clamped-denominator BCE's value is −log 0 = ∞, as its formula's: an
+    input without a finite loss fits no stabiliser, so the plain formula's judgement stands
+    (its gradient −1/0 against the loss's clamped −1/1e-6 fails there)."""
+    p, t = torch.tensor([[0.0, 0.3]], dtype=F64), torch.tensor([[1.0, 0.0]], dtype=F64)
+    results = check_loss(_ClampedDenominator(), p, t, kind="bce", name="bce",
+                         also_at=[(p + 0.5, t)])
+    assert failed_ids(results) == {"finite_difference/bce/1x2/error",
+                                   "autograd/bce/1x2/grad_prediction"}, failed_ids(results)
+    assert results[0].convention == "", results[0].convention
