@@ -739,19 +739,37 @@ def test_the_points_checked_one_by_one_are_the_hand_picked_and_extreme_ones_off_
         "hardtanh: hardtanh() at extreme points": extreme}
 
 
-def test_each_loss_is_checked_on_its_grid_of_batch_sizes_and_widths(monkeypatch):
-    """Batches of 6 and 1 at 3 and 2 outputs: a mean, a sum and a batch mean all differ
-    there, and a loss written for two classes is met at two."""
-    shapes = []
+def _loss_inputs(monkeypatch, target, component):
+    """``(shapes, extreme targets)``: the predictions' shapes of the grid ``check_loss`` is
+    given for the loss ``component`` of ``target`` in float64, and its extreme inputs'
+    targets."""
+    given = {}
 
-    def record(view, prediction, target, *, also_at, **_):
-        shapes.extend(tuple(p.shape) for p, _ in [(prediction, target), *also_at])
+    def record(view, prediction, target, *, also_at, extremes, **_):
+        given["shapes"] = [tuple(p.shape) for p, _ in [(prediction, target), *also_at]]
+        given["extremes"] = [extreme.target for extreme in extremes]
         return []
 
     monkeypatch.setattr("verification.suite.conformance.check_loss", record)
-    run_cases([case for case in planned_cases(load_target("refnet"), dtypes=(F64,))[0]
-               if case.name == "mse_loss"])
+    run_cases([case for case in planned_cases(target, dtypes=(F64,))[0]
+               if case.name == component])
+    return given["shapes"], given["extremes"]
+
+
+def test_each_loss_is_checked_on_its_grid_of_batch_sizes_and_widths(monkeypatch):
+    """Batches of 6 and 1 at 3 and 2 outputs: a mean, a sum and a batch mean all differ
+    there, and a loss written for two classes is met at two."""
+    shapes, _ = _loss_inputs(monkeypatch, load_target("refnet"), "mse_loss")
     assert shapes == [(6, 3), (1, 2), (1, 3), (6, 2)]
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("dynamic", F64), ("convention", torch.int64)])
+def test_the_extreme_cross_entropy_targets_are_written_as_the_target_declares(
+        monkeypatch, name, dtype):
+    """One-hot float rows by default, int64 class indices where ``cross_entropy_target`` is
+    ``"index"`` (the convention fixture)."""
+    _, targets = _loss_inputs(monkeypatch, _target(name), "cross_entropy_loss")
+    assert [target.dtype for target in targets] == [dtype, dtype]
 
 
 class _Watched(Target):
@@ -824,3 +842,18 @@ def test_only_the_container_is_excused_from_returning_dl_dx():
     built = {layer.kind: spec.build(target, layer, generator).view.returns_grad
              for layer in (spec.tanh(3), spec.sequential(spec.linear(3, 2)))}
     assert built == {"tanh": True, "sequential": False}
+
+
+def test_a_failure_keeps_its_diagnosis_and_one_without_says_no_pattern_was_recognised():
+    from verification import CheckResult
+    from verification.suite.conformance import Case
+
+    def result(passed, diagnosis):
+        return CheckResult(f"property/{passed}-{diagnosis}", "M", "property", passed, 0.0, 0.0,
+                           0.0, 0.0, "detail", diagnosis=diagnosis)
+
+    outcomes = [(True, ""), (False, "opposite sign"), (False, "")]
+    case = Case("facts", ("linear",), ("property",),
+                lambda: [result(*outcome) for outcome in outcomes])
+    assert [r.diagnosis for r in run_cases([case])] == [
+        "", "opposite sign", "no recognisable pattern (no tensors compared: see the detail)"]

@@ -78,4 +78,8 @@ EQUIVALENT = {
         "δ at a negative candidate at < −1 becomes 2⁻²⁶ instead of 2⁻²⁶·|at|: the candidates "
         "are 0, ±1 and declared numeric options (|at| ≤ 20 in torch's defaults), where δ is "
         "still far inside the pieces and above float64's spacing at |at| (the ÷10 δ entry)",
+    "verification.suite.conformance:_loss_inputs.binary:flip:"
+    "torch.rand(batch, outputs, generator=generator) > 0.5#0":
+        "every 0/1 target of the BCE and logit losses becomes its complement: another draw of "
+        "the same fair coin (as another seed), each input keeping its mix of 0s and 1s",
 }
