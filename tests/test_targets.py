@@ -524,6 +524,9 @@ def _extras(**overrides):
      "unexpected keyword argument 'slope'"),
     ({"leaky_relu": ("softmax", {"dim": 1})}, "softmax is not element-wise"),
     ({"leaky_relu": ("leaky_relu", 0.01)}, r"expected a torch function name, or a pair"),
+    ({"leaky_relu": (3, {})}, r"expected a torch function name and a dict of keyword "
+                              r"arguments, got 3, \{\}"),
+    ({"leaky_relu": ("leaky_relu", {1: 0.01})}, r"expected a torch function name and a dict"),
     ({"swish": "silu"}, r"must name a factory of the adapter \(a method swish\(\)\)"),
     ({"relu": "relu"}, "other than the standard"),
 ])
