@@ -697,9 +697,9 @@ class _Elementwise:
 def _with_activations(**functions):
     """The extras adapter with the extra activations ``{factory: (torch name, options)}``
     alone, each built as ``_Elementwise``."""
-    factories = {name: lambda self, name=name, options=options: _Elementwise(
-        lambda x: getattr(torch.nn.functional, name)(x, **options))
-        for name, (_, options) in functions.items()}
+    factories = {name: lambda self, function=function, options=options: _Elementwise(
+        lambda x: getattr(torch.nn.functional, function)(x, **options))
+        for name, (function, options) in functions.items()}
     return _extras(extra_activations=functions, **factories)
 
 
@@ -742,7 +742,7 @@ def test_the_points_checked_one_by_one_are_the_hand_picked_and_extreme_ones_off_
         "hardtanh: hardtanh() at extreme points": extreme}
 
 
-def _loss_inputs(monkeypatch, target, component):
+def _given_to_check_loss(monkeypatch, target, component):
     """``(shapes, extreme targets)``: the predictions' shapes of the grid ``check_loss`` is
     given for the loss ``component`` of ``target`` in float64, and its extreme inputs'
     targets."""
@@ -762,7 +762,7 @@ def _loss_inputs(monkeypatch, target, component):
 def test_each_loss_is_checked_on_its_grid_of_batch_sizes_and_widths(monkeypatch):
     """Batches of 6 and 1 at 3 and 2 outputs: a mean, a sum and a batch mean all differ
     there, and a loss written for two classes is met at two."""
-    shapes, _ = _loss_inputs(monkeypatch, load_target("refnet"), "mse_loss")
+    shapes, _ = _given_to_check_loss(monkeypatch, load_target("refnet"), "mse_loss")
     assert shapes == [(6, 3), (1, 2), (1, 3), (6, 2)]
 
 
@@ -771,7 +771,7 @@ def test_the_extreme_cross_entropy_targets_are_written_as_the_target_declares(
         monkeypatch, name, dtype):
     """One-hot float rows by default, int64 class indices where ``cross_entropy_target`` is
     ``"index"`` (the convention fixture)."""
-    _, targets = _loss_inputs(monkeypatch, _target(name), "cross_entropy_loss")
+    _, targets = _given_to_check_loss(monkeypatch, _target(name), "cross_entropy_loss")
     assert [target.dtype for target in targets] == [dtype, dtype]
 
 
