@@ -138,6 +138,7 @@ def _declaring(settings, **factories):
     ({"sgd": ("dampening",)}, r"'dampening' acts only with \['momentum'\] declared too"),
     ({"adagrad": ("eps",)}, r"optimizer_settings\['adagrad'\]: no such optimiser factory; the "
                             r"adapter's optimisers are \['sgd', 'adam', 'rmsprop'\]"),
+    ({"linear": ("momentum",)}, r"optimizer_settings\['linear'\]: no such optimiser factory"),
     ({"sgd": "momentum"}, r"expected a tuple of torch.optim keyword names"),
     (("sgd",), r"expected a dict"),
 ])
@@ -146,10 +147,23 @@ def test_a_malformed_declaration_names_itself_and_what_was_expected(settings, me
         Target.from_adapter(_declaring(settings))
 
 
+def test_settings_of_an_optimiser_the_adapter_lacks_are_refused():
+    adapter = _declaring({"adam": ("eps",)}, adam=None)
+    with pytest.raises(TargetError, match=r"optimizer_settings\['adam'\]: no such optimiser "
+                                          r"factory; the adapter's optimisers are \['sgd', "
+                                          r"'rmsprop'\]"):
+        Target.from_adapter(adapter)
+
+
 def test_a_factory_that_cannot_receive_a_declared_keyword_is_refused():
     adapter = _declaring({"sgd": ("momentum",)}, sgd=lambda self, params, lr: None)
     with pytest.raises(TargetError, match=r"the factory sgd\(\) has no parameter 'momentum'"):
         Target.from_adapter(adapter)
+
+
+def test_a_factory_taking_any_keyword_may_declare_any_setting():
+    adapter = _declaring({"sgd": ("momentum",)}, sgd=lambda self, params, lr, **settings: None)
+    assert Target.from_adapter(adapter).optimizer_settings["sgd"] == ("momentum",)
 
 
 # --- detection power: a relative error planted in one update -----------------------------------

@@ -6,6 +6,7 @@ The fixture frameworks (``tests/frameworks/``) exercise each variant end to end
 frameworks written here.
 """
 
+import io
 import sys
 from pathlib import Path
 
@@ -403,6 +404,16 @@ def test_rerun_of_a_check_the_case_does_not_have_is_an_error():
 
     with pytest.raises(ValueError, match="has no check 'autograd/nothing'; its checks: \\["):
         rerun(str(FRAMEWORKS / "handout_adapter.py"), "relu at its kink", "autograd/nothing")
+
+
+def test_rerun_of_one_check_returns_and_prints_it_alone():
+    from verification import rerun
+
+    printed = io.StringIO()
+    (result,) = rerun(str(FRAMEWORKS / "handout_adapter.py"), "relu at its kink",
+                      "kink/ReLU()/x=0", stream=printed)
+    assert result.id == "kink/ReLU()/x=0" and result.passed
+    assert printed.getvalue() == f"PASS {result.detail}\n"
 
 
 def test_a_targets_description_lists_its_hooks_and_declared_facts():

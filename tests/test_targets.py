@@ -142,6 +142,8 @@ def test_a_framework_that_disables_autograd_at_import_leaves_grad_mode_alone():
 
 @pytest.mark.parametrize(("spec_text", "message"), [
     ("no/such/adapter.py", "does not exist"),
+    ("", "target spec '': expected a non-empty string"),
+    (3, "target spec 3: expected a non-empty string"),
     ("no_such_module_anywhere", "failed to import: ModuleNotFoundError"),
 ])
 def test_unloadable_target_is_a_clear_error(spec_text, message):
@@ -173,12 +175,35 @@ def test_adapter_without_required_factories_is_refused():
         Target.from_adapter(NoLinear)
 
 
-def test_malformed_fact_is_refused():
-    class Odd(_adapter_module("handout").Adapter):
-        weight_layout = "rows"
+@pytest.mark.parametrize(("fact", "value", "message"), [
+    ("weight_layout", "rows", r"weight_layout='rows': expected one of \('out_in', 'in_out'\)"),
+    ("weight_layout", None, r"weight_layout=None: expected one of"),
+    ("mse_reduction", "median", r"mse_reduction='median': expected one of"),
+    ("loss_flat", "mse_loss", r"loss_flat='mse_loss': expected True, False or a tuple"),
+])
+def test_malformed_fact_is_refused(fact, value, message):
+    """Only ``mse_reduction`` may be left undeclared (``None``), and ``loss_flat`` names
+    losses in a tuple, not in a string."""
+    odd = type("Odd", (_adapter_module("handout").Adapter,), {fact: value})
+    with pytest.raises(TargetError, match=message):
+        Target.from_adapter(odd)
 
-    with pytest.raises(TargetError, match="weight_layout='rows'"):
-        Target.from_adapter(Odd)
+
+def test_optimizers_must_map_a_torch_optim_class_to_a_factory():
+    odd = type("Odd", (_adapter_module("handout").Adapter,), {"optimizers": {"Adamm": "sgd"}})
+    with pytest.raises(TargetError, match=r"adapter optimizers\['Adamm'\] = 'sgd': needs a "
+                                          "torch.optim class name"):
+        Target.from_adapter(odd)
+
+
+def test_a_targets_name_adapter_and_version_come_from_the_adapter_when_not_given():
+    versioned = type("Versioned", (_adapter_module("handout").Adapter,),
+                     {"__version__": "1.2", "NAME": "course handout"})
+    described = Target.from_adapter(versioned).description()
+    assert (described["name"], described["adapter"], described["version"]) == (
+        "course handout", "Versioned", "1.2")
+    assert Target.from_adapter(versioned, name="mine").name == "mine"
+    assert Target.from_adapter(_adapter_module("handout").Adapter).name == "Adapter"
 
 
 # --- the cases of points 2-9 of the issue, one test each -----------------------------------------
@@ -499,6 +524,9 @@ def _extras(**overrides):
      "unexpected keyword argument 'slope'"),
     ({"leaky_relu": ("softmax", {"dim": 1})}, "softmax is not element-wise"),
     ({"leaky_relu": ("leaky_relu", 0.01)}, r"expected a torch function name, or a pair"),
+    ({"leaky_relu": (3, {})}, r"expected a torch function name and a dict of keyword "
+                              r"arguments, got 3, \{\}"),
+    ({"leaky_relu": ("leaky_relu", {1: 0.01})}, r"expected a torch function name and a dict"),
     ({"swish": "silu"}, r"must name a factory of the adapter \(a method swish\(\)\)"),
     ({"relu": "relu"}, "other than the standard"),
 ])
@@ -602,3 +630,233 @@ def test_a_dtype_other_than_the_declared_one_is_one_failed_check_in_this_process
     results = run_cases(planned_cases(target, dtypes=(torch.float64,))[0])
     (conflict,) = [result for result in results if result.id == "dtype/float64"]
     assert not conflict.passed and "declares dtype float32" in conflict.detail, conflict
+
+
+# --- the plan: which cases, in which order, at which points ---------------------------------
+
+
+def _names(cases):
+    return [case.name for case in cases]
+
+
+def test_refnets_plan_is_every_case_in_float64_then_each_again_in_float32():
+    """The exact plan of a target with every standard component but the two classification
+    losses: a case dropped, renamed or filed under another component shows here."""
+    cases, skipped = planned_cases(load_target("refnet"))
+    first = ["linear 3→4", "linear 25→2, batch 1",
+             "relu", "relu at hand-picked and extreme points", "relu at its kink",
+             "tanh", "tanh at hand-picked and extreme points",
+             "sigmoid", "sigmoid at hand-picked and extreme points",
+             "report network (relu)", "report network (tanh)", "instance reuse (tanh)",
+             "instance reuse (linear)", "nested sequential", "mse_loss", "dropout", "sgd",
+             "adam", "adam[betas=(0.8,0.99)]", "adam[eps=0.001]",
+             "adam[betas=(0.8,0.99),eps=0.001]", "training"]
+    assert _names(cases) == first + [f"{name} [float32]" for name in first]
+    components = ["linear"] * 2 + ["relu"] * 3 + ["tanh"] * 2 + ["sigmoid"] * 2 + [
+        "sequential"] * 5 + ["mse_loss", "dropout", "sgd"] + ["adam"] * 4 + ["training"]
+    assert [case.component for case in cases] == components * 2
+    assert [(case.dtype, case.tag) for case in cases] == (
+        [(F64, "")] * len(first) + [(torch.float32, "float32")] * len(first))
+    assert [case.kinds for case in cases[2:5]] == [
+        ("finite_difference", "autograd", "side_effect"), ("autograd",), ("kink",)]
+    assert [(s.name, s.component, s.reason) for s in skipped] == [
+        (loss, loss, f"the adapter has no {loss}()") for loss in ("cross_entropy_loss",
+                                                                 "bce_loss")]
+
+
+@pytest.mark.parametrize("dtypes", [(), (F64, F64), (torch.float16,)])
+def test_dtypes_other_than_float64_and_float32_each_once_are_refused(dtypes):
+    with pytest.raises(ValueError, match=r"expected one or both of \(torch.float64, "
+                                         r"torch.float32\), each once"):
+        planned_cases(load_target("refnet"), dtypes=dtypes)
+
+
+class _Elementwise:
+    """A module computing the torch function ``function`` and its autograd derivative: the
+    factory of an extra activation declared as that function."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def param(self):
+        return []
+
+    def zero_grad(self):
+        pass
+
+    def forward(self, x):
+        self.x = x
+        return self.function(x)
+
+    def backward(self, gradient):
+        with torch.enable_grad():
+            x = self.x.detach().requires_grad_(True)
+            return torch.autograd.grad(self.function(x), x, gradient)[0]
+
+
+def _with_activations(**functions):
+    """The extras adapter with the extra activations ``{factory: (torch name, options)}``
+    alone, each built as ``_Elementwise``."""
+    factories = {name: lambda self, function=function, options=options: _Elementwise(
+        lambda x: getattr(torch.nn.functional, function)(x, **options))
+        for name, (function, options) in functions.items()}
+    return _extras(extra_activations=functions, **factories)
+
+
+def test_an_extra_activation_gets_a_kink_case_at_each_candidate_where_it_has_one():
+    """ReLU6 bends at 0 and 6, Hardtanh at ±1 and Hardsigmoid at ±3 (torch's corners among
+    ``KINK_CANDIDATES``), a Softplus of β = −2 at −6 (it returns x where βx exceeds its
+    threshold 12: a corner no declared number names); GELU's string argument is no candidate,
+    and it has no kink."""
+    target = Target.from_adapter(_with_activations(
+        relu6=("relu6", {}), hardtanh=("hardtanh", {}), hardsigmoid=("hardsigmoid", {}),
+        softplus=("softplus", {"beta": -2.0, "threshold": 12.0}),
+        gelu=("gelu", {"approximate": "tanh"})))
+    kinks = [name for name in _names(planned_cases(target, dtypes=(F64,))[0])
+             if " at its kink" in name]
+    assert kinks == [
+        "relu6 at its kink", "relu6 at its kink x=6", "hardtanh at its kink x=-1",
+        "hardtanh at its kink x=1", "hardsigmoid at its kink x=-3",
+        "hardsigmoid at its kink x=3", "softplus at its kink x=-6"]
+
+
+def test_the_points_checked_one_by_one_are_the_hand_picked_and_extreme_ones_off_the_kinks(
+        monkeypatch):
+    """Tanh is checked at every hand-picked and extreme point; Hardtanh at those that are not
+    its kinks ±1 (where its slope is a convention, the kink check's)."""
+    checked = {}
+
+    def record(component, x):
+        checked[component.name] = x.flatten().tolist()
+        return []
+
+    monkeypatch.setattr("verification.suite.conformance.check_against_reference", record)
+    target = Target.from_adapter(_with_activations(hardtanh=("hardtanh", {})))
+    run_cases([case for case in planned_cases(target, dtypes=(F64,))[0]
+               if case.name.endswith("at hand-picked and extreme points")])
+    extreme = [-800.0, -50.0, 0.5, 50.0, 800.0]
+    assert checked == {
+        "Tanh() at hand-picked points": [-30.0, -1.0, -1e-3, 0.5, 1.0, 30.0],
+        "Tanh() at extreme points": extreme,
+        "hardtanh: hardtanh() at hand-picked points": [-30.0, -1e-3, 0.5, 30.0],
+        "hardtanh: hardtanh() at extreme points": extreme}
+
+
+def _given_to_check_loss(monkeypatch, target, component):
+    """``(shapes, extreme targets)``: the predictions' shapes of the grid ``check_loss`` is
+    given for the loss ``component`` of ``target`` in float64, and its extreme inputs'
+    targets."""
+    given = {}
+
+    def record(view, prediction, target, *, also_at, extremes, **_):
+        given["shapes"] = [tuple(p.shape) for p, _ in [(prediction, target), *also_at]]
+        given["extremes"] = [extreme.target for extreme in extremes]
+        return []
+
+    monkeypatch.setattr("verification.suite.conformance.check_loss", record)
+    run_cases([case for case in planned_cases(target, dtypes=(F64,))[0]
+               if case.name == component])
+    return given["shapes"], given["extremes"]
+
+
+def test_each_loss_is_checked_on_its_grid_of_batch_sizes_and_widths(monkeypatch):
+    """Batches of 6 and 1 at 3 and 2 outputs: a mean, a sum and a batch mean all differ
+    there, and a loss written for two classes is met at two."""
+    shapes, _ = _given_to_check_loss(monkeypatch, load_target("refnet"), "mse_loss")
+    assert shapes == [(6, 3), (1, 2), (1, 3), (6, 2)]
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("dynamic", F64), ("convention", torch.int64)])
+def test_the_extreme_cross_entropy_targets_are_written_as_the_target_declares(
+        monkeypatch, name, dtype):
+    """One-hot float rows by default, int64 class indices where ``cross_entropy_target`` is
+    ``"index"`` (the convention fixture)."""
+    _, targets = _given_to_check_loss(monkeypatch, _target(name), "cross_entropy_loss")
+    assert [target.dtype for target in targets] == [dtype, dtype]
+
+
+class _Watched(Target):
+    """A target whose calls are watched (as ``remote.RemoteTarget``'s are), none forbidden."""
+
+    def forbidden_calls(self):
+        return {}
+
+
+def test_under_a_course_the_plan_is_its_rules_then_the_components_it_plans():
+    """Its source rule and each required component first, then only the components it
+    requires or lists as optional, in its dtypes, without the instance-reuse facts; skipped
+    only what a missing required component (Adam) leaves out, not the missing optional
+    Dropout; the rules of the run last."""
+    from verification.course.profile import Course
+
+    course = Course(name="narrow", required=("linear", "tanh", "sequential", "mse_loss",
+                                             "adam"),
+                    optional=("relu", "dropout"), forbidden=("torch.nn",),
+                    dtypes=("float32",), instance_reuse=False)
+    target = _Watched.from_adapter(_target("handout").adapter, name="handout")
+    cases, skipped = planned_cases(target, course=course)
+    planned = ["linear 3→4", "linear 25→2, batch 1", "relu",
+               "relu at hand-picked and extreme points", "relu at its kink", "tanh",
+               "tanh at hand-picked and extreme points", "report network (relu)",
+               "report network (tanh)", "nested sequential", "mse_loss"]
+    assert _names(cases) == [
+        "course rules (source)", *(f"requires {name}" for name in course.required),
+        *(f"{name} [float32]" for name in planned), "course rules (run)"]
+    assert {case.dtype for case in cases[6:-1]} == {torch.float32}
+    assert [s.name for s in skipped] == [
+        "adam", "adam[betas=(0.8,0.99)]", "adam[eps=0.001]", "adam[betas=(0.8,0.99),eps=0.001]"]
+
+
+def test_the_report_network_is_figure_1s():
+    """Two inputs, three hidden layers of 25, two outputs, a Sigmoid at the end (left out
+    with ``output=None``)."""
+    hidden = "Linear(2, 25), Tanh(), Linear(25, 25), Tanh(), Linear(25, 25), Tanh(), " \
+             "Linear(25, 2)"
+    assert spec.describe(spec.report_network("tanh")) == f"Sequential({hidden}, Sigmoid())"
+    assert spec.describe(spec.report_network("tanh", output=None)) == f"Sequential({hidden})"
+
+
+def test_instances_are_the_leaves_each_shared_one_once():
+    layer = spec.sequential(spec.linear(2, 3), spec.shared("act", spec.tanh(3)),
+                            spec.linear(3, 3), spec.shared("act", spec.tanh(3)),
+                            spec.linear(3, 2))
+    assert [spec.describe(leaf) for leaf in spec.instances(layer)] == [
+        "Linear(2, 3)", "Tanh() [act]", "Linear(3, 3)", "Linear(3, 2)"]
+
+
+def test_a_component_is_named_as_given_else_by_its_structure_else_by_its_module():
+    import refnet
+
+    assert [spec.as_component(refnet.Tanh(), *layer, **name).name for layer, name in (
+        ((), {"name": "mine"}), ((spec.shared("act", spec.tanh()),), {}), ((), {}))] == [
+        "mine", "Tanh() [act]", "Tanh()"]
+
+
+def test_a_loss_view_is_named_after_its_component_unless_named():
+    target = load_target("refnet")
+    assert (target.loss("mse_loss").name, target.loss("mse_loss", name="L").name) == (
+        "mse_loss", "L")
+
+
+def test_only_the_container_is_excused_from_returning_dl_dx():
+    """``sequential_returns_grad = False`` (the dynamic fixture) lets the container's
+    ``backward`` return nothing; its leaves' dL/dx are still due, and checked."""
+    target, generator = _target("dynamic"), torch.Generator().manual_seed(0)
+    built = {layer.kind: spec.build(target, layer, generator).view.returns_grad
+             for layer in (spec.tanh(3), spec.sequential(spec.linear(3, 2)))}
+    assert built == {"tanh": True, "sequential": False}
+
+
+def test_a_failure_keeps_its_diagnosis_and_one_without_says_no_pattern_was_recognised():
+    from verification import CheckResult
+    from verification.suite.conformance import Case
+
+    def result(passed, diagnosis):
+        return CheckResult(f"property/{passed}-{diagnosis}", "M", "property", passed, 0.0, 0.0,
+                           0.0, 0.0, "detail", diagnosis=diagnosis)
+
+    outcomes = [(True, ""), (False, "opposite sign"), (False, "")]
+    case = Case("facts", ("linear",), ("property",),
+                lambda: [result(*outcome) for outcome in outcomes])
+    assert [r.diagnosis for r in run_cases([case])] == [
+        "", "opposite sign", "no recognisable pattern (no tensors compared: see the detail)"]

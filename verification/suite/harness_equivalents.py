@@ -92,7 +92,17 @@ EQUIVALENT = {
     "verification.checks.kink:_candidates:max↔min:slack_right.max()#0":
         "the same as slack_left's: every element of x is at, so the slack is the same at every "
         "element (per-channel PReLU weights: straight sides, slack 0), its min its max",
+    "verification.suite.conformance:_loss_inputs.binary:flip:"
+    "torch.rand(batch, outputs, generator=generator) > 0.5#0":
+        "every 0/1 target of the BCE and logit losses becomes its complement: another draw of "
+        "the same fair coin (as another seed), each input keeping its mix of 0s and 1s",
 }
+
+_FEWER_MAXIMA = ("max|θ| read from fewer values: every max|θ_j| is within Σ|Δθ| of the "
+                 "others, which the movement term (n·M ≥ c) already charges, so the tolerance "
+                 "stays a sound bound, stricter by at most c·Σ|Δθ|; the rounding-up optimisers "
+                 "move too little for it to matter (0.18 either way)")
+"""The reason of the optimiser's five mutants that read its largest |θ| from fewer values."""
 
 UNPINNED = {
     "verification.checks.optimizer:<module>:÷10:8#0":
@@ -108,30 +118,15 @@ UNPINNED = {
         "momentum): the movement term, which no correct optimiser fills (momentum cases reach "
         "0.03 of the tolerance rounding upward)",
     "verification.checks.optimizer:_check:max↔min:previous.abs().max()#0":
-        "max|θ| read from fewer values: every max|θ_j| is within Σ|Δθ| of the others, which "
-        "the movement term (n·M ≥ c) already charges, so the tolerance stays a sound "
-        "bound, stricter by at most c·Σ|Δθ|; the rounding-up optimisers move too little "
-        "for it to matter (0.18 either way)",
+        _FEWER_MAXIMA,
     "verification.checks.optimizer:_check:drop abs:previous.abs()#0":
-        "max|θ| read from fewer values: every max|θ_j| is within Σ|Δθ| of the others, which "
-        "the movement term (n·M ≥ c) already charges, so the tolerance stays a sound "
-        "bound, stricter by at most c·Σ|Δθ|; the rounding-up optimisers move too little "
-        "for it to matter (0.18 either way)",
+        _FEWER_MAXIMA,
     "verification.checks.optimizer:_check:max↔min:max(largest, float(value.abs().max()))#0":
-        "max|θ| read from fewer values: every max|θ_j| is within Σ|Δθ| of the others, which "
-        "the movement term (n·M ≥ c) already charges, so the tolerance stays a sound "
-        "bound, stricter by at most c·Σ|Δθ|; the rounding-up optimisers move too little "
-        "for it to matter (0.18 either way)",
+        _FEWER_MAXIMA,
     "verification.checks.optimizer:_check:max↔min:value.abs().max()#0":
-        "max|θ| read from fewer values: every max|θ_j| is within Σ|Δθ| of the others, which "
-        "the movement term (n·M ≥ c) already charges, so the tolerance stays a sound "
-        "bound, stricter by at most c·Σ|Δθ|; the rounding-up optimisers move too little "
-        "for it to matter (0.18 either way)",
+        _FEWER_MAXIMA,
     "verification.checks.optimizer:_check:drop abs:value.abs()#0":
-        "max|θ| read from fewer values: every max|θ_j| is within Σ|Δθ| of the others, which "
-        "the movement term (n·M ≥ c) already charges, so the tolerance stays a sound "
-        "bound, stricter by at most c·Σ|Δθ|; the rounding-up optimisers move too little "
-        "for it to matter (0.18 either way)",
+        _FEWER_MAXIMA,
     "verification.checks.optimizer:_check:max↔min:(value - previous).abs().max()#0":
         "the movement Σ min|Δθ_j| instead of Σ max|Δθ_j|: the movement term, which no correct "
         "optimiser fills (the θ term sets the worst ratios, 0.18 rounding upward)",

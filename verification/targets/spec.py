@@ -209,10 +209,11 @@ def layer_from_data(data):
                  str(data["shared"]))
 
 
-def report_network(hidden, sizes=REPORT_SIZES, output="sigmoid"):
-    """``Linear → hidden → … → Linear → output`` (the report's Figure 1, with its Sigmoid
-    output); ``output=None`` ends with the last Linear (for a framework without Sigmoid)."""
-    layers = []
+def report_network(hidden, output="sigmoid"):
+    """``Linear → hidden → … → Linear → output`` (the report's Figure 1, ``REPORT_SIZES``, with
+    its Sigmoid output); ``output=None`` ends with the last Linear (for a framework without
+    Sigmoid)."""
+    sizes, layers = REPORT_SIZES, []
     for index, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = index == len(sizes) - 2
         layers.append(linear(inputs, outputs))
