@@ -591,15 +591,22 @@ class _Negated:
         return -self.loss.backward()
 
 
-def test_a_loss_of_the_opposite_sign_is_held_to_the_tolerance_of_its_size():
-    """k = −1 (a ratio L / S of −1 at every input): the value's atol is rtol·|k·c|·T, so its
-    largest tolerance over |L| is 2·rtol, as for the loss itself (with k·c signed the atol
-    would be the exact one, rtol alone)."""
+def test_a_negated_loss_fails_its_normalisation_and_nothing_else():
+    """k = −1 (a ratio L / S of −1 at every input) is no convention: descending −MSE maximises
+    the MSE. The normalisation fails and says so; the value and gradient, judged against the
+    ratio every input agrees on, pass, with the value's atol rtol·|k·c|·T, its largest
+    tolerance over |L| 2·rtol as for the loss itself (with k·c signed the atol would be the
+    exact one, rtol alone)."""
     prediction = torch.tensor([[-1.0, 0.5]], dtype=F64)
     results = check_loss(_Negated(refnet.MSELoss("sum")), prediction,
                          torch.zeros_like(prediction), name="m")
+    assert [result.id for result in results if not result.passed] == ["autograd/m/loss"]
+    assert _named(results, "autograd/m/loss").detail.endswith(
+        "a negated loss: L = -1 × the sum of the loss terms (the MSE's terms), so gradient "
+        "descent on it maximises the loss it negates; inputs 1x2"), results[0].detail
     value, _ = _value_and_gradient(results, "1x2")
-    assert value.passed and "L = -1 × the sum of the loss terms" in value.detail, value.detail
+    assert value.passed and "compared with -1 × the sum of the loss terms" in value.detail, (
+        value.detail)
     assert _in_rtols(value) == pytest.approx(2, rel=1e-12), value.detail
 
 

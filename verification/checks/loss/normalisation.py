@@ -7,7 +7,9 @@ r_i = L_i / (c_i·S_i) is measured at every input with a finite loss; a named re
 when every r_i equals one k within R (below), k being one of the r_i (1 when within R of 1);
 among several, the one with k nearest 1. Without a fit, the k most inputs agree on is the
 reference of the value and gradient checks, so that the inputs which differ from it are the
-ones that fail. k ≠ 1 is a convention (½·MSE), reported in ``convention``; a ratio no named
+ones that fail. k ≠ 1 is a convention (½·MSE), reported in ``convention``, where k > 0: a
+negated loss (k < 0) is no convention, since descending it maximises the loss it negates, and
+fails with "a negated loss"; a ratio no named
 reduction times a constant explains fails with "not a scaled cross-entropy: the ratio L / S
 varies from a to b" (a sigmoid inside a "cross-entropy", a 1/N at some shapes only). A
 DECLARED reduction must hold with k = 1. The result is ``autograd/<name>/loss``, a fact or a
@@ -129,7 +131,7 @@ def fit_normalisation(evaluated, kind, declared, per_sample):
                 best = (key, name, scale)
     (disagree, _), name, scale = best
     normalisation = (Normalisation(kind.name, name, scale, per_sample)
-                     if -disagree == len(values) else None)
+                     if -disagree == len(values) and scale > 0 else None)
     return Fit(normalisation, name, scale, ratios, rtol, used, left_out)
 
 
@@ -152,7 +154,8 @@ def normalisation_result(name, kind, fit, declared):
     if fit.normalisation is None:
         reason = (f"the declared reduction {declared!r} does not hold: L / (c·S) is "
                   f"{', '.join(f'{float(r):.6g}' for r in fit.ratios[declared])} at the "
-                  "inputs checked, where it must be 1" if declared else _not_scaled(kind, fit))
+                  "inputs checked, where it must be 1" if declared else
+                  _negated(kind, fit) if fit.scale < 0 else _not_scaled(kind, fit))
         return CheckResult(check_id, name, KIND, False, inf, inf, fit.rtol, inf,
                            f"{KIND} check FAILED for {name}, loss normalisation: {reason}; "
                            f"inputs {_describe_used(fit)}")
@@ -215,6 +218,12 @@ def measured_reduction(loss, prediction, target, *, kind="mse"):
     found = fit_normalisation([evaluate(view, kind, grid_input(prediction, target))], kind,
                               None, view.per_sample).normalisation
     return found.name if found is not None and found.named else None
+
+
+def _negated(kind, fit):
+    return (f"a negated loss: L = {fit.scale:.6g} × {DIVISOR[fit.name]} (the {kind.label}'s "
+            "terms), so gradient descent on it maximises the loss it negates"
+            + _where_it_breaks(kind, fit))
 
 
 def _not_scaled(kind, fit):
