@@ -523,6 +523,9 @@ def _extras(**overrides):
     ({"leaky_relu": ("leaky_relu", {"slope": 0.01})},
      "unexpected keyword argument 'slope'"),
     ({"leaky_relu": ("softmax", {"dim": 1})}, "softmax is not element-wise"),
+    ({"leaky_relu": ("log", {})}, r"torch.log\(x, \*\*\{\}\) is not finite at x = -3, "
+                                  r"-2.5, .*, -0.5, 0: an activation is checked on inputs "
+                                  r"throughout \[-3, 3\]"),
     ({"leaky_relu": ("leaky_relu", 0.01)}, r"expected a torch function name, or a pair"),
     ({"leaky_relu": (3, {})}, r"expected a torch function name and a dict of keyword "
                               r"arguments, got 3, \{\}"),

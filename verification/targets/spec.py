@@ -56,8 +56,9 @@ class Function:
     @classmethod
     def declared(cls, name, options=None):
         """The ``Function`` ``name(x, **options)``, checked: it must exist, accept the options,
-        and be element-wise (13 points in [-3, 3] at once give what each gives alone, to
-        1e-12: vectorised and scalar kernels differ by an ulp) and deterministic.
+        be finite on 13 points of [-3, 3] (a function of part of the line, as log or sqrt, is
+        refused by name), and be element-wise (those points at once give what each gives alone,
+        to 1e-12: vectorised and scalar kernels differ by an ulp) and deterministic.
 
         Raises:
             FunctionError: naming what is wrong.
@@ -80,6 +81,12 @@ class Function:
         except (TypeError, RuntimeError, ValueError) as error:
             raise FunctionError(f"{function.qualified_name}(x, **{options!r}) raised "
                                 f"{type(error).__name__}: {error}") from error
+        if isinstance(whole, torch.Tensor) and whole.shape == _PROBE.shape and not bool(
+                torch.isfinite(whole).all()):
+            where = ", ".join(f"{float(x):g}" for x in _PROBE[~torch.isfinite(whole)])
+            raise FunctionError(f"{function.qualified_name}(x, **{options!r}) is not finite at "
+                                f"x = {where}: an activation is checked on inputs throughout "
+                                "[-3, 3], so it must be defined on the whole line")
         if not isinstance(whole, torch.Tensor) or whole.shape != _PROBE.shape or not (
                 torch.allclose(whole, torch.cat(apart, dim=1), rtol=1e-12, atol=1e-300)):
             raise FunctionError(f"{function.qualified_name} is not element-wise: applied to 13 "
