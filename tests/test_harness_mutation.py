@@ -18,6 +18,7 @@ from verification.suite.harness_mutation import (
     failed,
     report,
     run_harness_mutation,
+    try_mutants,
 )
 
 JUDGE = '''\
@@ -84,22 +85,37 @@ def _digest(folder):
 
 
 @pytest.fixture(scope="module")
-def fixture_run(tmp_path_factory):
-    """The fixture judge run with ÷10 of its tolerance listed as unpinned (stricter only)."""
+def fixture_project(tmp_path_factory):
+    """The fixture judge and its test, configured with ÷10 of its tolerance listed as
+    unpinned (stricter only)."""
     root = tmp_path_factory.mktemp("project")
     (root / "judge").mkdir()
     (root / "judge" / "__init__.py").write_text("")
     (root / "judge" / "rule.py").write_text(JUDGE)
     (root / "tests").mkdir()
     (root / "tests" / "test_rule.py").write_text(TEST)
-    before = _digest(root)
-    config = Config(root=root, sources=("judge/*.py",), tests=("tests/test_rule.py",),
-                    package="judge", copied=("judge", "tests"),
-                    operators=("×10", "÷10", "flip", "drop abs", "pass"),
-                    equivalents={"judge.rule:gone:flip:x#0": "no such mutant"},
-                    unpinned={"judge.rule:<module>:÷10:0.5#0": "stricter, still fails 2.0"})
-    summary = run_harness_mutation(config, jobs=2, timeout=60)
-    return summary, before, _digest(root)
+    return Config(root=root, sources=("judge/*.py",), tests=("tests/test_rule.py",),
+                  package="judge", copied=("judge", "tests"),
+                  operators=("×10", "÷10", "flip", "drop abs", "pass"),
+                  equivalents={"judge.rule:gone:flip:x#0": "no such mutant"},
+                  unpinned={"judge.rule:<module>:÷10:0.5#0": "stricter, still fails 2.0"})
+
+
+@pytest.fixture(scope="module")
+def fixture_run(fixture_project):
+    """The fixture judge's whole run, and the project's files before and after it."""
+    before = _digest(fixture_project.root)
+    summary = run_harness_mutation(fixture_project, jobs=2, timeout=60)
+    return summary, before, _digest(fixture_project.root)
+
+
+def test_chosen_mutants_run_against_chosen_tests_without_the_map(fixture_project):
+    tried = try_mutants(fixture_project, ["judge.rule:passes:drop abs:abs(error)#0",
+                                          "judge.rule:<module>:×10:0.5#0"],
+                        ["tests/test_rule.py"])
+    assert [record["outcome"] for record in tried.values()] == ["survived", "killed"], tried
+    with pytest.raises(ValueError, match="no mutant has the key"):
+        try_mutants(fixture_project, ["judge.rule:gone:flip:x#0"], ["tests/test_rule.py"])
 
 
 def _outcomes(summary):

@@ -58,7 +58,8 @@ import coverage
 from verification.suite.harness_equivalents import EQUIVALENT, UNPINNED
 from verification.suite.harness_mutants import mutants_of
 
-__all__ = ["Config", "REFNET", "run_harness_mutation", "collect_mutants", "main"]
+__all__ = ["Config", "REFNET", "run_harness_mutation", "try_mutants", "collect_mutants",
+           "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -361,6 +362,35 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
     return _summary(records, ledgers, every_key, time.perf_counter() - start)
 
 
+def try_mutants(config, keys, against, timeout=None):
+    """Run chosen mutants against chosen tests, without the coverage map: the quick loop of
+    writing a test that kills a survivor.
+
+    Args:
+        config: a ``Config``.
+        keys: mutant keys (``--list`` shows them), of any operator.
+        against: pytest arguments (test files, node ids, ``-k`` expressions), run with ``-x``
+            in a scratch copy with each mutant written in.
+        timeout: seconds per mutant, or ``None``.
+
+    Returns:
+        ``{key: record}`` in the order of ``keys``, each record as ``run_harness_mutation``'s
+        (``outcome`` ``"killed"`` or ``"survived"``, ``caught_by``, ``seconds``).
+
+    Raises:
+        ValueError: a key no mutant of today's code has.
+    """
+    mutants = {mutant.key: mutant for mutant in collect_mutants(replace(config, operators=()))}
+    unknown = [key for key in keys if key not in mutants]
+    if unknown:
+        raise ValueError(f"no mutant has the key(s) {unknown} (see --list)")
+    with tempfile.TemporaryDirectory(prefix="harness-mutation-") as scratch:
+        folder = _copy(config, Path(scratch) / "copy")
+        _require_copy_imported(config, folder)
+        return {key: _run_mutant(config, folder, mutants[key], list(against), timeout)
+                for key in keys}
+
+
 def _summary(records, ledgers, every_key, seconds):
     """The summary of ``records``; ``ledgers``: ``{outcome: {key: reason}}`` for the listed
     outcomes (``"equivalent"``, ``"unpinned"``); ``every_key``: the keys of every operator's
@@ -405,7 +435,8 @@ def report(summary):
 
 
 def main(argv=None):
-    """``python -m verification.suite.harness_mutation [--ci] [--jobs N] [--json PATH]``."""
+    """``python -m verification.suite.harness_mutation [--ci] [--jobs N] [--json PATH]``, or
+    ``--key KEY … --against PYTEST-ARGS …`` (``try_mutants``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--ci", action="store_true",
                         help="only the operators .ci/run runs: " + ", ".join(CI_OPERATORS))
@@ -421,7 +452,20 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--verbose", action="store_true", help="a line per mutant")
+    parser.add_argument("--key", action="append", default=[],
+                        help="with --against: this mutant only (repeatable)")
+    parser.add_argument("--against", nargs=argparse.REMAINDER,
+                        help="run the --key mutants against these pytest arguments (the rest of "
+                             "the command line), without the coverage map")
     options = parser.parse_args(argv)
+    if options.key or options.against:
+        if not (options.key and options.against):
+            parser.error("--key and --against go together")
+        tried = try_mutants(REFNET, options.key, options.against, options.timeout)
+        for key, record in tried.items():
+            caught = record["caught_by"] or "every test passed"
+            print(f"{record['outcome'].upper():8} {key}  ({caught}, {record['seconds']} s)")
+        return 1 if any(r["outcome"] != "killed" for r in tried.values()) else 0
     operators = tuple(options.operator) or (CI_OPERATORS if options.ci else ())
     config = replace(REFNET, operators=operators)
     if options.list:
