@@ -14,7 +14,7 @@ from verification.checks.loss import Normalisation
 from verification.checks.reference import Tolerance
 from verification.checks.trajectory import _steps_before_divergence, _Trajectory, _worst_step
 from verification.suite.conformance import run_cases
-from verification.suite.registry import refnet_trajectory
+from verification.suite.registry import REFNET_OPTIMIZERS, refnet_trajectory
 from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
@@ -228,28 +228,41 @@ def test_a_tolerance_bounds_the_error_of_negative_targets_by_their_size():
                                       optimizer="sgd", lr=0.01, steps=4, name="net"))
 
 
-class _HalfSummedMSE:
-    """½·Σ(y − t)², the convention of many course frameworks: refnet's summed MSE halved."""
+class _ScaledSummedMSE:
+    """k·Σ(y − t)²: refnet's summed MSE times k (½ is the convention of many course
+    frameworks)."""
 
-    def __init__(self):
-        self.summed = refnet.MSELoss("sum")
+    def __init__(self, scale):
+        self.summed, self.scale = refnet.MSELoss("sum"), scale
 
     def forward(self, prediction, target):
-        return 0.5 * self.summed.forward(prediction, target)
+        return self.scale * self.summed.forward(prediction, target)
 
     def backward(self):
-        return 0.5 * self.summed.backward()
+        return self.scale * self.summed.backward()
+
+
+def _scaled_check(scale, dtype, optimizer):
+    return check_trajectory(refnet_component(_network("tanh", dtype), "net"), *_data(dtype),
+                            optimizer=optimizer, lr=LEARNING_RATES[optimizer],
+                            loss=_ScaledSummedMSE(scale), steps=3,
+                            build_optimizer=REFNET_OPTIMIZERS[optimizer],
+                            reduction=Normalisation("mse", "sum", scale))
 
 
 def test_a_scaled_normalisation_is_followed_by_torchs_loss():
     """torch's loss is the framework's normalisation times its constant: ½·Σ(y − t)² against
     torch's sum alone would be off by 2 at every step."""
-    half = Normalisation("mse", "sum", 0.5)
-    results = check_trajectory(refnet_component(_network("relu", F64), "net"), *_data(F64),
-                               optimizer="sgd", lr=0.01, loss=_HalfSummedMSE(), steps=3,
-                               build_optimizer=refnet.SGD, reduction=half)
+    results = _scaled_check(0.5, F64, "sgd")
     assert_all_pass(results)
     assert "loss 0.5 × the sum of the loss terms" in results[0].detail, results[0].detail
+
+
+def test_a_negated_mse_is_judged_by_the_size_of_its_loss_and_terms():
+    """A normalisation of −1, which the loss checks accept (−Σ(y − t)², trained uphill by
+    Adam): the round-off of L < 0 and of dL/dy = −2(y − t) scales with |L| and 2·|c|(|y| + |t|);
+    with c itself the float32 dL/dy's tolerance fell to the subnormal floor (ratio 5e34)."""
+    assert_all_pass(_scaled_check(-1.0, F32, "adam"))
 
 
 def test_the_detection_power_of_a_step_counts_a_negative_values_size():
