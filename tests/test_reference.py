@@ -13,11 +13,14 @@ from verification.checks.reference import (
     EXACT_ATOL,
     autograd_tolerance,
     describe,
+    instance_pairs,
     last_scaled_mask,
     summation_length,
     term_magnitudes,
     upstream_gradient,
 )
+from verification.targets import spec
+from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
@@ -120,11 +123,16 @@ def test_random_nested_sequential_matches_twin(model, batch, input_scale, seed):
     assert_all_pass(check_against_reference(refnet_component(sequential), x, seed=seed))
 
 
-def test_term_magnitudes_hand_worked_linear():
+@pytest.mark.parametrize("component", [
+    refnet_component, lambda linear: spec.as_component(linear, spec.linear(2, 1))],
+    ids=["leaves-known", "structure-only"])
+def test_term_magnitudes_hand_worked_linear(component):
+    """The same bounds whether the target's leaf objects are known or only its structure
+    (a model checked with ``layer=``, whose ``Component.leaves`` is ``None``)."""
     linear = _linear(2, 1, F64)
     linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
     linear.bias.fill_(0.5)
-    bounds = term_magnitudes(refnet_component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
+    bounds = term_magnitudes(component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
                              lambda _output, _bound: torch.tensor([[4.0]], dtype=F64))
     # dL/dW = g xᵀ: the error of g times |x| (4·[2, 3]) plus the terms of g times the
     # error scale of x, which is |x| for an input (4·[2, 3] again).
@@ -284,3 +292,31 @@ def test_refnet_error_becomes_failed_result_with_its_message():
     assert len(results) == 1 and not results[0].passed, results
     assert results[0].id == "autograd/Linear(3, 4)/raised", results[0].id
     assert "TypeError" in results[0].detail and "dtype" in results[0].detail, results[0].detail
+
+
+def _shared_network(pairs):
+    """Linear a, b, c, then a again: a ``Component`` whose ``param()`` is ``pairs``."""
+    a = spec.linear(2, 2)
+    layer = spec.sequential(spec.shared("a", a), spec.linear(2, 3), spec.linear(3, 2),
+                            spec.shared("a", a))
+    view = type("View", (), {"name": "net", "param_source": "param()",
+                             "param": lambda self: pairs})()
+    return spec.Component(view, layer)
+
+
+def _pairs(*names):
+    return [(f"{name}.{kind}", None) for name in names for kind in ("weight", "bias")]
+
+
+@pytest.mark.parametrize("listed", ["abc", "abca"], ids=["per-instance", "per-position"])
+def test_a_shared_instance_is_read_once_whether_listed_once_or_at_each_position(listed):
+    """param() may list the shared ``a`` at each of its positions: it is read at the first,
+    and each of the other instances (b, c) once, in order."""
+    pairs = instance_pairs(_shared_network(_pairs(*listed)))
+    assert [taken for _, taken in pairs] == [_pairs(name) for name in "abc"], pairs
+
+
+def test_a_shared_network_listing_neither_way_is_a_protocol_error():
+    """9 pairs: neither 6 (each instance once) nor 8 (each position)."""
+    with pytest.raises(ProtocolError, match=r"net.param\(\) lists 9 pairs; its structure has 6 "):
+        instance_pairs(_shared_network(_pairs(*"abca") + _pairs("d")[:1]))
