@@ -320,3 +320,22 @@ def test_a_shared_network_listing_neither_way_is_a_protocol_error():
     """9 pairs: neither 6 (each instance once) nor 8 (each position)."""
     with pytest.raises(ProtocolError, match=r"net.param\(\) lists 9 pairs; its structure has 6 "):
         instance_pairs(_shared_network(_pairs(*"abca") + _pairs("d")[:1]))
+
+
+class _MaskKeptInEvaluation(refnet.Dropout):
+    """A Dropout whose ``last_mask`` stays that of its last training forward."""
+
+    @property
+    def last_mask(self):
+        if self.training:
+            self.kept = self._cache
+        return self.kept
+
+
+def test_an_evaluation_mode_dropout_is_the_identity_whatever_mask_it_kept():
+    dropout = _MaskKeptInEvaluation(0.5, generator=_generator())
+    x = _input(5, 4, F64)
+    dropout.forward(x)
+    assert (dropout.last_mask == 0).any(), "the training forward dropped no unit"
+    dropout.eval()
+    assert_all_pass(check_against_reference(refnet_component(dropout), x))
