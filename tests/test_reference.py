@@ -1,5 +1,7 @@
 """Every refnet module against its torch.autograd twin (verification/reference.py)."""
 
+import math
+
 import pytest
 import torch
 from check_helpers import assert_all_pass, failed_ids
@@ -136,12 +138,44 @@ def test_term_magnitudes_hand_worked_linear(component):
                              lambda _output, _bound: torch.tensor([[4.0]], dtype=F64))
     # dL/dW = g xᵀ: the error of g times |x| (4·[2, 3]) plus the terms of g times the
     # error scale of x, which is |x| for an input (4·[2, 3] again).
-    worked = {"output": [[5.5]], "grad_input": [[4.0, 4.0]], "weight": [[16.0, 24.0]],
-              "bias": [4.0]}
+    _assert_bounds(bounds, {"output": [[5.5]], "grad_input": [[4.0, 4.0]],
+                            "weight": [[16.0, 24.0]], "bias": [4.0]})
+
+
+def _assert_bounds(bounds, worked):
     got = {"output": bounds.output, "grad_input": bounds.grad_input,
            "weight": bounds.grad_params[0], "bias": bounds.grad_params[1]}
     for key, value in worked.items():
-        assert got[key].tolist() == value, f"{key}: {got[key].tolist()}, worked by hand {value}"
+        assert torch.allclose(got[key], torch.tensor(value, dtype=F64), rtol=1e-15), (
+            f"{key}: {got[key].tolist()}, worked by hand {value}")
+
+
+def _unit_then(activation, weight, bias, x, upstream):
+    """The bounds of Linear(1, 1) (``weight``, ``bias``) then ``activation``, at the column
+    ``x`` with dL/dy = ``upstream``."""
+    linear = _linear(1, 1, F64)
+    linear.weight.fill_(weight)
+    linear.bias.fill_(bias)
+    return term_magnitudes(refnet_component(refnet.Sequential(linear, activation)),
+                           torch.tensor(x, dtype=F64),
+                           lambda _output, _bound: torch.tensor(upstream, dtype=F64))
+
+
+def test_term_magnitudes_hand_worked_relu_pass_the_positive_inputs_gradient_alone():
+    """x = 2 and −3 through w = 1, b = 0, then ReLU, g = 1: only the sample at 2 carries a
+    gradient back, dL/dx's bound [1, 0], dL/dw's 1·2 (error of g times |x|) + 1·2 (terms of g
+    times x's error scale); the output's bound is the pre-activation's, [2, 3]."""
+    bounds = _unit_then(refnet.ReLU(), 1.0, 0.0, [[2.0], [-3.0]], [[1.0], [1.0]])
+    _assert_bounds(bounds, {"output": [[2.0], [3.0]], "grad_input": [[1.0], [0.0]],
+                            "weight": [[4.0]], "bias": [1.0]})
+
+
+def test_term_magnitudes_hand_worked_tanh_of_a_negative_sum_charge_its_sizes():
+    """x = −1 through w = 1, b = −1: v = −2, of error scale |x|·|w| + |b| = 2; tanh charges
+    its own size |y| = tanh 2 plus its slope 1 − y² times that scale."""
+    bounds = _unit_then(refnet.Tanh(), 1.0, -1.0, [[-1.0]], [[1.0]])
+    y = math.tanh(2.0)
+    _assert_bounds(bounds, {"output": [[y + (1 - y * y) * 2.0]]})
 
 
 def test_term_magnitudes_bound_every_value():
