@@ -143,8 +143,9 @@ def test_term_magnitudes_hand_worked_linear(component):
 
 
 def _assert_bounds(bounds, worked):
-    got = {"output": bounds.output, "grad_input": bounds.grad_input,
-           "weight": bounds.grad_params[0], "bias": bounds.grad_params[1]}
+    weight, bias, *activation = bounds.grad_params
+    got = {"output": bounds.output, "grad_input": bounds.grad_input, "weight": weight,
+           "bias": bias, "activation": activation[0] if activation else None}
     for key, value in worked.items():
         assert torch.allclose(got[key], torch.tensor(value, dtype=F64), rtol=1e-15), (
             f"{key}: {got[key].tolist()}, worked by hand {value}")
@@ -176,6 +177,50 @@ def test_term_magnitudes_hand_worked_tanh_of_a_negative_sum_charge_its_sizes():
     bounds = _unit_then(refnet.Tanh(), 1.0, -1.0, [[-1.0]], [[1.0]])
     y = math.tanh(2.0)
     _assert_bounds(bounds, {"output": [[y + (1 - y * y) * 2.0]]})
+
+
+def _unit_then_function(name, parameters):
+    """Linear(1, 1) (w = 1, b = 0) then the extra activation ``name`` of learned values
+    ``parameters``, as a ``Component`` listing those values (a stub of any framework)."""
+    pairs = [(torch.tensor(value, dtype=F64),) * 2 for value in [[[1.0]], [0.0], *parameters]]
+    view = type("View", (), {"name": "net", "param_source": "param()",
+                             "param": lambda self: pairs})()
+    function = spec.Function.declared(name)
+    return spec.Component(view, spec.sequential(spec.linear(1, 1),
+                                                spec.activation(name, 1, function)))
+
+
+S2, C2 = math.sin(2.0), abs(math.cos(2.0))
+
+
+@pytest.mark.parametrize("name, parameters, worked", [
+    # |y| + |f′|·E_x forward; backward s = |f′|, error E·s + T·|f″|·(|x| + E_x), f″ = −sin x;
+    # dL/dw = Σ E·|x| + T·E_x over the two samples, all at x = ∓2, E_x = 2, g = 1.
+    ("sin", [], {"output": [[S2 + 2 * C2]] * 2, "grad_input": [[C2 + 4 * S2]] * 2,
+                 "weight": [[2 * (2 * (C2 + 4 * S2) + 2 * C2)]], "bias": [2 * (C2 + 4 * S2)]}),
+    # PReLU at a = 0.25: y = [−0.5, 2], f′ = [0.25, 1]; dL/da: ∂y/∂a = min(x, 0) = [−2, 0],
+    # charged |∂y/∂a|·(E + T) + T·E_x where it is not 0: 2 + 2 + 2.
+    ("prelu", [[0.25]], {"output": [[1.0], [4.0]], "grad_input": [[0.25], [1.0]],
+                         "weight": [[5.0]], "bias": [1.25], "activation": [6.0]}),
+], ids=["sin", "prelu"])
+def test_term_magnitudes_hand_worked_extra_activation_charge_sizes_and_slopes(
+        name, parameters, worked):
+    """An extra activation at x = −2 and 2: its value, slope and curvature of either sign are
+    charged by their sizes (the module docstring's rule for a formula the harness does not
+    know)."""
+    x = torch.tensor([[-2.0], [2.0]], dtype=F64)
+    bounds = term_magnitudes(_unit_then_function(name, parameters), x,
+                             lambda _output, _bound: torch.ones_like(x))
+    _assert_bounds(bounds, worked)
+
+
+def test_summation_length_charges_an_activations_parameter_a_batch_sum_per_feature():
+    """PReLU of 3 features over a batch of 10: its 2 ulps and the 10·3 terms of its weight's
+    gradient; of an unknown width (0), one feature."""
+    prelu = spec.Function.declared("prelu")
+    lengths = [summation_length(spec.activation("prelu", features, prelu), batch=10)
+               for features in (3, 0)]
+    assert lengths == [2 + 30, 2 + 10], lengths
 
 
 def test_term_magnitudes_bound_every_value():
