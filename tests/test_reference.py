@@ -144,11 +144,25 @@ def test_term_magnitudes_hand_worked_linear(component):
 
 def _assert_bounds(bounds, worked):
     weight, bias, *activation = bounds.grad_params
-    got = {"output": bounds.output, "grad_input": bounds.grad_input, "weight": weight,
+    got = {"output": bounds.output, "grad_output": bounds.grad_output,
+           "grad_input": bounds.grad_input, "weight": weight,
            "bias": bias, "activation": activation[0] if activation else None}
     for key, value in worked.items():
         assert torch.allclose(got[key], torch.tensor(value, dtype=F64), rtol=1e-15), (
             f"{key}: {got[key].tolist()}, worked by hand {value}")
+
+
+def test_term_magnitudes_hand_worked_linear_given_dl_dy_terms_and_error_apart():
+    """dL/dy of terms 4 and error scale 1 (``grad_output_bound_of`` returning the pair): dL/dx
+    gets the error through |W|, dL/dW the error times |x| plus the terms times x's error
+    scale |x| ([1·2 + 4·2, 1·3 + 4·3]); dL/dy's own bound is the larger, 4."""
+    linear = _linear(2, 1, F64)
+    linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
+    bounds = term_magnitudes(refnet_component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
+                             lambda _output, _bound: (torch.tensor([[4.0]], dtype=F64),
+                                                      torch.tensor([[1.0]], dtype=F64)))
+    _assert_bounds(bounds, {"grad_output": [[4.0]], "grad_input": [[1.0, 1.0]],
+                            "weight": [[10.0, 15.0]], "bias": [1.0]})
 
 
 def _unit_then(activation, weight, bias, x, upstream):
@@ -235,6 +249,14 @@ def test_term_magnitudes_bound_every_value():
     for index, (value, bound) in enumerate(zip(values, [bounds.output, bounds.grad_input,
                                                         *bounds.grad_params], strict=True)):
         assert bool((value.detach().abs() <= bound).all()), f"tensor {index} exceeds its bound"
+
+
+def test_the_summation_length_of_replicated_inputs_counts_the_samples_of_one_replica():
+    """Linear(3, 4) with 3 replicas on [3, 5, 3]: n = 3 + 4 + 5, the batch sums of 5."""
+    module, x = _case("Linear-replicas", F64, 5)
+    results = check_against_reference(module, x)
+    assert_all_pass(results)
+    assert all("summation length n=12" in result.detail for result in results), results
 
 
 def test_twin_parameters_follow_param_order():
