@@ -1,5 +1,7 @@
 """Every refnet module against its torch.autograd twin (verification/reference.py)."""
 
+import math
+
 import pytest
 import torch
 from check_helpers import assert_all_pass, failed_ids
@@ -13,11 +15,14 @@ from verification.checks.reference import (
     EXACT_ATOL,
     autograd_tolerance,
     describe,
+    instance_pairs,
     last_scaled_mask,
     summation_length,
     term_magnitudes,
     upstream_gradient,
 )
+from verification.targets import spec
+from verification.targets.protocol import ProtocolError
 from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
@@ -120,20 +125,116 @@ def test_random_nested_sequential_matches_twin(model, batch, input_scale, seed):
     assert_all_pass(check_against_reference(refnet_component(sequential), x, seed=seed))
 
 
-def test_term_magnitudes_hand_worked_linear():
+@pytest.mark.parametrize("component", [
+    refnet_component, lambda linear: spec.as_component(linear, spec.linear(2, 1))],
+    ids=["leaves-known", "structure-only"])
+def test_term_magnitudes_hand_worked_linear(component):
+    """The same bounds whether the target's leaf objects are known or only its structure
+    (a model checked with ``layer=``, whose ``Component.leaves`` is ``None``)."""
     linear = _linear(2, 1, F64)
     linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
     linear.bias.fill_(0.5)
-    bounds = term_magnitudes(refnet_component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
+    bounds = term_magnitudes(component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
                              lambda _output, _bound: torch.tensor([[4.0]], dtype=F64))
     # dL/dW = g xᵀ: the error of g times |x| (4·[2, 3]) plus the terms of g times the
     # error scale of x, which is |x| for an input (4·[2, 3] again).
-    worked = {"output": [[5.5]], "grad_input": [[4.0, 4.0]], "weight": [[16.0, 24.0]],
-              "bias": [4.0]}
-    got = {"output": bounds.output, "grad_input": bounds.grad_input,
-           "weight": bounds.grad_params[0], "bias": bounds.grad_params[1]}
+    _assert_bounds(bounds, {"output": [[5.5]], "grad_input": [[4.0, 4.0]],
+                            "weight": [[16.0, 24.0]], "bias": [4.0]})
+
+
+def _assert_bounds(bounds, worked):
+    weight, bias, *activation = bounds.grad_params
+    got = {"output": bounds.output, "grad_output": bounds.grad_output,
+           "grad_input": bounds.grad_input, "weight": weight,
+           "bias": bias, "activation": activation[0] if activation else None}
     for key, value in worked.items():
-        assert got[key].tolist() == value, f"{key}: {got[key].tolist()}, worked by hand {value}"
+        assert torch.allclose(got[key], torch.tensor(value, dtype=F64), rtol=1e-15), (
+            f"{key}: {got[key].tolist()}, worked by hand {value}")
+
+
+def test_term_magnitudes_hand_worked_linear_given_dl_dy_terms_and_error_apart():
+    """dL/dy of terms 4 and error scale 1 (``grad_output_bound_of`` returning the pair): dL/dx
+    gets the error through |W|, dL/dW the error times |x| plus the terms times x's error
+    scale |x| ([1·2 + 4·2, 1·3 + 4·3]); dL/dy's own bound is the larger, 4."""
+    linear = _linear(2, 1, F64)
+    linear.weight.copy_(torch.tensor([[1.0, -1.0]]))
+    bounds = term_magnitudes(refnet_component(linear), torch.tensor([[2.0, -3.0]], dtype=F64),
+                             lambda _output, _bound: (torch.tensor([[4.0]], dtype=F64),
+                                                      torch.tensor([[1.0]], dtype=F64)))
+    _assert_bounds(bounds, {"grad_output": [[4.0]], "grad_input": [[1.0, 1.0]],
+                            "weight": [[10.0, 15.0]], "bias": [1.0]})
+
+
+def _unit_then(activation, weight, bias, x, upstream):
+    """The bounds of Linear(1, 1) (``weight``, ``bias``) then ``activation``, at the column
+    ``x`` with dL/dy = ``upstream``."""
+    linear = _linear(1, 1, F64)
+    linear.weight.fill_(weight)
+    linear.bias.fill_(bias)
+    return term_magnitudes(refnet_component(refnet.Sequential(linear, activation)),
+                           torch.tensor(x, dtype=F64),
+                           lambda _output, _bound: torch.tensor(upstream, dtype=F64))
+
+
+def test_term_magnitudes_hand_worked_relu_pass_the_positive_inputs_gradient_alone():
+    """x = 2 and −3 through w = 1, b = 0, then ReLU, g = 1: only the sample at 2 carries a
+    gradient back, dL/dx's bound [1, 0], dL/dw's 1·2 (error of g times |x|) + 1·2 (terms of g
+    times x's error scale); the output's bound is the pre-activation's, [2, 3]."""
+    bounds = _unit_then(refnet.ReLU(), 1.0, 0.0, [[2.0], [-3.0]], [[1.0], [1.0]])
+    _assert_bounds(bounds, {"output": [[2.0], [3.0]], "grad_input": [[1.0], [0.0]],
+                            "weight": [[4.0]], "bias": [1.0]})
+
+
+def test_term_magnitudes_hand_worked_tanh_of_a_negative_sum_charge_its_sizes():
+    """x = −1 through w = 1, b = −1: v = −2, of error scale |x|·|w| + |b| = 2; tanh charges
+    its own size |y| = tanh 2 plus its slope 1 − y² times that scale."""
+    bounds = _unit_then(refnet.Tanh(), 1.0, -1.0, [[-1.0]], [[1.0]])
+    y = math.tanh(2.0)
+    _assert_bounds(bounds, {"output": [[y + (1 - y * y) * 2.0]]})
+
+
+def _unit_then_function(name, parameters):
+    """Linear(1, 1) (w = 1, b = 0) then the extra activation ``name`` of learned values
+    ``parameters``, as a ``Component`` listing those values (a stub of any framework)."""
+    pairs = [(torch.tensor(value, dtype=F64),) * 2 for value in [[[1.0]], [0.0], *parameters]]
+    view = type("View", (), {"name": "net", "param_source": "param()",
+                             "param": lambda self: pairs})()
+    function = spec.Function.declared(name)
+    return spec.Component(view, spec.sequential(spec.linear(1, 1),
+                                                spec.activation(name, 1, function)))
+
+
+S2, C2 = math.sin(2.0), abs(math.cos(2.0))
+
+
+@pytest.mark.parametrize("name, parameters, worked", [
+    # |y| + |f′|·E_x forward; backward s = |f′|, error E·s + T·|f″|·(|x| + E_x), f″ = −sin x;
+    # dL/dw = Σ E·|x| + T·E_x over the two samples, all at x = ∓2, E_x = 2, g = 1.
+    ("sin", [], {"output": [[S2 + 2 * C2]] * 2, "grad_input": [[C2 + 4 * S2]] * 2,
+                 "weight": [[2 * (2 * (C2 + 4 * S2) + 2 * C2)]], "bias": [2 * (C2 + 4 * S2)]}),
+    # PReLU at a = 0.25: y = [−0.5, 2], f′ = [0.25, 1]; dL/da: ∂y/∂a = min(x, 0) = [−2, 0],
+    # charged |∂y/∂a|·(E + T) + T·E_x where it is not 0: 2 + 2 + 2.
+    ("prelu", [[0.25]], {"output": [[1.0], [4.0]], "grad_input": [[0.25], [1.0]],
+                         "weight": [[5.0]], "bias": [1.25], "activation": [6.0]}),
+], ids=["sin", "prelu"])
+def test_term_magnitudes_hand_worked_extra_activation_charge_sizes_and_slopes(
+        name, parameters, worked):
+    """An extra activation at x = −2 and 2: its value, slope and curvature of either sign are
+    charged by their sizes (the module docstring's rule for a formula the harness does not
+    know)."""
+    x = torch.tensor([[-2.0], [2.0]], dtype=F64)
+    bounds = term_magnitudes(_unit_then_function(name, parameters), x,
+                             lambda _output, _bound: torch.ones_like(x))
+    _assert_bounds(bounds, worked)
+
+
+def test_summation_length_charges_an_activations_parameter_a_batch_sum_per_feature():
+    """PReLU of 3 features over a batch of 10: its 2 ulps and the 10·3 terms of its weight's
+    gradient; of an unknown width (0), one feature."""
+    prelu = spec.Function.declared("prelu")
+    lengths = [summation_length(spec.activation("prelu", features, prelu), batch=10)
+               for features in (3, 0)]
+    assert lengths == [2 + 30, 2 + 10], lengths
 
 
 def test_term_magnitudes_bound_every_value():
@@ -148,6 +249,14 @@ def test_term_magnitudes_bound_every_value():
     for index, (value, bound) in enumerate(zip(values, [bounds.output, bounds.grad_input,
                                                         *bounds.grad_params], strict=True)):
         assert bool((value.detach().abs() <= bound).all()), f"tensor {index} exceeds its bound"
+
+
+def test_the_summation_length_of_replicated_inputs_counts_the_samples_of_one_replica():
+    """Linear(3, 4) with 3 replicas on [3, 5, 3]: n = 3 + 4 + 5, the batch sums of 5."""
+    module, x = _case("Linear-replicas", F64, 5)
+    results = check_against_reference(module, x)
+    assert_all_pass(results)
+    assert all("summation length n=12" in result.detail for result in results), results
 
 
 def test_twin_parameters_follow_param_order():
@@ -284,3 +393,50 @@ def test_refnet_error_becomes_failed_result_with_its_message():
     assert len(results) == 1 and not results[0].passed, results
     assert results[0].id == "autograd/Linear(3, 4)/raised", results[0].id
     assert "TypeError" in results[0].detail and "dtype" in results[0].detail, results[0].detail
+
+
+def _shared_network(pairs):
+    """Linear a, b, c, then a again: a ``Component`` whose ``param()`` is ``pairs``."""
+    a = spec.linear(2, 2)
+    layer = spec.sequential(spec.shared("a", a), spec.linear(2, 3), spec.linear(3, 2),
+                            spec.shared("a", a))
+    view = type("View", (), {"name": "net", "param_source": "param()",
+                             "param": lambda self: pairs})()
+    return spec.Component(view, layer)
+
+
+def _pairs(*names):
+    return [(f"{name}.{kind}", None) for name in names for kind in ("weight", "bias")]
+
+
+@pytest.mark.parametrize("listed", ["abc", "abca"], ids=["per-instance", "per-position"])
+def test_a_shared_instance_is_read_once_whether_listed_once_or_at_each_position(listed):
+    """param() may list the shared ``a`` at each of its positions: it is read at the first,
+    and each of the other instances (b, c) once, in order."""
+    pairs = instance_pairs(_shared_network(_pairs(*listed)))
+    assert [taken for _, taken in pairs] == [_pairs(name) for name in "abc"], pairs
+
+
+def test_a_shared_network_listing_neither_way_is_a_protocol_error():
+    """9 pairs: neither 6 (each instance once) nor 8 (each position)."""
+    with pytest.raises(ProtocolError, match=r"net.param\(\) lists 9 pairs; its structure has 6 "):
+        instance_pairs(_shared_network(_pairs(*"abca") + _pairs("d")[:1]))
+
+
+class _MaskKeptInEvaluation(refnet.Dropout):
+    """A Dropout whose ``last_mask`` stays that of its last training forward."""
+
+    @property
+    def last_mask(self):
+        if self.training:
+            self.kept = self._cache
+        return self.kept
+
+
+def test_an_evaluation_mode_dropout_is_the_identity_whatever_mask_it_kept():
+    dropout = _MaskKeptInEvaluation(0.5, generator=_generator())
+    x = _input(5, 4, F64)
+    dropout.forward(x)
+    assert (dropout.last_mask == 0).any(), "the training forward dropped no unit"
+    dropout.eval()
+    assert_all_pass(check_against_reference(refnet_component(dropout), x))

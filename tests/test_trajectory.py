@@ -10,8 +10,11 @@ from check_helpers import assert_all_pass, failed_ids
 import refnet
 from refnet.network import report_network
 from verification import check_trajectory, load_target, target_cases
+from verification.checks.loss import Normalisation
+from verification.checks.reference import Tolerance
+from verification.checks.trajectory import _steps_before_divergence, _Trajectory, _worst_step
 from verification.suite.conformance import run_cases
-from verification.suite.registry import refnet_trajectory
+from verification.suite.registry import REFNET_OPTIMIZERS, refnet_trajectory
 from verification.targets.refnet_target import refnet_component
 
 F32, F64 = torch.float32, torch.float64
@@ -214,3 +217,113 @@ def test_steps_after_torchs_own_reference_diverges_are_not_judged(monkeypatch):
     results = [r for r in _training(SUMMED, F32) if "/sgd/" in r.id]
     assert_all_pass(results)
     assert all("diverged: not judged from step" in result.detail for result in results)
+
+
+def test_a_tolerance_bounds_the_error_of_negative_targets_by_their_size():
+    """dL/dy = 2c(y − t) rounds relative to 2c(|y| + |t|): targets of −1 and 1 (one-hot
+    shifted) leave y − t as large as |y| + |t|, and a correct float32 refnet passes (in
+    float64 refnet's dL/dy is torch's to the bit)."""
+    x, targets = _data(F32)
+    assert_all_pass(refnet_trajectory(_network("tanh", F32), x, 2 * targets - 1,
+                                      optimizer="sgd", lr=0.01, steps=4, name="net"))
+
+
+class _ScaledSummedMSE:
+    """k·Σ(y − t)²: refnet's summed MSE times k (½ is the convention of many course
+    frameworks)."""
+
+    def __init__(self, scale):
+        self.summed, self.scale = refnet.MSELoss("sum"), scale
+
+    def forward(self, prediction, target):
+        return self.scale * self.summed.forward(prediction, target)
+
+    def backward(self):
+        return self.scale * self.summed.backward()
+
+
+def _scaled_check(scale, dtype, optimizer):
+    return check_trajectory(refnet_component(_network("tanh", dtype), "net"), *_data(dtype),
+                            optimizer=optimizer, lr=LEARNING_RATES[optimizer],
+                            loss=_ScaledSummedMSE(scale), steps=3,
+                            build_optimizer=REFNET_OPTIMIZERS[optimizer],
+                            reduction=Normalisation("mse", "sum", scale))
+
+
+def test_a_scaled_normalisation_is_followed_by_torchs_loss():
+    """torch's loss is the framework's normalisation times its constant: ½·Σ(y − t)² against
+    torch's sum alone would be off by 2 at every step."""
+    results = _scaled_check(0.5, F64, "sgd")
+    assert_all_pass(results)
+    assert "loss 0.5 × the sum of the loss terms" in results[0].detail, results[0].detail
+
+
+def test_a_negated_mse_is_judged_by_the_size_of_its_loss_and_terms():
+    """A normalisation of −1, which the loss checks accept (−Σ(y − t)², trained uphill by
+    Adam): the round-off of L < 0 and of dL/dy = −2(y − t) scales with |L| and 2·|c|(|y| + |t|);
+    with c itself the float32 dL/dy's tolerance fell to the subnormal floor (ratio 5e34)."""
+    assert_all_pass(_scaled_check(-1.0, F32, "adam"))
+
+
+def test_the_detection_power_of_a_step_counts_a_negative_values_size():
+    """allowed = atol + rtol·|expected|: the element −1 under rtol 0.1 allows 0.1, the largest
+    of the steps, so 0.1 of the scale 1 is sure to fail."""
+    values = [torch.tensor([-1.0, 0.5], dtype=F64)]
+    result, first = _worst_step("id", "net", "values", values, values,
+                                [Tolerance(atol=0.0, rtol=0.1)], "hand-made")
+    assert (result.passed, first, result.scale) == (True, None, 1.0), result
+    assert result.detectable == pytest.approx(0.1), result
+
+
+def test_the_chain_names_its_first_wrong_link_on_the_later_links_only(monkeypatch):
+    """dL/dy halved and SGD stepping uphill: dL/dy fails from step 1 (stage 2 of 4), the
+    updates from step 1 too (stage 4); the updates are told the chain went wrong first at
+    dL/dy, dL/dy is not."""
+    backward = refnet.MSELoss.backward
+    monkeypatch.setattr(refnet.MSELoss, "backward", lambda self: 0.5 * backward(self))
+    monkeypatch.setattr(refnet.SGD, "step", _sgd_step_wrong_sign)
+    results = {result.id: result for result in _check("sgd", steps=3)}
+    chain = "; the chain first goes wrong at step 1, at dL/dy"
+    gradient = results["trajectory/sgd/net/loss_gradient"]
+    update = results["trajectory/sgd/net/0.weight"]
+    assert not gradient.passed and "chain" not in gradient.diagnosis, gradient.diagnosis
+    assert not update.passed and update.diagnosis.endswith(chain), update.diagnosis
+
+
+def test_the_figure_marks_the_steps_whose_loss_fails(monkeypatch):
+    """The loss 0.1 % off from the third of four steps: the figure marks steps 3 and 4
+    (indices 2 and 3), the steps before passing."""
+    forward, calls = refnet.MSELoss.forward, []
+
+    def late_error(self, prediction, target):
+        calls.append(None)
+        loss = forward(self, prediction, target)
+        return loss * 1.001 if len(calls) >= 3 else loss
+
+    monkeypatch.setattr(refnet.MSELoss, "forward", late_error)
+    results = _check("sgd", steps=4)
+    assert failed_ids(results) == {"trajectory/sgd/net/loss"}, failed_ids(results)
+    panels = results[0].figure["panels"]
+    assert [panel["failing"] for panel in panels] == [[], [2, 3]], panels
+
+
+def _trajectory_with(params_by_step):
+    """A torch reference of ``len(params_by_step)`` steps whose only non-zero values are the
+    parameters given, one tensor a step."""
+    zero = torch.zeros((), dtype=F64)
+    steps = len(params_by_step)
+    return _Trajectory(losses=[zero] * steps, loss_gradients=[zero] * steps,
+                       grads=[[zero]] * steps, params=[[value] for value in params_by_step])
+
+
+@pytest.mark.parametrize("params, judged", [
+    ([1.0, -2.0, 3.0], 3),
+    ([1.0, 2.0, -1e39], 2),
+    ([1.0, math.inf, 3.0], 1),
+    ([-1e39, 2.0, 3.0], 1),
+], ids=["finite", "negative-past-float32-at-step-3", "infinite-at-step-2", "at-step-1"])
+def test_steps_are_judged_up_to_torchs_first_value_outside_float32(params, judged):
+    """−1e39 is a float64 number beyond float32's range (3.4e38) by its size; from the step of
+    the first such value torch's reference is not judged, the first step always is."""
+    trajectory = _trajectory_with([torch.tensor([0.5, value], dtype=F64) for value in params])
+    assert _steps_before_divergence(trajectory, F32) == judged
