@@ -16,6 +16,7 @@ from check_helpers import FIXTURE_NAMES, FRAMEWORKS, fixture_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
+import refnet
 from verification import (
     Target,
     TargetError,
@@ -32,6 +33,7 @@ from verification.checks.reference import canonical_pairs, upstream_gradient
 from verification.suite.conformance import initialise, planned_cases, run_cases, uniform_input
 from verification.targets import spec
 from verification.targets.protocol import ModuleView
+from verification.targets.refnet_target import RefnetAdapter
 from verification.targets.state import torch_state_kept
 
 NAMES = FIXTURE_NAMES
@@ -295,6 +297,34 @@ def _cancelling_batch(seed, dtype):
     g = upstream_gradient(torch.zeros(8, 1, dtype=dtype), seed).to(F64)[:, 0]
     x[-1] = -(g[:-1] @ x[:-1]) / g[-1] + 1e-3 * torch.randn(3, generator=generator, dtype=F64)
     return x.to(dtype)
+
+
+class _NegatedMSE:
+    """refnet's MSE with value and gradient negated: consistent, and maximised by training."""
+
+    def __init__(self):
+        self.loss = refnet.MSELoss("mean")
+
+    def forward(self, prediction, target):
+        return -self.loss.forward(prediction, target)
+
+    def backward(self):
+        return -self.loss.backward()
+
+
+def test_a_negated_mse_fails_its_normalisation_and_training_as_a_negated_loss():
+    """L = −1 × the mean is no convention: the loss normalisation fails, and the training
+    case, which trains at the measured normalisation, fails for the same reason."""
+    adapter = type("Negated", (RefnetAdapter,), {"mse_reduction": None,
+                                                 "mse_loss": lambda self: _NegatedMSE()})
+    target = Target.from_adapter(adapter, name="negated", source="test")
+    cases = [case for case in planned_cases(target, dtypes=(F64,))[0]
+             if case.name in ("mse_loss", "training")]
+    failed = {result.id: result.detail for result in run_cases(cases) if not result.passed}
+    negated = ("a negated loss: L = -1 × the mean of the loss terms (the MSE's terms), so "
+               "gradient descent on it maximises the loss it negates")
+    assert set(failed) == {"autograd/mse_loss/loss", "error/training"}, sorted(failed)
+    assert all(negated in detail for detail in failed.values()), failed
 
 
 @pytest.mark.parametrize("dtype", [F64, torch.float32], ids=["float64", "float32"])

@@ -259,9 +259,10 @@ def test_a_scaled_normalisation_is_followed_by_torchs_loss():
 
 
 def test_a_negated_mse_is_judged_by_the_size_of_its_loss_and_terms():
-    """A normalisation of −1, which the loss checks accept (−Σ(y − t)², trained uphill by
-    Adam): the round-off of L < 0 and of dL/dy = −2(y − t) scales with |L| and 2·|c|(|y| + |t|);
-    with c itself the float32 dL/dy's tolerance fell to the subnormal floor (ratio 5e34)."""
+    """A normalisation of −1 given to the check itself (−Σ(y − t)², trained uphill by Adam;
+    the loss checks refuse it as a negated loss, but the bounds must hold for any c): the
+    round-off of L < 0 and of dL/dy = −2(y − t) scales with |L| and 2·|c|(|y| + |t|); with c
+    itself the float32 dL/dy's tolerance fell to the subnormal floor (ratio 5e34)."""
     assert_all_pass(_scaled_check(-1.0, F32, "adam"))
 
 

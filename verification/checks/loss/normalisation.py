@@ -154,8 +154,7 @@ def normalisation_result(name, kind, fit, declared):
     if fit.normalisation is None:
         reason = (f"the declared reduction {declared!r} does not hold: L / (c·S) is "
                   f"{', '.join(f'{float(r):.6g}' for r in fit.ratios[declared])} at the "
-                  "inputs checked, where it must be 1" if declared else
-                  _negated(kind, fit) if fit.scale < 0 else _not_scaled(kind, fit))
+                  "inputs checked, where it must be 1" if declared else _no_fit(kind, fit))
         return CheckResult(check_id, name, KIND, False, inf, inf, fit.rtol, inf,
                            f"{KIND} check FAILED for {name}, loss normalisation: {reason}; "
                            f"inputs {_describe_used(fit)}")
@@ -205,7 +204,7 @@ def measure_normalisation(loss, samples, *, kind="mse", declared=None):
                              f"{raised[0].protocol_pass}")
         own = (f"; at {raised[0].item.tag} it raised: {raised[0].protocol_pass}" if raised
                else "")
-        raise ValueError((_not_scaled(kind, fit) if fit.used else "no sample gave a finite "
+        raise ValueError((_no_fit(kind, fit) if fit.used else "no sample gave a finite "
                           "loss") + own)
     return fit.normalisation
 
@@ -218,6 +217,11 @@ def measured_reduction(loss, prediction, target, *, kind="mse"):
     found = fit_normalisation([evaluate(view, kind, grid_input(prediction, target))], kind,
                               None, view.per_sample).normalisation
     return found.name if found is not None and found.named else None
+
+
+def _no_fit(kind, fit):
+    """Why no normalisation fits the inputs used: a negated loss, or no constant at all."""
+    return _negated(kind, fit) if fit.scale < 0 else _not_scaled(kind, fit)
 
 
 def _negated(kind, fit):
