@@ -632,24 +632,15 @@ def test_a_wrong_slope_at_any_declared_corner_fails_its_kink_check(corner):
     0 and 1): every declared number is a kink point, so the kink check there fails, whichever
     corner it is."""
 
-    class WrongSlopeAtCorner:
-        def param(self):
-            return []
-
-        def zero_grad(self):
-            pass
-
-        def forward(self, x):
-            self.x = x
-            return x.clamp(-1.5, 2.5)
-
+    class WrongSlopeAtCorner(_Elementwise):
         def backward(self, gradient):
             slope = ((self.x > -1.5) & (self.x < 2.5)).to(gradient.dtype)
             return gradient * torch.where(self.x == corner, 2.0, slope)
 
     adapter = _extras(extra_activations={"hardtanh": ("hardtanh", {"min_val": -1.5,
                                                                     "max_val": 2.5})},
-                      hardtanh=lambda self: WrongSlopeAtCorner())
+                      hardtanh=lambda self: WrongSlopeAtCorner(
+                          lambda x: x.clamp(-1.5, 2.5)))
     results = check_target(Target.from_adapter(adapter), dtypes=(torch.float64,), quick=True)
     kinks = {r.id: r for r in results if r.kind == "kink" and r.component == "hardtanh"}
     failed = [check_id for check_id, result in kinks.items() if not result.passed]

@@ -47,7 +47,7 @@ They reach the following steps in two ways:
 
 Summed over k steps: ``rtol_k = k·SAFETY·c·u·F`` and
 ``atol_k = k·SAFETY·u·F·(c·max|θ| + n·M·Σ_{j≤k} max|Δθ_j|)``, max|θ| over the steps so far. A
-correct float32 optimiser that rounds every step's result upward (``tests/``) reaches 0.29 of
+correct float32 optimiser that rounds every step's result upward (``tests/``) reaches 0.18 of
 it; an earlier version charged the n update roundings at θ's scale too, eight times more
 than any step rounds there.
 

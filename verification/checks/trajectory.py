@@ -195,8 +195,8 @@ def _mse_factor(targets, reduction):
 
 
 def _mse_gradient_terms(prediction, targets, reduction):
-    """Σ|terms| of dL/dy = 2c·(y − t): 2|c|·(|y| + |t|) (c < 0 for a negated MSE, a
-    normalisation the loss checks accept)."""
+    """Σ|terms| of dL/dy = 2c·(y − t): 2|c|·(|y| + |t|) (c < 0 for a negated MSE given to
+    the check directly; the loss checks refuse it as a negated loss)."""
     size = prediction.detach().to(torch.float64).abs() + targets.to(torch.float64).abs()
     return 2 * abs(_mse_factor(targets, reduction)) * size
 

@@ -324,6 +324,7 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
     start = time.perf_counter()
     mutants = collect_mutants(config)
     uses = _constant_uses(config, mutants)
+    ledgers = {"equivalent": config.equivalents, "unpinned": config.unpinned}
     with tempfile.TemporaryDirectory(prefix="harness-mutation-") as scratch:
         folders = Queue()
         for index in range(max(1, jobs)):
@@ -337,7 +338,7 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
             tests = mapped.selection(mutant, uses)
             if max_seconds is not None:
                 tests = mapped.within(tests, max_seconds)
-            listed = mutant.key in config.equivalents or mutant.key in config.unpinned
+            listed = any(mutant.key in ledger for ledger in ledgers.values())
             if not tests or (listed and not recheck):
                 outcome = {"outcome": "unreached" if not tests else "not run", "caught_by": "",
                            "tests": len(tests), "seconds": 0.0}
@@ -358,7 +359,6 @@ def run_harness_mutation(config, *, jobs=2, timeout=_TIMEOUT, recheck=False, max
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             records = list(pool.map(run, mutants))
     every_key = {mutant.key for mutant in collect_mutants(replace(config, operators=()))}
-    ledgers = {"equivalent": config.equivalents, "unpinned": config.unpinned}
     return _summary(records, ledgers, every_key, time.perf_counter() - start)
 
 
